@@ -1,0 +1,38 @@
+"""NanoCaption Desktop: offline image captioning on a plain CPU.
+
+The public Python API::
+
+    from nanocaption_desktop import Captioner
+    captioner = Captioner.load()            # or Captioner.load("path/to/bundle")
+    print(captioner.caption("photo.jpg").text)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Caption",
+    "Captioner",
+    "ImageError",
+    "ModelError",
+    "NanoCaptionError",
+    "caption_folder",
+    "__version__",
+]
+
+
+def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxruntime yet)
+    if name in ("Caption", "Captioner"):
+        from .engine import captioner
+
+        return getattr(captioner, name)
+    if name in ("ImageError", "ModelError", "NanoCaptionError"):
+        from .engine import errors
+
+        return getattr(errors, name)
+    if name == "caption_folder":
+        from .jobs import caption_folder
+
+        return caption_folder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
