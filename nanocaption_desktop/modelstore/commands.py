@@ -1,0 +1,108 @@
+"""The ``models path|verify|fetch`` commands as plain functions returning ``(exit code, text)``.
+
+Exit codes follow the CLI: 0 ok, 2 model error. The CLI prints ``text`` to stdout when the code is
+0 and to stderr otherwise. Only ``cmd_fetch`` writes while it runs (progress, to ``stream``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ..engine.errors import Cancelled, ModelError
+from .fetch import fetch
+from .locate import bundle_problems, candidate_dirs, find_bundle
+from .manifest import MANIFEST_NAME, check_bundle
+from .registry import DEFAULT_BUNDLE
+
+__all__ = ["cmd_fetch", "cmd_path", "cmd_verify"]
+
+OK, MODEL_ERROR = 0, 2
+StrPath = str | os.PathLike[str]
+
+
+def _searched(explicit: StrPath | None) -> str:
+    lines = ["searched, in order:"]
+    for label, folder in candidate_dirs(explicit):
+        problems = bundle_problems(folder)
+        state = "bundle" if not problems else problems[0]
+        lines.append(f"  {label:<22} {folder}  ({state})")
+    return "\n".join(lines)
+
+
+def cmd_path(explicit: StrPath | None = None) -> tuple[int, str]:
+    """First line: the bundle the app would use; then every place searched."""
+    try:
+        found = find_bundle(explicit)
+    except ModelError as e:
+        return MODEL_ERROR, f"{e}\n{_searched(explicit)}"
+    if found is None:
+        return MODEL_ERROR, (
+            "no model bundle found; install one with: nanocaption-desktop models fetch\n"
+            + _searched(explicit)
+        )
+    return OK, f"{found}\n{_searched(explicit)}"
+
+
+def cmd_verify(explicit: StrPath | None = None) -> tuple[int, str]:
+    """Check the bundle the app would use: structure, safety, files against the manifest."""
+    try:
+        found = find_bundle(explicit)
+    except ModelError as e:
+        return MODEL_ERROR, str(e)
+    if found is None:
+        return MODEL_ERROR, "no model bundle found; install one with: nanocaption-desktop models fetch"
+    problems = check_bundle(found)
+    if problems:
+        listing = "\n".join(f"  {p}" for p in problems)
+        return MODEL_ERROR, f"{found}: {len(problems)} problem(s):\n{listing}"
+    if not (found / MANIFEST_NAME).exists():
+        return OK, (
+            f"{found}: structure OK, no unsafe files; no {MANIFEST_NAME}, so sizes and SHA-256 "
+            "were not checked (the bundle was not installed by models fetch)"
+        )
+    return OK, f"{found}: OK (every file matches {MANIFEST_NAME})"
+
+
+class _ProgressPrinter:
+    """One line per file; updated in place on a terminal, printed when done elsewhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last: tuple[str, int] = ("", -1)
+
+    def __call__(self, done: int, total: int | None, name: str) -> None:
+        percent = int(done * 100 / total) if total else -1
+        if (name, percent) == self.last and done != total:
+            return
+        self.last = (name, percent)
+        size = f"{done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
+        line = f"{name}  {size}" + (f"  {percent}%" if percent >= 0 else "")
+        if self.tty:
+            self.stream.write(f"\r{line}\x1b[K" + ("\n" if total and done >= total else ""))
+            self.stream.flush()
+        elif total and done >= total:
+            self.stream.write(line + "\n")
+
+
+def cmd_fetch(
+    name: str = DEFAULT_BUNDLE,
+    *,
+    dest: StrPath | None = None,
+    stream: TextIO | None = sys.stderr,
+    base_url: str | None = None,
+    force: bool = False,
+) -> tuple[int, str]:
+    """Download ``name`` (progress to ``stream``, None for quiet); text names the installed folder."""
+    progress = _ProgressPrinter(stream) if stream is not None else None
+    try:
+        path = fetch(name, dest=dest, progress=progress, base_url=base_url, force=force)
+    except (ModelError, Cancelled) as e:
+        return MODEL_ERROR, str(e)
+    except OSError as e:  # a local disk problem (full disk, permissions)
+        where = e.filename or (Path(dest) if dest is not None else "the models folder")
+        return MODEL_ERROR, f"{where}: cannot write the model ({e.strerror or e})"
+    return OK, f"{name} installed in {path}"

@@ -1,0 +1,264 @@
+"""The bundle manifest (file -> size + SHA-256) and the safety checks run before loading a bundle.
+
+``manifest.json`` is written when a bundle is installed; ``verify`` compares the files against it.
+``check_tree_safety`` and ``check_external_data`` refuse bundles that could make onnxruntime read
+files outside the bundle folder (issue 7, point 3): symlinks, hard links, external-data references
+that are absolute, contain ``..`` or resolve outside the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from ..engine.errors import ModelError
+from .onnxrefs import OnnxReadError, external_refs
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+_CHUNK = 1 << 20
+
+__all__ = [
+    "MANIFEST_NAME",
+    "check_bundle",
+    "check_external_data",
+    "check_tree_safety",
+    "file_sha256",
+    "read_manifest",
+    "verify",
+    "write_manifest",
+]
+
+StrPath = str | os.PathLike[str]
+
+
+def file_sha256(path: StrPath) -> tuple[int, str]:
+    """``(size in bytes, lowercase hex SHA-256)`` of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _bundle_files(root: Path) -> list[str]:
+    """Regular files under ``root`` (relative, forward slashes), minus the manifest and temp files."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name == MANIFEST_NAME or name.startswith(".") or name.endswith((".part", ".tmp")):
+                continue
+            full = Path(dirpath) / name
+            if full.is_file() and not full.is_symlink():
+                found.append(full.relative_to(root).as_posix())
+    return found
+
+
+def write_manifest(
+    bundle_dir: StrPath,
+    *,
+    source: dict[str, Any] | None = None,
+    files: list[str] | None = None,
+    known: dict[str, tuple[int, str]] | None = None,
+) -> Path:
+    """Write ``manifest.json`` atomically (temp file, fsync, ``os.replace``) and return its path.
+
+    ``files``: relative paths to list (default: every regular file). ``known``: sizes and hashes
+    already computed (``fetch`` hashes while downloading), so large files are not read twice.
+    Refuses (ModelError) a folder that fails ``check_tree_safety``.
+    """
+    root = Path(bundle_dir)
+    problems = check_tree_safety(root)
+    if problems:
+        raise ModelError(str(root), "refusing to write a manifest: " + "; ".join(problems))
+    entries: dict[str, dict[str, Any]] = {}
+    for rel in files if files is not None else _bundle_files(root):
+        size, sha = (known or {}).get(rel) or file_sha256(root / rel)
+        entries[rel] = {"size": size, "sha256": sha}
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "files": entries,
+    }
+    target = root / MANIFEST_NAME
+    tmp = root / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(root)
+    log.info("wrote %s (%d files)", target, len(entries))
+    return target
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_manifest(bundle_dir: StrPath) -> dict[str, Any] | None:
+    """The parsed manifest, or None when there is none. A broken one raises ModelError."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ModelError(str(path), f"cannot read the manifest ({e.strerror or e})") from e
+    try:
+        doc = json.loads(text)
+        files = doc["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+            for v in files.values()
+        ):
+            raise ValueError("bad 'files' table")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError(str(path), f"the manifest is not valid ({e})") from e
+    return doc
+
+
+def verify(bundle_dir: StrPath) -> list[str]:
+    """Problems found comparing the files with the manifest; an empty list means all match."""
+    root = Path(bundle_dir)
+    try:
+        doc = read_manifest(root)
+    except ModelError as e:
+        return [str(e)]
+    if doc is None:
+        return [f"{MANIFEST_NAME} is missing (the bundle was not installed by models fetch)"]
+    problems = []
+    for rel, entry in sorted(doc["files"].items()):
+        bad = _unsafe_relative(rel)
+        if bad:
+            problems.append(f"{rel}: manifest entry {bad}")
+            continue
+        path = root / rel
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            problems.append(f"{rel}: missing")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append(f"{rel}: not a regular file")
+        elif st.st_size != entry["size"]:
+            problems.append(f"{rel}: size {st.st_size} bytes, the manifest says {entry['size']}")
+        elif file_sha256(path)[1] != entry["sha256"].lower():
+            problems.append(f"{rel}: SHA-256 differs from the manifest (the file was changed)")
+    return problems
+
+
+def check_tree_safety(bundle_dir: StrPath) -> list[str]:
+    """Symlinks, hard-linked files, special files and anything resolving outside the folder."""
+    root = Path(bundle_dir).resolve()
+    problems: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            try:
+                st = path.lstat()
+            except OSError as e:
+                problems.append(f"{rel}: cannot be read ({e.strerror or e})")
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                problems.append(f"{rel}: is a symbolic link (copy the real file in its place)")
+            elif stat.S_ISDIR(st.st_mode):
+                continue
+            elif not stat.S_ISREG(st.st_mode):
+                problems.append(f"{rel}: not a regular file")
+            elif st.st_nlink > 1:
+                problems.append(f"{rel}: is hard-linked ({st.st_nlink} links; copy it instead)")
+            elif not path.resolve().is_relative_to(root):
+                problems.append(f"{rel}: resolves outside the bundle folder")
+    return problems
+
+
+def _unsafe_relative(location: str) -> str | None:
+    """Why a stored relative path is unsafe, or None."""
+    if not location:
+        return "is empty"
+    if "\x00" in location:
+        return "contains a NUL character"
+    if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or (
+        PureWindowsPath(location).drive or location.startswith(("/", "\\"))
+    ):
+        return f"is an absolute path ({location!r})"
+    if ".." in location.replace("\\", "/").split("/"):
+        return f"goes up with '..' ({location!r})"
+    return None
+
+
+def check_external_data(onnx_path: StrPath, bundle_dir: StrPath | None = None) -> list[str]:
+    """Problems with the external-data references of one ONNX file (empty list: none or all safe).
+
+    References are refused when absolute, containing ``..``, resolving outside ``bundle_dir``
+    (default: the model's folder) or pointing at a missing file.
+    """
+    model = Path(onnx_path)
+    root = Path(bundle_dir if bundle_dir is not None else model.parent).resolve()
+    label = model.name
+    try:
+        refs = external_refs(model)
+    except OnnxReadError as e:
+        return [f"{label}: {e}"]
+    except OSError as e:
+        return [f"{label}: cannot be read ({e.strerror or e})"]
+    problems = []
+    for tensor, location in refs:
+        what = f"{label}: tensor {tensor!r} keeps its data in another file"
+        if location is None:
+            problems.append(f"{what} but names none")
+            continue
+        bad = _unsafe_relative(location)
+        if bad:
+            problems.append(f"{what} whose path {bad}; refused")
+            continue
+        target = model.parent / location
+        if not target.resolve().is_relative_to(root):
+            problems.append(f"{what} outside the bundle folder ({location!r}); refused")
+        elif not target.is_file():
+            problems.append(f"{what} that is missing ({location!r})")
+    return problems
+
+
+def check_bundle(bundle_dir: StrPath, *, require_manifest: bool = False) -> list[str]:
+    """Every check to run before creating sessions for a bundle: tree safety, external data of
+    each ``.onnx`` file, and the manifest (when there is one, or always with ``require_manifest``).
+    """
+    root = Path(bundle_dir)
+    problems = check_tree_safety(root)
+    for dirpath, _dirs, filenames in os.walk(root):  # does not follow symlinked folders
+        for name in sorted(filenames):
+            onnx_file = Path(dirpath) / name
+            if name.endswith(".onnx") and not onnx_file.is_symlink():
+                problems += check_external_data(onnx_file, root)
+    if require_manifest or (root / MANIFEST_NAME).exists():
+        problems += verify(root)
+    return problems
