@@ -1,0 +1,96 @@
+"""Folder batches without Qt: scan, caption, write CSV/JSONL/sidecars, resume, cancel.
+
+    from nanocaption_desktop.jobs import caption_folder
+    for result in caption_folder("photos", csv="captions.csv", recursive=True):
+        print(result.relpath, result.caption or result.error)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .batch import BatchRun, BatchSettings, default_journal
+from .results import BatchProgress, BatchResult, ResultStatus
+from .runner import CancelFlag
+from .scan import ScanEntry, scan_images
+from .writers import OutputError, SidecarPolicy, read_csv, read_jsonl
+
+__all__ = [
+    "BatchProgress",
+    "BatchResult",
+    "OutputError",
+    "ResultStatus",
+    "ScanEntry",
+    "SidecarPolicy",
+    "caption_folder",
+    "read_csv",
+    "read_jsonl",
+    "scan_images",
+]
+
+PathArg = str | os.PathLike[str]
+
+
+def caption_folder(
+    path: PathArg,
+    *,
+    captioner: Any = None,
+    model: PathArg | None = None,
+    recursive: bool = False,
+    csv: PathArg | None = None,
+    jsonl: PathArg | None = None,
+    sidecars: SidecarPolicy | str | None = None,
+    resume: bool = True,
+    retry_failed: bool = True,
+    beams: int | None = None,
+    max_new_tokens: int | None = None,
+    cancel: CancelFlag | None = None,
+    progress: Callable[[BatchProgress], None] | None = None,
+    prefetch: int = 4,
+    preparer: Callable[..., Any] | None = None,
+    journal: PathArg | None = None,
+) -> Iterator[BatchResult]:
+    """Caption every image in the folder ``path``; yields a ``BatchResult`` per image as it finishes.
+
+    ``captioner`` (a loaded ``Captioner``) or ``model`` (a bundle folder; default: the installed
+    model) does the work. Outputs: ``csv``, ``jsonl`` files and/or ``.txt`` ``sidecars`` with a
+    policy for existing ones (``"skip"``, ``"overwrite"``, ``"append"``). With ``resume`` a run of
+    the same batch skips images done earlier and unchanged (and, with ``retry_failed``, redoes the
+    failed ones). ``cancel`` (a ``threading.Event``): no new image starts once it is set; the
+    finished ones are written. Stop iterating to stop too. ``prefetch`` is how many images are
+    decoded ahead of the model; ``preparer(path, name=...)`` replaces ``captioner.prepare`` (the
+    isolated decode pool). Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder,
+    ``ModelError`` for a model that cannot load, ``OutputError`` when an output cannot be written.
+    """
+    root = os.fspath(path)
+    if not os.path.isdir(root):
+        if os.path.exists(root):
+            raise NotADirectoryError(f"{root}: not a folder")
+        raise FileNotFoundError(f"{root}: no such folder")
+    if captioner is None:
+        from ..engine.captioner import Captioner
+
+        captioner = Captioner.load(model)
+    policy = SidecarPolicy(sidecars) if sidecars is not None else None
+    settings = BatchSettings(
+        root=root,
+        recursive=recursive,
+        csv=Path(csv) if csv is not None else None,
+        jsonl=Path(jsonl) if jsonl is not None else None,
+        sidecars=policy,
+        journal=Path(journal) if journal is not None else None,
+        resume=resume,
+        retry_failed=retry_failed,
+        beams=beams,
+        max_new_tokens=max_new_tokens,
+        prefetch=max(1, prefetch),
+    )
+    if settings.journal is None:
+        from dataclasses import replace
+
+        settings = replace(settings, journal=default_journal(settings))
+    run = BatchRun(settings, captioner, preparer or captioner.prepare, cancel, progress)
+    return run.results()

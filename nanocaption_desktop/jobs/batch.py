@@ -1,0 +1,307 @@
+"""``caption_folder``: scan a folder, caption every image, write the outputs, resume, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.errors import Cancelled, ModelError
+from .journal import Journal
+from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
+from .runner import CancelFlag, count_in_background, prefetch
+from .scan import ScanEntry, display_path, scan_images, sidecar_path
+from .writers import (
+    OutputError,
+    SidecarOutcome,
+    SidecarPolicy,
+    remove_stale_temps,
+    remove_temp_file,
+    render_csv,
+    render_jsonl,
+    write_sidecar,
+)
+
+log = logging.getLogger(__name__)
+
+#: Outputs are re-rendered from the journal at most this often (and at the end) ...
+CHECKPOINT_SECONDS = 2.0
+#: ... and never more often than this many times the last render took (big batches).
+CHECKPOINT_COST_FACTOR = 20.0
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    root: str
+    recursive: bool
+    csv: Path | None
+    jsonl: Path | None
+    sidecars: SidecarPolicy | None
+    journal: Path | None
+    resume: bool
+    retry_failed: bool
+    beams: int | None
+    max_new_tokens: int | None
+    prefetch: int
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the prefetch thread hands to the model loop for one scan entry."""
+
+    entry: ScanEntry
+    display: str
+    size: int = -1
+    mtime_ns: int = -1
+    pixels: Any = None
+    done: BatchResult | None = None  # already decided (skipped, failed) without the model
+
+
+def default_journal(settings: BatchSettings) -> Path | None:
+    """Next to the CSV (or JSONL) output; for sidecar-only batches in the user data dir."""
+    for out in (settings.csv, settings.jsonl):
+        if out is not None:
+            return out.with_name(out.name + ".journal.jsonl")
+    if settings.sidecars is None:
+        return None
+    ident = f"{os.path.realpath(settings.root)}\0{settings.recursive}".encode("utf-8", "replace")
+    name = hashlib.sha256(ident).hexdigest()[:20] + ".jsonl"
+    return _user_data_dir() / "batches" / name
+
+
+def _user_data_dir() -> Path:
+    try:
+        from ..paths import user_data_dir  # type: ignore[attr-defined]
+
+        return Path(user_data_dir())
+    except ImportError:
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("nanocaption-desktop", appauthor=False))
+
+
+class BatchRun:
+    """One run of a batch; ``results()`` is the generator ``caption_folder`` returns."""
+
+    def __init__(
+        self,
+        settings: BatchSettings,
+        captioner: Any,
+        preparer: Callable[..., Any],
+        cancel: CancelFlag | None,
+        progress: Callable[[BatchProgress], None] | None,
+    ) -> None:
+        self.s = settings
+        self.captioner = captioner
+        self.preparer = preparer
+        self.cancel = cancel
+        self.progress_cb = progress
+        self.tracker = ProgressTracker()
+        self.journal: Journal | None = None
+        self.seen: set[str] = set()
+        self._last_render = 0.0
+        self._render_cost = 0.0
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    # -- the prefetch side (runs on the worker thread) --------------------------------------
+
+    def _entries(self, *, cleanup: bool) -> Iterator[ScanEntry]:
+        exclude = [p for p in (self.s.csv, self.s.jsonl, self.s.journal) if p is not None]
+        on_temp = remove_temp_file if cleanup else None
+        return scan_images(
+            self.s.root, recursive=self.s.recursive, exclude=exclude, on_temp_file=on_temp
+        )
+
+    def _prepare(self, entry: ScanEntry) -> _Work:
+        display = display_path(entry.relpath)
+        if entry.error is not None:
+            return _Work(entry, display, done=self._failed(entry, display, entry.error))
+        try:
+            st = os.stat(entry.path)
+        except OSError as e:
+            reason = f"the file disappeared or cannot be read ({e.strerror or e})"
+            return _Work(entry, display, done=self._failed(entry, display, reason))
+        size, mtime = st.st_size, st.st_mtime_ns
+        prior = self._skip(entry, display, size, mtime)
+        if prior is not None:
+            return _Work(entry, display, size, mtime, done=prior)
+        if size == 0:
+            return _Work(entry, display, size, mtime, done=self._failed(entry, display, "empty file (0 bytes)"))
+        try:
+            pixels = self.preparer(entry.path, name=display)
+        except Exception as e:  # ImageError from the engine or the decode pool, anything else
+            reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+            return _Work(entry, display, size, mtime, done=self._failed(entry, display, reason))
+        return _Work(entry, display, size, mtime, pixels=pixels)
+
+    def _skip(self, entry: ScanEntry, display: str, size: int, mtime: int) -> BatchResult | None:
+        rec = self.journal.get(entry.relpath) if (self.journal and self.s.resume) else None
+        if rec and rec.get("size") == size and rec.get("mtime_ns") == mtime:
+            ok = rec.get("status") == ResultStatus.OK.value
+            if ok or not self.s.retry_failed:
+                return BatchResult(
+                    entry.path, display, ResultStatus(rec.get("status", "failed")),
+                    rec.get("caption") or "", rec.get("score"), rec.get("error"), 0.0, True,
+                )
+        if (
+            self.s.sidecars is SidecarPolicy.SKIP
+            and self.s.csv is None
+            and self.s.jsonl is None
+            and sidecar_path(entry.path).exists()
+        ):  # nothing would use the caption: do not compute it
+            return BatchResult(
+                entry.path, display, ResultStatus.OK, "", None, None, 0.0, True,
+                SidecarOutcome.KEPT.value,
+            )
+        return None
+
+    @staticmethod
+    def _failed(entry: ScanEntry, display: str, reason: str) -> BatchResult:
+        return BatchResult(entry.path, display, ResultStatus.FAILED, error=reason)
+
+    # -- the model side (the caller's thread) ------------------------------------------------
+
+    def results(self) -> Iterator[BatchResult]:
+        s = self.s
+        completed = False
+        stop_count = None
+        try:
+            for out in (s.csv, s.jsonl):
+                if out is not None:
+                    remove_stale_temps(out)
+            if s.journal is not None:
+                s.journal.parent.mkdir(parents=True, exist_ok=True)
+                self.journal = Journal.open(s.journal, self._header(), resume=s.resume)
+            stop_count = count_in_background(self._entries(cleanup=False), self._set_total)
+            works = prefetch(
+                self._entries(cleanup=True), self._prepare, depth=s.prefetch, cancel=self.cancel
+            )
+            for work in works:
+                result = work.done or self._caption(work)
+                if result is None:  # cancelled inside the model: not finished, not written
+                    break
+                self.seen.add(work.entry.relpath)
+                if not result.resumed and self.journal is not None:
+                    self._record(work, result)
+                result = _with_progress(result, self.tracker.add(result))
+                if self.progress_cb is not None:
+                    self.progress_cb(result.progress)  # type: ignore[arg-type]
+                yield result
+                self._checkpoint()
+            else:
+                completed = not (self.cancel is not None and self.cancel.is_set())
+        finally:
+            if stop_count is not None:
+                stop_count.set()
+            self._finish(completed)
+
+    def _caption(self, work: _Work) -> BatchResult | None:
+        if self.cancel is not None and self.cancel.is_set():
+            return None
+        t0 = time.monotonic()
+        try:
+            cap = self.captioner.caption_pixels(
+                work.pixels, source=work.display, beams=self.s.beams,
+                max_new_tokens=self.s.max_new_tokens, cancel=self.cancel,
+            )
+        except Cancelled:
+            return None
+        except ModelError:
+            raise
+        except Exception as e:
+            log.exception("captioning %s failed", work.display)
+            return self._failed(work.entry, work.display, f"captioning failed: {e}")
+        seconds = getattr(cap, "seconds", None) or (time.monotonic() - t0)
+        if getattr(cap, "error", None):
+            return BatchResult(work.entry.path, work.display, ResultStatus.FAILED,
+                               error=str(cap.error), seconds=seconds)
+        result = BatchResult(work.entry.path, work.display, ResultStatus.OK, cap.text,
+                             cap.score, None, seconds)
+        if self.s.sidecars is not None:
+            result = self._sidecar(result)
+        return result
+
+    def _sidecar(self, result: BatchResult) -> BatchResult:
+        try:
+            outcome = write_sidecar(result.path, result.caption, self.s.sidecars)  # type: ignore[arg-type]
+        except OutputError as e:
+            log.warning("sidecar for %s: %s", result.relpath, e)
+            return BatchResult(result.path, result.relpath, ResultStatus.FAILED, result.caption,
+                               result.score, f"sidecar not written: {e}", result.seconds,
+                               sidecar="failed")
+        return BatchResult(result.path, result.relpath, result.status, result.caption,
+                           result.score, None, result.seconds, sidecar=outcome.value)
+
+    def _record(self, work: _Work, result: BatchResult) -> None:
+        assert self.journal is not None
+        self.journal.append({
+            "key": work.entry.relpath, "size": work.size, "mtime_ns": work.mtime_ns,
+            **result.row(),
+        })
+        self._dirty = True
+
+    def _header(self) -> dict[str, Any]:
+        s = self.s
+        return {
+            "root": os.path.realpath(s.root), "recursive": s.recursive,
+            "model": str(getattr(self.captioner, "model_name", "")),
+            "beams": s.beams, "max_new_tokens": s.max_new_tokens,
+            "sidecars": s.sidecars.value if s.sidecars else None,
+        }
+
+    def _set_total(self, n: int) -> None:
+        self.tracker.total = n
+
+    def _checkpoint(self) -> None:
+        if not self._dirty:
+            return
+        now = time.monotonic()
+        wait = max(CHECKPOINT_SECONDS, CHECKPOINT_COST_FACTOR * self._render_cost)
+        if now - self._last_render >= wait:
+            self._render()
+
+    def _render(self) -> None:
+        if self.journal is None or (self.s.csv is None and self.s.jsonl is None):
+            self._dirty = False
+            return
+        t0 = time.monotonic()
+        if self.s.csv is not None:
+            render_csv(self.s.csv, _rows(self.journal))
+        if self.s.jsonl is not None:
+            render_jsonl(self.s.jsonl, _rows(self.journal))
+        self._last_render = time.monotonic()
+        self._render_cost = self._last_render - t0
+        self._dirty = False
+
+    def _finish(self, completed: bool) -> None:
+        if self.journal is None:
+            return
+        try:
+            if completed:  # the whole folder was seen: images gone since an earlier run leave
+                gone = {r["key"] for r in self.journal.records()} - self.seen
+                if gone:
+                    self.journal.forget(gone)
+            self._dirty = True
+            self._render()
+        finally:
+            self.journal.close()
+
+
+def _rows(journal: Journal) -> Iterator[dict[str, Any]]:
+    for rec in journal.records():
+        row = dict(rec)
+        row["path"] = display_path(rec["key"])
+        yield row
+
+
+def _with_progress(result: BatchResult, progress: BatchProgress) -> BatchResult:
+    from dataclasses import replace
+
+    return replace(result, progress=progress)

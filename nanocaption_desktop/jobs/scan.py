@@ -1,0 +1,216 @@
+"""Find the images in a folder: lazily, in a stable (natural) order, safely.
+
+The walk goes directory by directory: each directory's entries are listed and sorted on their
+own, depth first (so the order is the natural order of the relative paths); a folder of 100,000
+files starts yielding at once and memory holds the listings of the folders on the current path
+(plus the set of directories already seen,
+which is what stops symlink loops). A folder that cannot be read becomes one error entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Extensions that are always taken as images (checked case-insensitively).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
+)
+#: Extensions taken only when the Pillow build can open them.
+OPTIONAL_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
+#: Extensions never sniffed: our own outputs and other text files.
+TEXT_EXTENSIONS = frozenset({".txt", ".csv", ".jsonl", ".json", ".md", ".xml", ".nctmp"})
+#: Suffix of the temporary files our writers create (hidden, next to their target).
+TEMP_SUFFIX = ".nctmp"
+
+_NATURAL = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """One image file found by the scan, or one folder that could not be read (``error`` set)."""
+
+    path: str
+    relpath: str
+    error: str | None = None
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str, str], ...]:
+    """Sort key: digits compare as numbers ("img2" < "img10"), letters case-insensitively."""
+    parts = _NATURAL.split(name)
+    key: list[tuple[int, int | str, str]] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            key.append((0, int(part), part))
+        elif part:
+            key.append((1, part.casefold(), part))
+    return tuple(key)
+
+
+@lru_cache(maxsize=1)
+def _optional_extensions() -> frozenset[str]:
+    try:
+        from PIL import Image
+
+        known = set(Image.registered_extensions())
+    except Exception:  # pragma: no cover - Pillow is a hard dependency
+        return frozenset()
+    return frozenset(ext for ext in OPTIONAL_EXTENSIONS if ext in known)
+
+
+def allowed_extensions() -> frozenset[str]:
+    """The image extensions this Pillow build handles."""
+    return IMAGE_EXTENSIONS | _optional_extensions()
+
+
+def sniff_image(head: bytes) -> bool:
+    """True when the first bytes of a file look like an image format we accept."""
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
+        return True
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return True
+    if head[:2] == b"BM" and len(head) >= 14:
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return ".avif" in _optional_extensions()
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+            return ".heic" in _optional_extensions()
+    return False
+
+
+def is_hidden(entry: os.DirEntry[str]) -> bool:
+    if entry.name.startswith("."):
+        return True
+    if os.name != "nt":
+        return False
+    try:
+        attrs = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    except OSError:
+        return False
+    return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
+
+
+def _looks_like_image(entry: os.DirEntry[str], allowed: frozenset[str]) -> bool:
+    ext = os.path.splitext(entry.name)[1].lower()
+    if ext in allowed:
+        return True
+    if ext in TEXT_EXTENSIONS:
+        return False
+    try:
+        with open(entry.path, "rb") as f:  # read-only, 16 bytes
+            return sniff_image(f.read(16))
+    except OSError:
+        return False
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:
+        # a dangling symlink: yield it when its name says image, decoding will explain
+        return entry.is_symlink()
+
+
+def scan_images(
+    root: str | os.PathLike[str],
+    *,
+    recursive: bool = False,
+    exclude: Collection[str | os.PathLike[str]] = (),
+    on_temp_file: Callable[[str], None] | None = None,
+) -> Iterator[ScanEntry]:
+    """Yield the images under ``root`` in natural order of their relative paths.
+
+    ``exclude`` lists files never to yield (our own outputs). Hidden files and folders are
+    skipped; ``on_temp_file`` is called with the path of each leftover temp file of ours
+    (``.name.<pid>.nctmp``) met on the way, so the caller can remove it.
+    Raises ``NotADirectoryError``/``FileNotFoundError`` at once when ``root`` is not a folder.
+    """
+    root_s = os.fspath(root)
+    st = os.stat(root_s)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(f"{root_s}: not a folder")
+    excluded = {os.path.normcase(os.path.realpath(os.fspath(p))) for p in exclude}
+    allowed = allowed_extensions()
+    seen: set[tuple[int, int]] = {(st.st_dev, st.st_ino)}
+    yield from _walk(root_s, "", recursive, excluded, allowed, seen, on_temp_file)
+
+
+def _walk(
+    folder: str,
+    rel: str,
+    recursive: bool,
+    excluded: set[str],
+    allowed: frozenset[str],
+    seen: set[tuple[int, int]],
+    on_temp_file: Callable[[str], None] | None,
+) -> Iterator[ScanEntry]:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: natural_key(e.name))
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        log.warning("cannot read folder %s: %s", folder, reason)
+        yield ScanEntry(folder, rel or ".", f"cannot read folder: {reason}")
+        return
+    real_folder = os.path.normcase(os.path.realpath(folder)) if excluded else ""
+    for entry in entries:  # depth first, so the order is the natural order of relative paths
+        if is_hidden(entry):
+            if on_temp_file and entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
+                on_temp_file(entry.path)
+            continue
+        if _is_dir(entry):
+            if not recursive:
+                continue
+            try:
+                dst = entry.stat(follow_symlinks=True)
+            except OSError:
+                continue
+            ident = (dst.st_dev, dst.st_ino)
+            if ident in seen:
+                log.info("skipping %s: folder already visited (symlink loop)", entry.path)
+                continue
+            seen.add(ident)
+            sub = _join(rel, entry.name)
+            yield from _walk(entry.path, sub, recursive, excluded, allowed, seen, on_temp_file)
+            continue
+        if excluded and os.path.join(real_folder, os.path.normcase(entry.name)) in excluded:
+            continue
+        if _is_file(entry) and _looks_like_image(entry, allowed):
+            yield ScanEntry(entry.path, _join(rel, entry.name))
+
+
+def _join(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
+
+
+def display_path(relpath: str) -> str:
+    """``relpath`` as valid UTF-8 text: bytes that are not UTF-8 show as ``\\xNN``."""
+    try:
+        raw = os.fsencode(relpath)
+    except UnicodeError:
+        return relpath.encode("utf-8", "replace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def sidecar_path(image_path: str | os.PathLike[str]) -> Path:
+    """``photo.jpg`` -> ``photo.txt`` (the convention dataset tools use)."""
+    return Path(image_path).with_suffix(".txt")
