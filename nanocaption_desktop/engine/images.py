@@ -1,4 +1,4 @@
-"""Safe image loading: any supported file becomes an upright RGB ``PIL.Image``, or an ``ImageError``.
+"""Safe image loading: any supported file becomes an upright RGB image, or an ``ImageError``.
 
 Policy (see issue 7):
 
@@ -23,7 +23,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import IO, Union
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -32,8 +32,8 @@ from .errors import ImageError
 
 log = logging.getLogger(__name__)
 
-ImageSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview,
-                    IO[bytes], Image.Image]
+PathSource = str | os.PathLike[str] | os.PathLike[bytes]
+ImageSource = PathSource | bytes | bytearray | memoryview | IO[bytes] | Image.Image
 
 _BASE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _OPTIONAL_FORMATS = ("AVIF", "HEIF")  # only when a plugin for them is registered
@@ -70,7 +70,7 @@ def allowed_formats() -> tuple[str, ...]:
 
 
 def source_name(source: object) -> str:
-    """A printable name for ``source`` in messages (paths that are not UTF-8 get ``\\x`` escapes)."""
+    """A printable name for ``source`` in messages (non-UTF-8 paths get ``\\x`` escapes)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "<bytes>"
     if isinstance(source, (str, os.PathLike)):
@@ -114,7 +114,7 @@ def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
         raise ImageError(label, _reason(e)) from e
 
 
-def _load_path(path: str | os.PathLike[str] | os.PathLike[bytes], label: str) -> Image.Image:
+def _load_path(path: PathSource, label: str) -> Image.Image:
     fspath = os.fspath(path)
     try:
         fp = open(fspath, "rb")  # noqa: SIM115 - closed below

@@ -1,0 +1,114 @@
+"""The worker side of ``isolation.DecodePool``: runs in a spawned process, one request at a time.
+
+Protocol on a duplex pipe: the worker sends ``("ready", pid, capped)`` once, then for every request
+``(kind, label, (src_kind, src), extra)`` answers ``("ok", meta, nbytes)`` followed by the payload
+bytes, or ``("error", reason, restart)``; ``None`` asks it to exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .errors import ImageError
+from .images import load_image
+from .preprocess import PreprocessConfig, preprocess
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A small RGB rendering for display: ``rgb`` is ``width*height*3`` bytes, top row first."""
+
+    width: int
+    height: int
+    rgb: bytes
+
+
+def make_preview(img: Image.Image, max_side: int) -> Preview:
+    thumb = img.copy()
+    thumb.thumbnail((max(1, max_side), max(1, max_side)))
+    return Preview(thumb.width, thumb.height, thumb.tobytes())
+
+
+def _limit_memory(memory_mb: int | None) -> bool:
+    """Cap this process's address space at its current size + ``memory_mb`` (Linux only)."""
+    if memory_mb is None or not sys.platform.startswith("linux"):
+        return False
+    import resource
+
+    with open("/proc/self/statm") as f:
+        current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = current + memory_mb * 2**20
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return True
+
+
+def _fault(action: str, memory_mb: int | None) -> None:
+    if action == "crash":
+        os._exit(70)
+    if action == "hang":
+        threading.Event().wait()
+    if action == "hog":
+        hog = bytearray((memory_mb or 64) * 2 * 2**20)
+        hog[::4096] = b"x" * len(hog[::4096])
+
+
+def worker_main(
+    conn: Connection, cfg: PreprocessConfig, memory_mb: int | None, faults: dict[str, str]
+) -> None:
+    capped = _limit_memory(memory_mb)
+    conn.send(("ready", os.getpid(), capped))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        kind, label, (src_kind, src), extra = msg
+        try:
+            if label in faults:
+                _fault(faults[label], memory_mb)
+            source = os.fsdecode(src) if src_kind == "path" else src  # bytes are data, not names
+            img = load_image(source, name=label)
+            chunks: list[bytes | memoryview] = []
+            meta: Any = None
+            if kind in ("prepare", "both"):
+                arr = np.ascontiguousarray(preprocess([img], cfg))
+                chunks.append(memoryview(arr).cast("B"))
+                meta = (arr.shape, arr.dtype.str)
+            if kind in ("preview", "both"):
+                pv = make_preview(img, extra)
+                chunks.append(pv.rgb)
+                meta = (pv.width, pv.height) if meta is None else (*meta, (pv.width, pv.height))
+            del img
+            conn.send(("ok", meta, sum(len(c) for c in chunks)))
+            conn.send_bytes(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        except BaseException as e:  # noqa: BLE001 - every failure is reported, never raised
+            out_of_memory = isinstance(e, MemoryError) or isinstance(e.__cause__, MemoryError)
+            if out_of_memory:
+                reason = (
+                    f"could not decode: needs more than {memory_mb} MB"
+                    if capped
+                    else "could not decode: not enough memory"
+                )
+            elif isinstance(e, ImageError):
+                reason = e.reason
+            else:
+                reason = f"could not decode ({type(e).__name__}: {e})"
+            try:
+                conn.send(("error", reason, out_of_memory))
+            except (OSError, ValueError):
+                return
+            if out_of_memory or not isinstance(e, Exception):
+                return  # start afresh: the parent replaces this worker
