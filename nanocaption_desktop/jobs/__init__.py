@@ -1,5 +1,7 @@
 """Folder batches without Qt: scan, caption, write CSV/JSONL/sidecars, resume, cancel.
 
+Example::
+
     from nanocaption_desktop.jobs import caption_folder
     for result in caption_folder("photos", csv="captions.csv", recursive=True):
         print(result.relpath, result.caption or result.error)
@@ -53,7 +55,7 @@ def caption_folder(
     preparer: Callable[..., Any] | None = None,
     journal: PathArg | None = None,
 ) -> Iterator[BatchResult]:
-    """Caption every image in the folder ``path``; yields a ``BatchResult`` per image as it finishes.
+    """Caption every image in the folder ``path``: a ``BatchResult`` per image as it finishes.
 
     ``captioner`` (a loaded ``Captioner``) or ``model`` (a bundle folder; default: the installed
     model) does the work. Outputs: ``csv``, ``jsonl`` files and/or ``.txt`` ``sidecars`` with a

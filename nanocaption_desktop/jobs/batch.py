@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,9 @@ def default_journal(settings: BatchSettings) -> Path | None:
 
 
 def _user_data_dir() -> Path:
-    try:
-        from ..paths import user_data_dir  # type: ignore[attr-defined]
+    from ..paths import user_data_dir
 
-        return Path(user_data_dir())
-    except ImportError:
-        import platformdirs
-
-        return Path(platformdirs.user_data_dir("nanocaption-desktop", appauthor=False))
+    return Path(user_data_dir())
 
 
 class BatchRun:
@@ -133,7 +128,8 @@ class BatchRun:
         if prior is not None:
             return _Work(entry, display, size, mtime, done=prior)
         if size == 0:
-            return _Work(entry, display, size, mtime, done=self._failed(entry, display, "empty file (0 bytes)"))
+            failed = self._failed(entry, display, "empty file (0 bytes)")
+            return _Work(entry, display, size, mtime, done=failed)
         try:
             pixels = self.preparer(entry.path, name=display)
         except Exception as e:  # ImageError from the engine or the decode pool, anything else
@@ -144,22 +140,18 @@ class BatchRun:
     def _skip(self, entry: ScanEntry, display: str, size: int, mtime: int) -> BatchResult | None:
         rec = self.journal.get(entry.relpath) if (self.journal and self.s.resume) else None
         if rec and rec.get("size") == size and rec.get("mtime_ns") == mtime:
-            ok = rec.get("status") == ResultStatus.OK.value
-            if ok or not self.s.retry_failed:
-                return BatchResult(
-                    entry.path, display, ResultStatus(rec.get("status", "failed")),
-                    rec.get("caption") or "", rec.get("score"), rec.get("error"), 0.0, True,
-                )
+            status = ResultStatus(rec.get("status", "failed"))
+            if status is ResultStatus.OK or not self.s.retry_failed:
+                caption, score, error = rec.get("caption") or "", rec.get("score"), rec.get("error")
+                return BatchResult(entry.path, display, status, caption, score, error, resumed=True)
         if (
             self.s.sidecars is SidecarPolicy.SKIP
             and self.s.csv is None
             and self.s.jsonl is None
             and sidecar_path(entry.path).exists()
         ):  # nothing would use the caption: do not compute it
-            return BatchResult(
-                entry.path, display, ResultStatus.OK, "", None, None, 0.0, True,
-                SidecarOutcome.KEPT.value,
-            )
+            kept = SidecarOutcome.KEPT.value
+            return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, sidecar=kept)
         return None
 
     @staticmethod
@@ -190,7 +182,7 @@ class BatchRun:
                 self.seen.add(work.entry.relpath)
                 if not result.resumed and self.journal is not None:
                     self._record(work, result)
-                result = _with_progress(result, self.tracker.add(result))
+                result = replace(result, progress=self.tracker.add(result))
                 if self.progress_cb is not None:
                     self.progress_cb(result.progress)  # type: ignore[arg-type]
                 yield result
@@ -208,8 +200,11 @@ class BatchRun:
         t0 = time.monotonic()
         try:
             cap = self.captioner.caption_pixels(
-                work.pixels, source=work.display, beams=self.s.beams,
-                max_new_tokens=self.s.max_new_tokens, cancel=self.cancel,
+                work.pixels,
+                source=work.display,
+                beams=self.s.beams,
+                max_new_tokens=self.s.max_new_tokens,
+                cancel=self.cancel,
             )
         except Cancelled:
             return None
@@ -219,11 +214,10 @@ class BatchRun:
             log.exception("captioning %s failed", work.display)
             return self._failed(work.entry, work.display, f"captioning failed: {e}")
         seconds = getattr(cap, "seconds", None) or (time.monotonic() - t0)
+        path, display = work.entry.path, work.display
         if getattr(cap, "error", None):
-            return BatchResult(work.entry.path, work.display, ResultStatus.FAILED,
-                               error=str(cap.error), seconds=seconds)
-        result = BatchResult(work.entry.path, work.display, ResultStatus.OK, cap.text,
-                             cap.score, None, seconds)
+            return BatchResult(path, display, ResultStatus.FAILED, error=str(cap.error))
+        result = BatchResult(path, display, ResultStatus.OK, cap.text, cap.score, None, seconds)
         if self.s.sidecars is not None:
             result = self._sidecar(result)
         return result
@@ -233,26 +227,24 @@ class BatchRun:
             outcome = write_sidecar(result.path, result.caption, self.s.sidecars)  # type: ignore[arg-type]
         except OutputError as e:
             log.warning("sidecar for %s: %s", result.relpath, e)
-            return BatchResult(result.path, result.relpath, ResultStatus.FAILED, result.caption,
-                               result.score, f"sidecar not written: {e}", result.seconds,
-                               sidecar="failed")
-        return BatchResult(result.path, result.relpath, result.status, result.caption,
-                           result.score, None, result.seconds, sidecar=outcome.value)
+            error = f"sidecar not written: {e}"
+            return replace(result, status=ResultStatus.FAILED, error=error, sidecar="failed")
+        return replace(result, sidecar=outcome.value)
 
     def _record(self, work: _Work, result: BatchResult) -> None:
         assert self.journal is not None
-        self.journal.append({
-            "key": work.entry.relpath, "size": work.size, "mtime_ns": work.mtime_ns,
-            **result.row(),
-        })
+        key, size, mtime = work.entry.relpath, work.size, work.mtime_ns
+        self.journal.append({"key": key, "size": size, "mtime_ns": mtime, **result.row()})
         self._dirty = True
 
     def _header(self) -> dict[str, Any]:
         s = self.s
         return {
-            "root": os.path.realpath(s.root), "recursive": s.recursive,
+            "root": os.path.realpath(s.root),
+            "recursive": s.recursive,
             "model": str(getattr(self.captioner, "model_name", "")),
-            "beams": s.beams, "max_new_tokens": s.max_new_tokens,
+            "beams": s.beams,
+            "max_new_tokens": s.max_new_tokens,
             "sidecars": s.sidecars.value if s.sidecars else None,
         }
 
@@ -299,9 +291,3 @@ def _rows(journal: Journal) -> Iterator[dict[str, Any]]:
         row = dict(rec)
         row["path"] = display_path(rec["key"])
         yield row
-
-
-def _with_progress(result: BatchResult, progress: BatchProgress) -> BatchResult:
-    from dataclasses import replace
-
-    return replace(result, progress=progress)

@@ -53,7 +53,7 @@ class Journal:
         if resume and target.exists():
             loaded = _load(target, head)
             if loaded is None:
-                log.warning("journal %s belongs to another batch or settings: starting anew", target)
+                log.warning("journal %s is of another batch or settings: starting anew", target)
             else:
                 records, fresh = loaded, False
         if fresh:

@@ -105,7 +105,7 @@ def _drain(q: queue.Queue[Any]) -> None:
 def count_in_background(
     items: Iterable[Any], on_done: Callable[[int], None], *, name: str = "nanocaption-count"
 ) -> threading.Event:
-    """Count ``items`` on a daemon thread and call ``on_done(n)``; set the returned event to stop."""
+    """Count ``items`` on a daemon thread, then call ``on_done(n)``; set the result to stop."""
     stop = threading.Event()
 
     def run() -> None:

@@ -237,7 +237,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def write_sidecar(
     image_path: str | os.PathLike[str], caption: str, policy: SidecarPolicy
 ) -> SidecarOutcome:
-    """Write ``caption`` to the image's ``.txt`` sidecar under ``policy``; ``OutputError`` on failure."""
+    """Write ``caption`` to the image's ``.txt`` sidecar by ``policy``; ``OutputError`` if not."""
     side = sidecar_path(image_path)
     if os.path.normcase(os.path.abspath(side)) == os.path.normcase(
         os.path.abspath(os.fspath(image_path))

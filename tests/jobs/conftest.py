@@ -24,7 +24,7 @@ TRICKY = [
     'she said "hi"',
     "two\nlines",
     "emoji 🐱 and ünïcødé",
-    "=HYPERLINK(\"http://x\")",
+    '=HYPERLINK("http://x")',
     "+1 -1 @home",
     "'quoted",
 ]
@@ -95,4 +95,4 @@ def photos(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Sidecar-only journals go to the user data dir: keep it inside the test's tmp folder."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "user-data"))

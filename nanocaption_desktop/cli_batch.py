@@ -1,0 +1,240 @@
+"""The ``batch`` subcommand: caption every image in a folder (``cli.py`` wires it in).
+
+``add_parser(subparsers)`` adds the subcommand; ``run(args) -> int`` runs it. Exit codes:
+0 every image ok, 1 some images failed, 2 usage, model or output error, 130 after Ctrl+C
+(what finished is written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from .engine.errors import NanoCaptionError
+from .jobs import BatchProgress, BatchResult, SidecarPolicy, caption_folder
+from .jobs.writers import csv_header, csv_row
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_EPILOG = """\
+Outputs: --csv and --jsonl files (rewritten atomically as results come in), --sidecars writes
+photo.txt next to photo.jpg. With no output option the CSV goes to standard output.
+A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
+--batch-size is how many images are decoded ahead of the model: captions never depend on the
+other images of a batch, so it changes speed and memory, never a caption.
+Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``batch`` to an ``argparse`` subparsers object; returns the new parser."""
+    p = subparsers.add_parser(
+        "batch",
+        help="caption every image in a folder",
+        description="Caption every image in DIR and write CSV, JSON Lines and/or .txt sidecars.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", metavar="DIR", help="the folder of images")
+    p.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    p.add_argument("--csv", metavar="FILE", help="write path,caption,score,status,error")
+    p.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
+    p.add_argument(
+        "--sidecars",
+        nargs="?",
+        const="skip",
+        choices=[x.value for x in SidecarPolicy],
+        help="write photo.txt next to photo.jpg; existing ones: skip (default), overwrite, append",
+    )
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip images done in an earlier run of this batch and unchanged (default: on)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when resuming, redo images that failed before (default: on)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="images decoded ahead of the model (default 4)",
+    )
+    p.add_argument("--beams", type=_positive, metavar="N", help="beam search width")
+    p.add_argument("--max-tokens", type=_positive, metavar="N", help="most new tokens per caption")
+    p.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    p.set_defaults(handler=run)
+    return p
+
+
+class _Interrupt:
+    """First Ctrl+C (or SIGTERM) sets the cancel flag; a second Ctrl+C stops at once."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.cancel.set()
+
+
+@contextmanager
+def _signals(handler: _Interrupt) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ["SIGINT", "SIGTERM"]
+    old = {name: signal.signal(getattr(signal, name), handler) for name in names}
+    try:
+        yield
+    finally:
+        for name, prev in old.items():
+            signal.signal(getattr(signal, name), prev)
+
+
+class _Bar:
+    """A one-line progress bar on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.shown = False
+
+    def update(self, p: BatchProgress) -> None:
+        if not self.enabled:
+            return
+        width = shutil.get_terminal_size((80, 20)).columns
+        rate = f"{p.rate:.1f} img/s" if p.rate else "-- img/s"
+        eta = f"ETA {_clock(p.eta)}" if p.eta is not None else "ETA --"
+        tail = f" {rate}  {eta}  {p.failed} failed"
+        if p.total:
+            count = f"{p.finished}/{p.total}"
+            room = max(10, min(30, width - len(count) - len(tail) - 6))
+            fill = int(room * min(1.0, p.finished / p.total))
+            line = f"{count} [{'#' * fill}{'.' * (room - fill)}]{tail}"
+        else:
+            line = f"{p.finished} images{tail}"
+        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+        self.stream.flush()
+        self.shown = True
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.stream.write("\r" + " " * (width - 1) + "\r")
+            self.shown = False
+
+
+def _clock(seconds: float | None) -> str:
+    s = int(round(seconds or 0))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``batch`` with parsed ``args``; returns the exit code."""
+    err = sys.stderr
+    tty = err.isatty()
+    bar = _Bar(err, tty)
+    to_stdout = not (args.csv or args.jsonl or args.sidecars)
+    interrupt = _Interrupt()
+    failed = total = 0
+    last: BatchProgress | None = None
+    try:
+        results = caption_folder(
+            args.folder,
+            model=args.model,
+            recursive=args.recursive,
+            csv=args.csv,
+            jsonl=args.jsonl,
+            sidecars=args.sidecars,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            beams=args.beams,
+            max_new_tokens=args.max_tokens,
+            cancel=interrupt.cancel,
+            prefetch=args.batch_size,
+        )
+        if to_stdout:
+            sys.stdout.write(csv_header().decode("utf-8"))
+        with _signals(interrupt):
+            for result in results:
+                total += 1
+                failed += not result.ok
+                last = result.progress
+                if not result.ok and not result.resumed:
+                    bar.message(f"failed: {result.relpath}: {result.error}")
+                if to_stdout:
+                    _print_row(result)
+                if last is not None:
+                    bar.update(last)
+    except KeyboardInterrupt:
+        bar.clear()
+        print("interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except (OSError, NanoCaptionError) as e:
+        bar.clear()
+        print(f"error: {e}", file=err)
+        return EXIT_ERROR
+    bar.clear()
+    if interrupt.cancel.is_set():
+        print(f"cancelled: {total} finished results written", file=err)
+        sig = interrupt.signum or signal.SIGINT
+        return EXIT_INTERRUPTED if sig == signal.SIGINT else 128 + int(sig)
+    if tty:
+        print(_summary(last, total, failed, args), file=err)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_row(result: BatchResult) -> None:
+    sys.stdout.write(csv_row(result.row()).decode("utf-8"))
+    sys.stdout.flush()
+
+
+def _summary(p: BatchProgress | None, total: int, failed: int, args: argparse.Namespace) -> str:
+    if p is None:
+        return "no images found"
+    parts = [f"{total} images: {p.captioned} captioned"]
+    if p.skipped:
+        parts.append(f"{p.skipped} done earlier")
+    parts.append(f"{failed} failed")
+    text = ", ".join(parts) + f" in {_clock(p.elapsed)}"
+    if p.rate:
+        text += f" ({p.rate:.2f} img/s)"
+    outs = [x for x in (args.csv, args.jsonl) if x]
+    if args.sidecars:
+        outs.append(".txt sidecars")
+    return text + (" -> " + ", ".join(outs) if outs else "")
