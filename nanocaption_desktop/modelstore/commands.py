@@ -20,6 +20,7 @@ from .registry import DEFAULT_BUNDLE
 __all__ = ["cmd_fetch", "cmd_path", "cmd_verify"]
 
 OK, MODEL_ERROR = 0, 2
+NOT_FOUND = "no model bundle found; install one with: nanocaption-desktop models fetch"
 StrPath = str | os.PathLike[str]
 
 
@@ -39,10 +40,7 @@ def cmd_path(explicit: StrPath | None = None) -> tuple[int, str]:
     except ModelError as e:
         return MODEL_ERROR, f"{e}\n{_searched(explicit)}"
     if found is None:
-        return MODEL_ERROR, (
-            "no model bundle found; install one with: nanocaption-desktop models fetch\n"
-            + _searched(explicit)
-        )
+        return MODEL_ERROR, (NOT_FOUND + "\n" + _searched(explicit))
     return OK, f"{found}\n{_searched(explicit)}"
 
 
@@ -53,7 +51,7 @@ def cmd_verify(explicit: StrPath | None = None) -> tuple[int, str]:
     except ModelError as e:
         return MODEL_ERROR, str(e)
     if found is None:
-        return MODEL_ERROR, "no model bundle found; install one with: nanocaption-desktop models fetch"
+        return MODEL_ERROR, NOT_FOUND
     problems = check_bundle(found)
     if problems:
         listing = "\n".join(f"  {p}" for p in problems)
@@ -96,7 +94,7 @@ def cmd_fetch(
     base_url: str | None = None,
     force: bool = False,
 ) -> tuple[int, str]:
-    """Download ``name`` (progress to ``stream``, None for quiet); text names the installed folder."""
+    """Download ``name`` with progress on ``stream`` (None: quiet); text names the folder."""
     progress = _ProgressPrinter(stream) if stream is not None else None
     try:
         path = fetch(name, dest=dest, progress=progress, base_url=base_url, force=force)

@@ -126,7 +126,7 @@ def download(
             total = _range_total(e.headers.get("Content-Range"))
             if total is None and announced.size is None and pinned.size is None:
                 part.unlink(missing_ok=True)  # cannot tell whether it is complete: start over
-                raise Interrupted(f"{name}: the server refused to resume; starting over")
+                raise Interrupted(f"{name}: the server refused to resume; starting over") from e
             return _finish(part, name, [pinned, announced, Expected(total)], _hash_file(part))
         if e.code >= 500 or e.code in (408, 429):  # transient: keep the .part file
             raise Interrupted(f"{name}: the server answered {e.code} {e.reason}") from e

@@ -78,25 +78,47 @@ def fetch(
     known: dict[str, tuple[int, str]] = {}
     try:
         for file in spec.files:
-            known[file.path] = _fetch_one(spec, file.path, Expected(file.size, file.sha256),
-                                          staging, hub, progress, cancel, timeout, retries)
-        source = {"bundle": spec.name, "repo": spec.repo, "revision": spec.revision, "hub": hub,
-                  "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            known[file.path] = _fetch_one(
+                spec,
+                file.path,
+                Expected(file.size, file.sha256),
+                staging,
+                hub,
+                progress,
+                cancel,
+                timeout,
+                retries,
+            )
+        source = {
+            "bundle": spec.name,
+            "repo": spec.repo,
+            "revision": spec.revision,
+            "hub": hub,
+            "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         write_manifest(staging, source=source, files=[f.path for f in spec.files], known=known)
         _install(staging, target)
     except Unreachable as e:
         _cleanup(staging, created)
-        raise FetchError(f"{hub}/{spec.repo}", f"could not reach the model hub at {hub} ({e}). "
-                         + manual_install_help(spec, target, base_url)) from e
+        raise FetchError(
+            f"{hub}/{spec.repo}",
+            f"could not reach the model hub at {hub} ({e}). "
+            + manual_install_help(spec, target, base_url),
+        ) from e
     except Interrupted as e:
         _cleanup(staging, created)
-        raise FetchError(str(target), f"the download was interrupted ({e}). Run models fetch "
-                         f"again to resume; what arrived is kept in {staging}.") from e
+        raise FetchError(
+            str(target),
+            f"the download was interrupted ({e}). Run models fetch "
+            f"again to resume; what arrived is kept in {staging}.",
+        ) from e
     except Rejected as e:
         shutil.rmtree(staging, ignore_errors=True)  # the source is not trusted: start clean
         _cleanup(staging, created)
-        raise FetchError(str(target), f"{e}. Nothing was installed. "
-                         + manual_install_help(spec, target, base_url)) from e
+        raise FetchError(
+            str(target),
+            f"{e}. Nothing was installed. " + manual_install_help(spec, target, base_url),
+        ) from e
     except BaseException:
         _cleanup(staging, created)
         raise
@@ -104,9 +126,17 @@ def fetch(
     return target
 
 
-def _fetch_one(spec: BundleSpec, rel: str, pinned: Expected, staging: Path, hub: str,
-               progress: ProgressFn | None, cancel: CancelFlag | None, timeout: float,
-               retries: int) -> tuple[int, str]:
+def _fetch_one(
+    spec: BundleSpec,
+    rel: str,
+    pinned: Expected,
+    staging: Path,
+    hub: str,
+    progress: ProgressFn | None,
+    cancel: CancelFlag | None,
+    timeout: float,
+    retries: int,
+) -> tuple[int, str]:
     final = staging / rel
     part = final.with_name(final.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +147,15 @@ def _fetch_one(spec: BundleSpec, rel: str, pinned: Expected, staging: Path, hub:
     while True:
         before = part.stat().st_size if part.exists() else 0
         try:
-            result = download(url, part, name=rel, pinned=pinned, progress=progress,
-                              cancel=cancel, timeout=timeout)
+            result = download(
+                url,
+                part,
+                name=rel,
+                pinned=pinned,
+                progress=progress,
+                cancel=cancel,
+                timeout=timeout,
+            )
             break
         except Interrupted as e:
             now = part.stat().st_size if part.exists() else 0

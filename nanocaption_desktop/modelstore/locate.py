@@ -1,7 +1,8 @@
 """Where the app looks for a model bundle, first hit wins (DESIGN.md, "Model bundles").
 
-1. an explicit path (``--model DIR``, a setting), 2. ``$NANOCAPTION_MODEL_DIR``, 3. the bundle inside
-a frozen executable, 4. the checkout's ``models/vit-gpt2``, 5. ``<user data dir>/models/vit-gpt2``.
+1. an explicit path (``--model DIR``, a setting), 2. ``$NANOCAPTION_MODEL_DIR``, 3. the bundle
+inside a frozen executable, 4. the checkout's ``models/vit-gpt2``,
+5. ``<user data dir>/models/vit-gpt2``.
 A path the user named (1 or 2) that is not a bundle is an error, never silently skipped.
 """
 

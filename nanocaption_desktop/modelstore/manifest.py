@@ -52,7 +52,7 @@ def file_sha256(path: StrPath) -> tuple[int, str]:
 
 
 def _bundle_files(root: Path) -> list[str]:
-    """Regular files under ``root`` (relative, forward slashes), minus the manifest and temp files."""
+    """Regular files under ``root`` (relative, with /), minus the manifest and temp files."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -135,7 +135,9 @@ def read_manifest(bundle_dir: StrPath) -> dict[str, Any] | None:
         doc = json.loads(text)
         files = doc["files"]
         if not isinstance(files, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+            isinstance(v, dict)
+            and isinstance(v.get("size"), int)
+            and isinstance(v.get("sha256"), str)
             for v in files.values()
         ):
             raise ValueError("bad 'files' table")
@@ -206,8 +208,10 @@ def _unsafe_relative(location: str) -> str | None:
         return "is empty"
     if "\x00" in location:
         return "contains a NUL character"
-    if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or (
-        PureWindowsPath(location).drive or location.startswith(("/", "\\"))
+    if (
+        PurePosixPath(location).is_absolute()
+        or PureWindowsPath(location).is_absolute()
+        or (PureWindowsPath(location).drive or location.startswith(("/", "\\")))
     ):
         return f"is an absolute path ({location!r})"
     if ".." in location.replace("\\", "/").split("/"):

@@ -27,7 +27,9 @@ class OnnxReadError(ValueError):
     """The file is not a readable ONNX model."""
 
 
-def external_refs(path: str | os.PathLike[str], *, use_onnx: bool | None = None) -> list[ExternalRef]:
+def external_refs(
+    path: str | os.PathLike[str], *, use_onnx: bool | None = None
+) -> list[ExternalRef]:
     """Every tensor stored outside ``path``, as ``(tensor name, location)``.
 
     ``use_onnx``: None = the ``onnx`` package when importable, else the built-in reader.
@@ -157,7 +159,9 @@ def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int
         pos = stop
 
 
-def _walk(buf: memoryview, pos: int, end: int, kind: str, found: list[ExternalRef], depth: int) -> None:
+def _walk(
+    buf: memoryview, pos: int, end: int, kind: str, found: list[ExternalRef], depth: int
+) -> None:
     if depth > _MAX_DEPTH:
         raise OnnxReadError("not a readable ONNX model (sub-graphs nested too deeply)")
     if kind == "tensor":

@@ -49,8 +49,13 @@ class BundleSpec:
         """``{hub}/{repo}/resolve/{revision}/{file}``."""
         rel = file.path if isinstance(file, BundleFile) else file
         return "/".join(
-            (hub_base_url(base_url), self.repo, "resolve", quote(self.revision, safe=""),
-             quote(rel, safe="/"))
+            (
+                hub_base_url(base_url),
+                self.repo,
+                "resolve",
+                quote(self.revision, safe=""),
+                quote(rel, safe="/"),
+            )
         )
 
     def page_url(self, base_url: str | None = None) -> str:
@@ -62,9 +67,9 @@ class BundleSpec:
         return sum(f.approx_mb or 0.0 for f in self.files)
 
 
-def _transformers_js_layout(encoder_mb: float | None, decoder_mb: float | None) -> tuple[
-    BundleFile, ...
-]:
+def _transformers_js_layout(
+    encoder_mb: float | None, decoder_mb: float | None
+) -> tuple[BundleFile, ...]:
     # JSON files first: they are small, so an unreachable hub is found before the large downloads.
     return (
         BundleFile("config.json"),
@@ -104,6 +109,6 @@ def get_spec(name: str) -> BundleSpec:
 
 
 def hub_base_url(base_url: str | None = None) -> str:
-    """The hub to download from: ``base_url``, else ``$NANOCAPTION_HUB_URL``, else huggingface.co."""
+    """The hub: ``base_url``, else ``$NANOCAPTION_HUB_URL``, else https://huggingface.co."""
     url = base_url or os.environ.get(HUB_URL_ENV, "").strip() or DEFAULT_HUB_URL
     return url.rstrip("/")
