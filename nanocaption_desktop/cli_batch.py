@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -24,6 +25,7 @@ from .jobs.writers import csv_header, csv_row
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 
 _EPILOG = """\
 Outputs: --csv and --jsonl files (rewritten atomically as results come in), --sidecars writes
@@ -201,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
                     _print_row(result)
                 if last is not None:
                     bar.update(last)
+    except BrokenPipeError:  # stdout closed early (| head): stop quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         bar.clear()
         print("interrupted", file=err)
@@ -217,6 +222,14 @@ def run(args: argparse.Namespace) -> int:
     if tty:
         print(_summary(last, total, failed, args), file=err)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _print_row(result: BatchResult) -> None:
@@ -238,3 +251,15 @@ def _summary(p: BatchProgress | None, total: int, failed: int, args: argparse.Na
     if args.sidecars:
         outs.append(".txt sidecars")
     return text + (" -> " + ", ".join(outs) if outs else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nanocaption_desktop.cli_batch DIR ...``: the subcommand on its own."""
+    parser = argparse.ArgumentParser(prog="nanocaption-desktop")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["batch", *(sys.argv[1:] if argv is None else argv)])
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

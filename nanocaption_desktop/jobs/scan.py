@@ -43,16 +43,17 @@ class ScanEntry:
     error: str | None = None
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str, str], ...]:
-    """Sort key: digits compare as numbers ("img2" < "img10"), letters case-insensitively."""
+def natural_key(name: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
+    """Sort key: digits compare as numbers ("img2" < "img10"), letters case-insensitively;
+    the exact name breaks ties, so the order is total and stable."""
     parts = _NATURAL.split(name)
-    key: list[tuple[int, int | str, str]] = []
+    key: list[tuple[int, int | str]] = []
     for i, part in enumerate(parts):
         if i % 2:
-            key.append((0, int(part), part))
+            key.append((0, int(part)))
         elif part:
-            key.append((1, part.casefold(), part))
-    return tuple(key)
+            key.append((1, part.casefold()))
+    return tuple(key), name
 
 
 @lru_cache(maxsize=1)
