@@ -35,6 +35,8 @@ def external_refs(
     ``use_onnx``: None = the ``onnx`` package when importable, else the built-in reader.
     Raises OnnxReadError for a file that cannot be parsed.
     """
+    if os.stat(path).st_size == 0:
+        raise OnnxReadError("empty file")
     if use_onnx is None:
         try:
             import onnx  # noqa: F401
