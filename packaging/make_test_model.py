@@ -130,13 +130,16 @@ def quantize(folder: Path) -> None:
                          extra_options={"EnableSubgraph": True})
 
 
+JSON_NAMES = ("config.json", "generation_config.json", "preprocessor_config.json",
+              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
 def to_bundle(exported: Path, bundle: Path, onnx_names: list[str]) -> None:
     """Lay the export out like the public transformers.js repository: JSON on top, ONNX in onnx/."""
     if bundle.exists():
         shutil.rmtree(bundle)
     (bundle / "onnx").mkdir(parents=True)
-    for name in ("config.json", "generation_config.json", "preprocessor_config.json",
-                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    for name in JSON_NAMES:
         if (exported / name).exists():
             shutil.copy2(exported / name, bundle / name)
     for name in onnx_names:
@@ -199,10 +202,19 @@ def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
     def ort(quantized: bool, merged: bool = False) -> ORTModelForVision2Seq:
         sfx = "_quantized" if quantized else ""
         if merged:
+            # Optimum picks up a decoder_with_past file lying beside a merged one and runs it
+            # for the later steps; a folder with only the merged graph makes it use that alone.
+            only = Path(tempfile.mkdtemp()) / "merged"
+            to_bundle(bundle / "onnx", only, [f"encoder_model{sfx}.onnx",
+                                              f"decoder_model_merged{sfx}.onnx"])
+            for name in JSON_NAMES:
+                if (bundle / name).exists():
+                    shutil.copy2(bundle / name, only / name)
             return ORTModelForVision2Seq.from_pretrained(
-                bundle, subfolder="onnx", use_cache=True, use_merged=True,
+                only, subfolder="onnx", use_cache=True, use_merged=True,
                 encoder_file_name=f"encoder_model{sfx}.onnx",
-                decoder_file_name=f"decoder_model_merged{sfx}.onnx")
+                decoder_file_name=f"decoder_model_merged{sfx}.onnx",
+                decoder_with_past_file_name=f"decoder_model_merged{sfx}.onnx")
         return ORTModelForVision2Seq.from_pretrained(
             bundle, subfolder="onnx", use_cache=True, use_merged=False,
             encoder_file_name=f"encoder_model{sfx}.onnx",
@@ -212,6 +224,12 @@ def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
     ort_int8 = ort(True)
     ort_fp32 = ort(False)
     ort_int8_merged = ort(True, merged=True)
+    used = {}
+    for label, mdl in (("optimum_int8", ort_int8), ("optimum_fp32", ort_fp32),
+                       ("optimum_int8_merged", ort_int8_merged)):
+        parts = [getattr(mdl, a, None) for a in ("encoder", "decoder", "decoder_with_past")]
+        used[label] = sorted({Path(p.session._model_path).name for p in parts
+                              if p is not None and getattr(p, "session", None) is not None})
     settings = {"greedy": {"num_beams": 1}, "beam3": {"num_beams": 3}, "beam4": {"num_beams": 4},
                 "greedy_max8": {"num_beams": 1, "max_new_tokens": 8},
                 "beam3_max8": {"num_beams": 3, "max_new_tokens": 8}}
@@ -235,6 +253,7 @@ def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
                     "text": tok.decode(ids, skip_special_tokens=True,
                                        clean_up_tokenization_spaces=False).strip()}
         out["images"][path.name] = entry
+    out["reference_files"] = used
     return out
 
 

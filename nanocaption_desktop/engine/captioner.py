@@ -1,0 +1,126 @@
+"""The Captioner facade: image in, caption out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import Bundle
+from .decoder import StockDecoder
+from .decoding import CancelFlag, GenerationSettings, generate
+from .errors import Cancelled, ModelError, NanoCaptionError
+from .images import ImageSource, load_image, source_name
+from .preprocess import PreprocessConfig, preprocess
+from .sessions import make_session, run
+from .tokenizer import Detokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One image's caption. `token_ids` are as transformers' generate() returns them (decoder
+    start token first); `score` is the mean log-probability of the generated tokens."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    score: float
+    seconds: float
+    source: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Captioner:
+    def __init__(self, bundle: Bundle, *, threads: int | None = None) -> None:
+        self.bundle = bundle
+        self.preprocess_config = PreprocessConfig.from_dict(bundle.preprocessor_config)
+        try:
+            self.settings = GenerationSettings.from_configs(bundle.generation_config, bundle.config)
+        except ValueError as e:
+            raise ModelError(str(bundle.path / "generation_config.json"), str(e)) from e
+        self.detokenizer = Detokenizer(bundle.tokenizer_file)
+        self.encoder = make_session(bundle.encoder, threads=threads, spinning=False)
+        self.decoder = self._load_decoder(bundle, threads)
+
+    @staticmethod
+    def _load_decoder(bundle: Bundle, threads: int | None) -> Any:
+        session = make_session(bundle.decoder, threads=threads, spinning=True)
+        return StockDecoder(session, str(bundle.decoder))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, quantized: bool = True,
+             threads: int | None = None, decoder: str | None = None) -> Captioner:
+        """Find and check a bundle (see DESIGN.md for where it looks) and create the sessions."""
+        if path is None:
+            from ..modelstore.locate import find_bundle
+
+            found = find_bundle()
+            if found is None:
+                raise ModelError("model", "no model installed: run `nanocaption-desktop models "
+                                 "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR")
+            path = found
+        t0 = time.perf_counter()
+        captioner = cls(Bundle.open(path, quantized=quantized, decoder=decoder), threads=threads)
+        log.info("loaded %s in %.2f s", captioner.bundle, time.perf_counter() - t0)
+        return captioner
+
+    @property
+    def model_name(self) -> str:
+        return self.bundle.name
+
+    def prepare(self, image: ImageSource, *, name: str | None = None) -> np.ndarray:
+        """Decode and preprocess one image: pixel values [1,3,H,W]. No model; thread-safe."""
+        return preprocess([load_image(image, name=name)], self.preprocess_config)
+
+    def encode(self, pixel_values: np.ndarray) -> np.ndarray:
+        return run(self.encoder, ["last_hidden_state"], {"pixel_values": pixel_values},
+                   str(self.bundle.encoder))[0]
+
+    def caption_pixels(self, pixel_values: np.ndarray, *, source: str = "",
+                       beams: int | None = None, max_new_tokens: int | None = None,
+                       cancel: CancelFlag | None = None, _t0: float | None = None) -> Caption:
+        t0 = time.perf_counter() if _t0 is None else _t0
+        settings = self.settings.override(beams=beams, max_new_tokens=max_new_tokens)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        hidden = self.encode(np.ascontiguousarray(pixel_values, dtype=np.float32))
+        result = generate(self.decoder.begin(hidden, settings.num_beams), settings, cancel)
+        return Caption(self.detokenizer.decode(result.token_ids), result.token_ids,
+                       result.score, time.perf_counter() - t0, source)
+
+    def caption(self, image: ImageSource, *, beams: int | None = None,
+                max_new_tokens: int | None = None, cancel: CancelFlag | None = None) -> Caption:
+        """Caption one image; raises `ImageError` for a bad image, `Cancelled` when cancelled."""
+        t0 = time.perf_counter()
+        pixels = self.prepare(image)
+        return self.caption_pixels(pixels, source=source_name(image), beams=beams,
+                                   max_new_tokens=max_new_tokens, cancel=cancel, _t0=t0)
+
+    def caption_many(self, images: Iterable[ImageSource], *, beams: int | None = None,
+                     max_new_tokens: int | None = None,
+                     cancel: CancelFlag | None = None) -> Iterator[Caption]:
+        """Yield a caption per image as each finishes; a bad image yields a Caption with `error`.
+        Stops (without raising) when `cancel` is set. Each image is captioned on its own, so a
+        caption never depends on the other images."""
+        for image in images:
+            if cancel is not None and cancel.is_set():
+                return
+            t0 = time.perf_counter()
+            try:
+                yield self.caption(image, beams=beams, max_new_tokens=max_new_tokens,
+                                   cancel=cancel)
+            except Cancelled:
+                return
+            except NanoCaptionError as e:
+                yield Caption("", (), float("nan"), time.perf_counter() - t0, source_name(image),
+                              getattr(e, "reason", str(e)))

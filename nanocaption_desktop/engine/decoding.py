@@ -1,0 +1,197 @@
+"""Greedy and beam search in numpy, with the semantics of transformers' `generate()` (4.57).
+
+The model is reached only through a `StepModel`: `step(input_ids[B,1]) -> logits[B,V]` advances
+every row by one token (the model keeps its own key/value cache), and `reorder(rows)` makes row i
+continue the cache of row `rows[i]` (beam search). Nothing here knows about ONNX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import Cancelled
+
+NEG = np.float32(-1.0e9)
+
+
+class StepModel(Protocol):
+    def step(self, input_ids: np.ndarray) -> np.ndarray: ...
+
+    def reorder(self, rows: np.ndarray) -> None: ...
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    decoder_start_token_id: int
+    eos_token_id: int
+    max_length: int = 20  # decoder tokens including the start token, as in transformers
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+    max_new_tokens: int | None = None
+
+    @classmethod
+    def from_configs(cls, generation_config: Mapping[str, Any],
+                     config: Mapping[str, Any]) -> GenerationSettings:
+        def pick(key: str, default: Any = None) -> Any:
+            value = generation_config.get(key)
+            if value is None:
+                value = config.get(key)
+            if value is None and isinstance(config.get("decoder"), Mapping):
+                value = config["decoder"].get(key)
+            return default if value is None else value
+
+        eos = pick("eos_token_id")
+        if isinstance(eos, list):
+            eos = eos[0]
+        start = pick("decoder_start_token_id", pick("bos_token_id", eos))
+        if eos is None or start is None:
+            raise ValueError("the model config names no eos_token_id / decoder_start_token_id")
+        return cls(decoder_start_token_id=int(start), eos_token_id=int(eos),
+                   max_length=int(pick("max_length", 20)), num_beams=int(pick("num_beams", 1)),
+                   length_penalty=float(pick("length_penalty", 1.0)),
+                   early_stopping=pick("early_stopping", False),
+                   max_new_tokens=pick("max_new_tokens"))
+
+    def override(self, *, beams: int | None = None,
+                 max_new_tokens: int | None = None) -> GenerationSettings:
+        s = self
+        if beams is not None:
+            if beams < 1:
+                raise ValueError("beams must be at least 1")
+            s = replace(s, num_beams=int(beams))
+        if max_new_tokens is not None:
+            if max_new_tokens < 1:
+                raise ValueError("max_new_tokens must be at least 1")
+            s = replace(s, max_new_tokens=int(max_new_tokens))
+        return s
+
+    @property
+    def total_length(self) -> int:
+        """Length limit of the decoder sequence, start token included (max_new_tokens wins)."""
+        if self.max_new_tokens is not None:
+            return 1 + self.max_new_tokens
+        return self.max_length
+
+
+@dataclass(frozen=True)
+class Result:
+    token_ids: tuple[int, ...]  # the start token first, as generate() returns them
+    score: float  # mean log-probability of the generated tokens
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float32, copy=False)
+    m = x.max(axis=-1, keepdims=True)
+    shifted = x - m
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _check(cancel: CancelFlag | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def generate(model: StepModel, settings: GenerationSettings,
+             cancel: CancelFlag | None = None) -> Result:
+    if settings.num_beams == 1:
+        return greedy_search(model, settings, cancel)
+    return beam_search(model, settings, cancel)
+
+
+def greedy_search(model: StepModel, s: GenerationSettings,
+                  cancel: CancelFlag | None = None) -> Result:
+    tokens = [s.decoder_start_token_id]
+    total = 0.0
+    limit = s.total_length
+    while len(tokens) < limit:
+        _check(cancel)
+        logprobs = log_softmax(model.step(np.array([[tokens[-1]]], dtype=np.int64)))[0]
+        nxt = int(np.argmax(logprobs))
+        tokens.append(nxt)
+        total += float(logprobs[nxt])
+        if nxt == s.eos_token_id:
+            break
+    n = len(tokens) - 1
+    return Result(tuple(tokens), total / n if n else 0.0)
+
+
+def _topk(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first (stable for ties, like a sort)."""
+    if k >= values.shape[-1]:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, k - 1)[:k]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+def beam_search(model: StepModel, s: GenerationSettings,
+                cancel: CancelFlag | None = None) -> Result:
+    """transformers' vectorised `_beam_search` for one input, with one eos token."""
+    nb = s.num_beams
+    limit = s.total_length
+    keep = 2 * nb
+    lp = s.length_penalty
+    prompt = 1
+    running = [[s.decoder_start_token_id] for _ in range(nb)]
+    running_scores = np.full(nb, NEG, dtype=np.float32)
+    running_scores[0] = 0.0
+    done_seqs: list[list[int]] = [[] for _ in range(nb)]
+    done_scores = np.full(nb, NEG, dtype=np.float32)
+    done_flags = np.zeros(nb, dtype=bool)
+    improvable = True
+    cur = prompt
+    while True:
+        _check(cancel)
+        last = np.array([[seq[-1]] for seq in running], dtype=np.int64)
+        logprobs = log_softmax(model.step(last))  # [nb, V]
+        vocab = logprobs.shape[-1]
+        acc = (logprobs + running_scores[:, None]).reshape(-1)
+        top = _topk(acc, keep)
+        top_scores = acc[top]
+        top_beams = top // vocab
+        top_tokens = top % vocab
+        cand = [running[b] + [int(t)] for b, t in zip(top_beams, top_tokens)]
+        hits = (top_tokens == s.eos_token_id) | (cur + 1 >= limit)
+        # e. the best num_beams unfinished candidates continue
+        run_scores = top_scores + hits.astype(np.float32) * NEG
+        nxt = _topk(run_scores, nb)
+        # f. finished candidates among the top num_beams join the finished set if good enough
+        fin = top_scores / np.float32((cur + 1 - prompt) ** lp)
+        if bool(done_flags.all()) and s.early_stopping is True:
+            fin = fin + NEG
+        if not improvable:
+            fin = fin + NEG
+        just = hits & (np.arange(keep) < nb)
+        fin = fin + (~just).astype(np.float32) * NEG
+        merged_scores = np.concatenate([done_scores, fin])
+        merged_seqs = done_seqs + cand
+        merged_flags = np.concatenate([done_flags, just])
+        best = _topk(merged_scores, nb)
+        done_seqs = [merged_seqs[i] for i in best]
+        done_scores = merged_scores[best]
+        done_flags = merged_flags[best]
+        # g. next iteration
+        running = [cand[i] for i in nxt]
+        running_scores = run_scores[nxt]
+        cur += 1
+        best_hyp_len = (limit - prompt if s.early_stopping == "never" and lp > 0.0
+                        else cur - prompt)
+        best_running = running_scores[0] / np.float32(best_hyp_len**lp)
+        worst_done = np.where(done_flags, done_scores.min(), NEG)
+        improvable = improvable and bool(np.any(best_running > worst_done))
+        open_beam = not (bool(done_flags.all()) and s.early_stopping is True)
+        if not (improvable and open_beam and not bool(hits.all())):
+            break
+        model.reorder(top_beams[nxt])
+    seq = done_seqs[0]
+    n = len(seq) - prompt
+    total = float(done_scores[0]) * (n**lp)
+    return Result(tuple(seq), total / n if n else 0.0)

@@ -1,0 +1,75 @@
+"""The one place that builds an onnxruntime InferenceSession, and runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (hyper-threads share one core's units)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            pkg = (base / "physical_package_id").read_text().strip()
+            core = (base / "core_id").read_text().strip()
+        except OSError:
+            return len(cpus)
+        cores.add((pkg, core))
+    return max(1, len(cores))
+
+
+def make_session(path: str | Path, *, threads: int | None = None, spinning: bool = False,
+                 optimized_model_path: str | Path | None = None) -> ort.InferenceSession:
+    """A CPU session with explicit options.
+
+    `spinning`: let idle intra-op threads spin between runs. On for the per-token decoder loop
+    (runs back to back, measured faster); off for graphs that run once per image (the encoder),
+    where spinning only burns CPU that the next session needs.
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or physical_cores()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if optimized_model_path is not None:
+        opts.optimized_model_filepath = str(optimized_model_path)
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(str(path), "missing file")
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for broken models
+        raise ModelError(str(path), f"cannot load the model: {_short(e)}") from e
+
+
+def run(session: ort.InferenceSession, outputs: Sequence[str] | None,
+        feeds: Mapping[str, Any], name: str = "") -> list[Any]:
+    """`session.run` with runtime failures turned into `ModelError`."""
+    try:
+        return session.run(outputs, dict(feeds))
+    except Exception as e:
+        raise ModelError(name or "model", f"inference failed: {_short(e)}") from e
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
