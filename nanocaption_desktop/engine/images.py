@@ -85,7 +85,10 @@ def source_name(source: object) -> str:
 
 
 def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:  # undo surrogateescape, then show the bytes that are not UTF-8 as \xNN
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
