@@ -138,7 +138,7 @@ def download(
 
     with response:
         announced = hub_metadata(redirects.first_headers, response.headers)
-        start, total = _body_range(response, offset)
+        start, total = _body_range(response, offset, part)
         total = total if total is not None else announced.size
         if start != offset:
             log.info("%s: the server sent the whole file again; starting %s over", url, name)
@@ -183,7 +183,7 @@ def _finish(part: Path, name: str, expectations: list[Expected], digest: Any) ->
     return size, sha
 
 
-def _body_range(response: Any, offset: int) -> tuple[int, int | None]:
+def _body_range(response: Any, offset: int, part: Path) -> tuple[int, int | None]:
     """Where the body starts in the file and the file's total size (None if unknown)."""
     length = response.headers.get("Content-Length")
     length_n = int(length) if length and length.strip().isdigit() else None
@@ -194,6 +194,8 @@ def _body_range(response: Any, offset: int) -> tuple[int, int | None]:
             total = match.group(3)
             if first == offset:
                 return first, (int(total) if total != "*" else None)
+        response.close()
+        part.unlink(missing_ok=True)  # start this file over rather than trust the bytes we have
         raise Interrupted("the server answered a resume request with an unexpected range")
     return 0, length_n  # 200: a server that ignores Range sends everything
 

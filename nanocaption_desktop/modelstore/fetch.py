@@ -63,15 +63,26 @@ def fetch(
     ``progress(bytes_done, bytes_total_or_None, file_name)`` is called as data arrives;
     ``cancel.is_set()`` is checked between chunks (raises Cancelled; the partial download is kept).
     ``retries``: immediate Range resumes after a broken connection that had made progress.
-    An installed bundle that verifies is returned untouched unless ``force``.
+    An installed bundle that verifies is returned untouched; one that does not is downloaded
+    again and replaced; a folder without a manifest (installed by hand) is left alone and is an
+    error. ``force`` downloads and replaces in every case.
     Raises FetchError (a ModelError) with a message meant for people.
     """
     spec = get_spec(name)
     target = Path(dest).expanduser() if dest is not None else default_install_dir(name)
     hub = hub_base_url(base_url)
-    if target.exists() and not force and not verify(target) and not check_tree_safety(target):
-        log.info("%s is already installed in %s", name, target)
-        return target
+    if target.exists() and not target.is_dir():
+        raise FetchError(str(target), "exists and is not a folder; choose another destination")
+    if target.exists() and not force:
+        if not (target / MANIFEST_NAME).exists() and any(target.iterdir()):
+            raise FetchError(
+                str(target),
+                "this folder holds files that models fetch did not "
+                "install; move them away first (or fetch with force)",
+            )
+        if not verify(target) and not check_tree_safety(target):
+            log.info("%s is already installed in %s", name, target)
+            return target
     staging = staging_dir(target)
     created = _missing_ancestors(staging)
     staging.mkdir(parents=True, exist_ok=True)

@@ -197,3 +197,30 @@ def test_force_replaces_a_tampered_install(hub, tmp_path):
     fetch(base_url=hub.url, dest=dest)  # a bundle that fails verify is fetched again
     assert_installed(dest, hub.files)
     assert [p for p in tree(tmp_path) if ".old-" in p or p.endswith(".partial")] == []
+
+
+def test_resume_through_a_hub_redirect(hub):
+    hub.redirect = True
+    cut = len(hub.files[BIG]) // 4
+    hub.drop_once[BIG] = cut
+    dest = fetch(base_url=hub.url)
+    assert_installed(dest, hub.files)
+    cdn = [r for p, r in hub.requests if p.startswith("/cdn/") and p.endswith(BIG)]
+    assert cdn == [None, f"bytes={cut}-"]  # the Range header survives the redirect
+
+
+def test_hand_installed_folder_is_left_alone(hub, tmp_path):
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    (dest / "config.json").write_text("{}")
+    with pytest.raises(FetchError, match="did not install"):
+        fetch(base_url=hub.url, dest=dest)
+    assert tree(dest) == ["config.json"] and hub.requests == []
+    fetch(base_url=hub.url, dest=dest, force=True)
+    assert_installed(dest, hub.files)
+
+
+def test_destination_that_is_a_file_is_an_error(hub, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FetchError, match="not a folder"):
+        fetch(base_url=hub.url, dest=tmp_path / "file")
