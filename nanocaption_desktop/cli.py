@@ -1,7 +1,187 @@
-"""Command line: placeholder until the engine lands."""
+"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`, `--self-test`.
+
+Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
+Results go to stdout, errors to stderr, each naming the file.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import math
+import sys
+from typing import Any
+
+from . import __version__
+
+PROG = "nanocaption-desktop"
+OK, SOME_FAILED, USAGE_OR_MODEL = 0, 1, 2
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # usage errors exit 2 (argparse's default too)
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_OR_MODEL, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import cli_batch
+
+    p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
+    p.add_argument("--version", action="store_true", help="print versions and exit")
+    p.add_argument("--self-test", action="store_true",
+                   help="load the model, caption a built-in image, print a ready line, exit")
+    p.add_argument("--model", metavar="DIR", dest="global_model",
+                   help="model bundle folder (default: installed model)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the window (the default)")
+    g.add_argument("files", nargs="*", help="images or folders to open")
+    g.set_defaults(handler=_cmd_gui)
+
+    c = sub.add_parser("caption", help="caption image files")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--beams", type=_positive, metavar="N", help="beam search width (1: greedy)")
+    c.add_argument("--max-tokens", type=_positive, metavar="N", help="most new tokens")
+    c.add_argument("--json", action="store_true", help="one JSON object per image")
+    c.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    c.set_defaults(handler=_cmd_caption)
+
+    cli_batch.add_parser(sub)
+
+    m = sub.add_parser("models", help="find, check or download model bundles")
+    msub = m.add_subparsers(dest="models_command", required=True, parser_class=_Parser,
+                            metavar="{fetch,path,verify}")
+    f = msub.add_parser("fetch", help="download a model bundle (default vit-gpt2)")
+    f.add_argument("name", nargs="?", default="vit-gpt2")
+    f.add_argument("--dest", metavar="DIR", help="install folder (default: user data dir)")
+    f.add_argument("--force", action="store_true", help="download again even if installed")
+    msub.add_parser("path", help="print the bundle the app would use, and where it looked")
+    msub.add_parser("verify", help="check the bundle's files against its manifest")
+    m.set_defaults(handler=_cmd_models)
+    return p
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from .engine import Captioner
+
+    return Captioner.load(args.model)
+
+
+def _cmd_caption(args: argparse.Namespace) -> int:
+    from .engine import ModelError
+
+    try:
+        captioner = _load(args)
+    except ModelError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return USAGE_OR_MODEL
+    failed = 0
+    for cap in captioner.caption_many(args.files, beams=args.beams,
+                                      max_new_tokens=args.max_tokens):
+        if not cap.ok:
+            failed += 1
+            print(f"{PROG}: {cap.source}: {cap.error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({
+                "path": cap.source, "caption": cap.text if cap.ok else None,
+                "score": None if math.isnan(cap.score) else round(cap.score, 6),
+                "seconds": round(cap.seconds, 4), "token_ids": list(cap.token_ids),
+                "status": "ok" if cap.ok else "failed", "error": cap.error,
+                "model": captioner.model_name}, ensure_ascii=False), flush=True)
+        elif cap.ok:
+            print(f"{cap.source}\t{cap.text}" if len(args.files) > 1 else cap.text, flush=True)
+    return SOME_FAILED if failed else OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .modelstore import cmd_fetch, cmd_path, cmd_verify
+
+    if args.models_command == "fetch":
+        code, text = cmd_fetch(args.name, dest=args.dest, force=args.force)
+    elif args.models_command == "path":
+        code, text = cmd_path(args.model)
+    else:
+        code, text = cmd_verify(args.model)
+    print(text if code == OK else f"{PROG}: {text}", file=sys.stdout if code == OK else sys.stderr)
+    return code
+
+
+def _self_test(args: argparse.Namespace) -> int:
+    """Caption a built-in picture with the model the app would use; for smoke tests and users."""
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from .engine import NanoCaptionError
+
+    t0 = time.perf_counter()
+    try:
+        captioner = _load(args)
+        y, x = np.mgrid[0:96, 0:128]
+        picture = Image.fromarray(np.stack([x * 2, y * 2, x + y], -1).astype(np.uint8))
+        cap = captioner.caption(picture)
+    except NanoCaptionError as e:
+        print(f"{PROG}: self-test failed: {e}", file=sys.stderr)
+        return USAGE_OR_MODEL
+    print(f"NanoCaption self-test OK: model {captioner.model_name} at {captioner.bundle.path}, "
+          f"caption {cap.text!r} ({len(cap.token_ids) - 1} tokens) in "
+          f"{time.perf_counter() - t0:.2f} s", flush=True)
+    return OK
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    import onnxruntime  # noqa: F401  before Qt: the DLL load order matters on Windows
+
+    from .gui.app import run
+
+    return int(run([sys.argv[0], *getattr(args, "files", [])], model_dir=args.model))
+
+
+def _versions() -> str:
+    import platform
+
+    lines = [f"{PROG} {__version__}", f"Python {platform.python_version()}"]
+    for mod in ("onnxruntime", "numpy", "PIL", "tokenizers", "PySide6"):
+        try:
+            lines.append(f"{mod} {__import__(mod).__version__}")
+        except Exception:  # an absent optional part must not break --version
+            lines.append(f"{mod} not available")
+    return "\n".join(lines)
+
 
 def main(argv: list[str] | None = None) -> int:
-    return 0
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the image decoders run in spawned worker processes
+    args = build_parser().parse_args(argv)
+    if getattr(args, "model", None) is None:  # a subcommand's --model wins over the global one
+        args.model = args.global_model
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.version:
+        print(_versions())
+        return OK
+    if args.self_test:
+        return _self_test(args)
+    handler = getattr(args, "handler", _cmd_gui)
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`
+        return OK
