@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .batch import BatchRun, BatchSettings, default_journal
+from .batch import BatchRun
 from .results import BatchProgress, BatchResult, ResultStatus
 from .runner import CancelFlag
 from .scan import ScanEntry, scan_images
+from .settings import BatchSettings, default_journal
 from .writers import OutputError, SidecarPolicy, read_csv, read_jsonl
 
 __all__ = [

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from ..engine.errors import Cancelled, ModelError
@@ -17,6 +15,7 @@ from .journal import Journal
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
 from .scan import ScanEntry, display_path, scan_images, sidecar_path
+from .settings import BatchSettings, Work
 from .writers import (
     OutputError,
     SidecarOutcome,
@@ -34,51 +33,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
 #: ... and never more often than this many times the last render took (big batches).
 CHECKPOINT_COST_FACTOR = 20.0
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    root: str
-    recursive: bool
-    csv: Path | None
-    jsonl: Path | None
-    sidecars: SidecarPolicy | None
-    journal: Path | None
-    resume: bool
-    retry_failed: bool
-    beams: int | None
-    max_new_tokens: int | None
-    prefetch: int
-
-
-@dataclass(frozen=True)
-class _Work:
-    """What the prefetch thread hands to the model loop for one scan entry."""
-
-    entry: ScanEntry
-    display: str
-    size: int = -1
-    mtime_ns: int = -1
-    pixels: Any = None
-    done: BatchResult | None = None  # already decided (skipped, failed) without the model
-
-
-def default_journal(settings: BatchSettings) -> Path | None:
-    """Next to the CSV (or JSONL) output; for sidecar-only batches in the user data dir."""
-    for out in (settings.csv, settings.jsonl):
-        if out is not None:
-            return out.with_name(out.name + ".journal.jsonl")
-    if settings.sidecars is None:
-        return None
-    ident = f"{os.path.realpath(settings.root)}\0{settings.recursive}".encode("utf-8", "replace")
-    name = hashlib.sha256(ident).hexdigest()[:20] + ".jsonl"
-    return _user_data_dir() / "batches" / name
-
-
-def _user_data_dir() -> Path:
-    from ..paths import user_data_dir
-
-    return Path(user_data_dir())
 
 
 class BatchRun:
@@ -103,7 +57,6 @@ class BatchRun:
         self._last_render = 0.0
         self._render_cost = 0.0
         self._dirty = False
-        self._lock = threading.Lock()
 
     # -- the prefetch side (runs on the worker thread) --------------------------------------
 
@@ -114,28 +67,28 @@ class BatchRun:
             self.s.root, recursive=self.s.recursive, exclude=exclude, on_temp_file=on_temp
         )
 
-    def _prepare(self, entry: ScanEntry) -> _Work:
+    def _prepare(self, entry: ScanEntry) -> Work:
         display = display_path(entry.relpath)
         if entry.error is not None:
-            return _Work(entry, display, done=self._failed(entry, display, entry.error))
+            return Work(entry, display, done=self._failed(entry, display, entry.error))
         try:
             st = os.stat(entry.path)
         except OSError as e:
             reason = f"the file disappeared or cannot be read ({e.strerror or e})"
-            return _Work(entry, display, done=self._failed(entry, display, reason))
+            return Work(entry, display, done=self._failed(entry, display, reason))
         size, mtime = st.st_size, st.st_mtime_ns
         prior = self._skip(entry, display, size, mtime)
         if prior is not None:
-            return _Work(entry, display, size, mtime, done=prior)
+            return Work(entry, display, size, mtime, done=prior)
         if size == 0:
             failed = self._failed(entry, display, "empty file (0 bytes)")
-            return _Work(entry, display, size, mtime, done=failed)
+            return Work(entry, display, size, mtime, done=failed)
         try:
             pixels = self.preparer(entry.path, name=display)
         except Exception as e:  # ImageError from the engine or the decode pool, anything else
             reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-            return _Work(entry, display, size, mtime, done=self._failed(entry, display, reason))
-        return _Work(entry, display, size, mtime, pixels=pixels)
+            return Work(entry, display, size, mtime, done=self._failed(entry, display, reason))
+        return Work(entry, display, size, mtime, pixels=pixels)
 
     def _skip(self, entry: ScanEntry, display: str, size: int, mtime: int) -> BatchResult | None:
         rec = self.journal.get(entry.relpath) if (self.journal and self.s.resume) else None
@@ -163,7 +116,8 @@ class BatchRun:
     def results(self) -> Iterator[BatchResult]:
         s = self.s
         completed = False
-        stop_count = None
+        stop_count: threading.Event | None = None
+        works: Iterator[Work] | None = None
         try:
             for out in (s.csv, s.jsonl):
                 if out is not None:
@@ -189,12 +143,15 @@ class BatchRun:
                 self._checkpoint()
             else:
                 completed = not (self.cancel is not None and self.cancel.is_set())
+        except BaseException:
+            _stop(works, stop_count)
+            self._finish(False, failing=True)
+            raise
         finally:
-            if stop_count is not None:
-                stop_count.set()
+            _stop(works, stop_count)
             self._finish(completed)
 
-    def _caption(self, work: _Work) -> BatchResult | None:
+    def _caption(self, work: Work) -> BatchResult | None:
         if self.cancel is not None and self.cancel.is_set():
             return None
         t0 = time.monotonic()
@@ -231,7 +188,7 @@ class BatchRun:
             return replace(result, status=ResultStatus.FAILED, error=error, sidecar="failed")
         return replace(result, sidecar=outcome.value)
 
-    def _record(self, work: _Work, result: BatchResult) -> None:
+    def _record(self, work: Work, result: BatchResult) -> None:
         assert self.journal is not None
         key, size, mtime = work.entry.relpath, work.size, work.mtime_ns
         self.journal.append({"key": key, "size": size, "mtime_ns": mtime, **result.row()})
@@ -256,34 +213,38 @@ class BatchRun:
             return
         now = time.monotonic()
         wait = max(CHECKPOINT_SECONDS, CHECKPOINT_COST_FACTOR * self._render_cost)
-        if now - self._last_render >= wait:
-            self._render()
+        if now - self._last_render >= wait and self.journal is not None:
+            self._render(self.journal)
 
-    def _render(self) -> None:
-        if self.journal is None or (self.s.csv is None and self.s.jsonl is None):
-            self._dirty = False
+    def _render(self, journal: Journal) -> None:
+        self._dirty = False
+        if self.s.csv is None and self.s.jsonl is None:
             return
         t0 = time.monotonic()
         if self.s.csv is not None:
-            render_csv(self.s.csv, _rows(self.journal))
+            render_csv(self.s.csv, _rows(journal))
         if self.s.jsonl is not None:
-            render_jsonl(self.s.jsonl, _rows(self.journal))
+            render_jsonl(self.s.jsonl, _rows(journal))
         self._last_render = time.monotonic()
         self._render_cost = self._last_render - t0
-        self._dirty = False
 
-    def _finish(self, completed: bool) -> None:
-        if self.journal is None:
+    def _finish(self, completed: bool, *, failing: bool = False) -> None:
+        """Render the outputs one last time and close the journal (once)."""
+        journal, self.journal = self.journal, None
+        if journal is None:
             return
         try:
             if completed:  # the whole folder was seen: images gone since an earlier run leave
-                gone = {r["key"] for r in self.journal.records()} - self.seen
+                gone = {r["key"] for r in journal.records()} - self.seen
                 if gone:
-                    self.journal.forget(gone)
-            self._dirty = True
-            self._render()
+                    journal.forget(gone)
+            self._render(journal)
+        except OutputError as e:
+            if not failing:
+                raise
+            log.warning("outputs not brought up to date: %s", e)
         finally:
-            self.journal.close()
+            journal.close()
 
 
 def _rows(journal: Journal) -> Iterator[dict[str, Any]]:
@@ -291,3 +252,11 @@ def _rows(journal: Journal) -> Iterator[dict[str, Any]]:
         row = dict(rec)
         row["path"] = display_path(rec["key"])
         yield row
+
+
+def _stop(works: Iterator[Work] | None, stop_count: threading.Event | None) -> None:
+    if stop_count is not None:
+        stop_count.set()
+    close = getattr(works, "close", None)
+    if close is not None:
+        close()  # stops the prefetch thread before the outputs are rendered

@@ -1,4 +1,4 @@
-"""Folder scan: order, formats, hidden files, outputs, symlink loops, unreadable folders, laziness."""
+"""Folder scan: order, formats, hidden files, outputs, symlink loops, unreadable folders."""
 
 from __future__ import annotations
 

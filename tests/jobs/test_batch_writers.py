@@ -30,7 +30,7 @@ from nanocaption_desktop.jobs.writers import (
 
 def rows_for(texts: list[str]) -> list[dict]:
     return [
-        {"path": f"-{i},x=\"y\".png", "caption": t, "score": -0.25 * i, "status": "ok", "error": ""}
+        {"path": f'-{i},x="y".png', "caption": t, "score": -0.25 * i, "status": "ok", "error": ""}
         for i, t in enumerate(texts)
     ]
 
