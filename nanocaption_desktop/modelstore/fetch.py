@@ -38,12 +38,12 @@ def staging_dir(dest: Path) -> Path:
 
 
 def manual_install_help(spec: BundleSpec, dest: Path, base_url: str | None = None) -> str:
-    """How to install ``spec`` without ``models fetch``."""
-    files = ", ".join(f.path for f in spec.files)
+    """How to install ``spec`` without ``models fetch`` (several lines)."""
+    files = "".join(f"\n  {f.path}" for f in spec.files)
     return (
-        f"To install the model by hand, download these files from {spec.page_url(base_url)}: "
-        f"{files}; put them in {dest} (keep the onnx/ subfolder), or put them in any folder "
-        f"and pass --model DIR or set {MODEL_DIR_ENV}=DIR."
+        f"To install the model by hand, download these files from {spec.page_url(base_url)}:"
+        f"{files}\nand put them in {dest} (keep the onnx/ subfolder), or put them in any "
+        f"folder and pass --model DIR or set {MODEL_DIR_ENV}=DIR."
     )
 
 
@@ -112,8 +112,8 @@ def fetch(
     except Unreachable as e:
         _cleanup(staging, created)
         raise FetchError(
-            f"{hub}/{spec.repo}",
-            f"could not reach the model hub at {hub} ({e}). "
+            spec.repo,
+            f"could not reach the model hub at {hub} ({e}).\n"
             + manual_install_help(spec, target, base_url),
         ) from e
     except Interrupted as e:
@@ -128,7 +128,7 @@ def fetch(
         _cleanup(staging, created)
         raise FetchError(
             str(target),
-            f"{e}. Nothing was installed. " + manual_install_help(spec, target, base_url),
+            f"{e}. Nothing was installed.\n" + manual_install_help(spec, target, base_url),
         ) from e
     except BaseException:
         _cleanup(staging, created)
