@@ -65,6 +65,7 @@ class FakeHub:
     ignore_range: bool = False
     drop_once: dict[str, int] = field(default_factory=dict)
     sha_override: dict[str, str] = field(default_factory=dict)
+    wrong_range_once: set[str] = field(default_factory=set)  # answer a Range with bytes 0-...
     requests: list[tuple[str, str | None]] = field(default_factory=list)
 
     def lookup(self, path: str) -> tuple[str, bytes] | None:
@@ -100,6 +101,12 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             headers = {} if hub.redirect else linked
             start = 0
+            if rng and rel in hub.wrong_range_once:
+                hub.wrong_range_once.discard(rel)
+                body = data[: len(data) // 2]
+                headers["Content-Range"] = f"bytes 0-{len(body) - 1}/{len(data)}"
+                self._reply(206, body, headers)
+                return
             if rng and not hub.ignore_range:
                 start = int(rng.removeprefix("bytes=").split("-")[0])
                 if start >= len(data):

@@ -224,3 +224,36 @@ def test_destination_that_is_a_file_is_an_error(hub, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FetchError, match="not a folder"):
         fetch(base_url=hub.url, dest=tmp_path / "file")
+
+
+def test_wrong_resume_range_restarts_the_file(hub, tmp_path):
+    dest = tmp_path / "bundle"
+    hub.drop_once[BIG] = 5000
+    with pytest.raises(FetchError):
+        fetch(base_url=hub.url, dest=dest, retries=0)
+    hub.wrong_range_once.add(BIG)
+    fetch(base_url=hub.url, dest=dest)
+    assert_installed(dest, hub.files)
+    assert [r for p, r in hub.requests if p.endswith(BIG)][-2:] == ["bytes=5000-", None]
+
+
+def test_complete_part_file_is_checked_not_downloaded_again(hub, tmp_path):
+    dest = tmp_path / "bundle"
+    part = staging_dir(dest) / (BIG + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(hub.files[BIG])  # e.g. killed between the last byte and the rename
+    fetch(base_url=hub.url, dest=dest)
+    assert_installed(dest, hub.files)
+    assert [r for p, r in hub.requests if p.endswith(BIG)] == [f"bytes={len(hub.files[BIG])}-"]
+
+
+def test_corrupt_complete_part_file_is_rejected(hub, tmp_path):
+    dest = tmp_path / "bundle"
+    part = staging_dir(dest) / (BIG + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * len(hub.files[BIG]))
+    with pytest.raises(FetchError, match="does not match"):
+        fetch(base_url=hub.url, dest=dest)
+    assert tree(tmp_path) == []
+    fetch(base_url=hub.url, dest=dest)  # and the next run starts clean
+    assert_installed(dest, hub.files)

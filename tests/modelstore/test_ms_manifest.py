@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,10 @@ def test_external_data_through_a_symlinked_file_is_refused(bundle, tmp_path):
     (model.parent / "weights.bin").symlink_to(tmp_path / "outside.bin")
     assert "outside the bundle folder" in check_external_data(model, bundle)[0]
     assert any("symbolic link" in p for p in check_bundle(bundle))
+
+
+def test_without_the_onnx_package_the_builtin_reader_is_used(bundle, tmp_path, monkeypatch):
+    model = _model_with_external(bundle, "../x.bin")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert external_refs(model) == [("w", "../x.bin")]
+    assert "goes up with '..'" in check_external_data(model, bundle)[0]
