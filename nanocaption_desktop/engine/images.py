@@ -40,21 +40,13 @@ _OPTIONAL_FORMATS = ("AVIF", "HEIF")  # only when a plugin for them is registere
 
 # Magic numbers of formats we refuse, so the message can name them instead of "not an image".
 _REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%!PS-Adobe", "EPS/PostScript"),
-    (b"%!", "PostScript"),
-    (b"\xc5\xd0\xd3\xc6", "EPS"),
-    (b"%PDF", "PDF"),
-    (b"8BPS", "PSD"),
-    (b"\x00\x00\x01\x00", "ICO"),
-    (b"II*\x00", "TIFF"),  # only reached when TIFF was refused by the plugin itself
-    (b"\x89PNG", "PNG"),
-    (b"GIF8", "GIF"),
+    (b"%!PS-Adobe", "EPS/PostScript"), (b"%!", "PostScript"), (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"%PDF", "PDF"), (b"8BPS", "PSD"), (b"\x00\x00\x01\x00", "ICO"), (b"DDS ", "DDS"),
+    (b"icns", "ICNS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    # allowed formats whose header Pillow rejected:
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
     (b"\xff\xd8\xff", "JPEG"),
-    (b"DDS ", "DDS"),
-    (b"icns", "ICNS"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-)
+)  # fmt: skip
 
 # warnings.catch_warnings() swaps process-global state; two threads nesting it can leave the
 # filters changed for good. Serialize the guarded section (the DecodePool gets parallelism from
@@ -133,10 +125,18 @@ def _load_path(path: PathSource, label: str) -> Image.Image:
 
 @contextlib.contextmanager
 def _guarded() -> Iterator[None]:
-    """Pillow's decompression-bomb warning is an error inside this block, and only here."""
-    with _GUARD, warnings.catch_warnings():
+    """Pillow's decompression-bomb warning is an error inside this block, and only here.
+
+    Other warnings are recorded and logged, so a file decodes the same under any warning filter.
+    """
+    with _GUARD, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
+        try:
+            yield
+        finally:  # Pillow's other warnings (corrupt EXIF, odd chunks) go to the log
+            for w in caught:
+                log.debug("Pillow: %s", w.message)
 
 
 def _decode(fp: IO[bytes], label: str) -> Image.Image:

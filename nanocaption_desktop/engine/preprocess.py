@@ -75,7 +75,7 @@ class PreprocessConfig:
 def _size(size: Any) -> tuple[int, int]:
     if isinstance(size, bool):
         raise ValueError(f"preprocessor_config: bad size {size!r}")
-    if isinstance(size, (int, float)):
+    if isinstance(size, (int, float)) and size > 0:
         return int(size), int(size)
     if isinstance(size, Mapping):
         if "height" in size and "width" in size:
