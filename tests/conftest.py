@@ -1,0 +1,36 @@
+"""Shared fixtures: the tiny model bundle committed under tests/fixtures and its reference outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_BUNDLE = FIXTURES / "tiny-vit-gpt2"
+IMAGES_DIR = FIXTURES / "images"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle() -> Path:
+    return TINY_BUNDLE
+
+
+@pytest.fixture(scope="session")
+def fixture_images() -> list[Path]:
+    return sorted(IMAGES_DIR.iterdir())
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict[str, Any]:
+    return json.loads((FIXTURES / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def captioner():
+    """The INT8 tiny model as the app loads it by default (one per test session: loading is slow)."""
+    from nanocaption_desktop.engine import Captioner
+
+    return Captioner.load(TINY_BUNDLE)

@@ -1,0 +1,181 @@
+"""The Captioner facade: results, errors, cancel, batch company, bundles that are broken."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nanocaption_desktop import Caption, Captioner, ImageError, ModelError
+from nanocaption_desktop.engine import Cancelled
+from nanocaption_desktop.engine.bundle import Bundle
+
+
+def test_caption_fields(captioner, fixture_images):
+    cap = captioner.caption(fixture_images[0])
+    assert isinstance(cap, Caption) and cap.ok
+    assert cap.text and cap.token_ids[0] == captioner.settings.decoder_start_token_id
+    assert cap.seconds > 0 and cap.source == str(fixture_images[0])
+    assert -50 < cap.score < 0
+
+
+def test_sources_path_bytes_file_and_pil_agree(captioner, fixture_images):
+    path = fixture_images[1]
+    data = path.read_bytes()
+    variants = [str(path), path, data, io.BytesIO(data), Image.open(path)]
+    tokens = {captioner.caption(v).token_ids for v in variants}
+    assert len(tokens) == 1
+
+
+def test_bad_image_raises_image_error_naming_the_file(captioner, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture")
+    with pytest.raises(ImageError) as err:
+        captioner.caption(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_caption_many_keeps_going_after_a_bad_file(captioner, fixture_images, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    items = [fixture_images[0], bad, fixture_images[1]]
+    results = list(captioner.caption_many(items))
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].source == str(bad) and results[1].error
+    assert math.isnan(results[1].score)
+
+
+def test_caption_does_not_depend_on_company(captioner, fixture_images):
+    alone = {p.name: captioner.caption(p).token_ids for p in fixture_images}
+    forward = {r.source: r.token_ids for r in captioner.caption_many(fixture_images)}
+    backward = {r.source: r.token_ids for r in captioner.caption_many(fixture_images[::-1])}
+    for p in fixture_images:
+        assert forward[str(p)] == backward[str(p)] == alone[p.name]
+
+
+def test_overrides_change_decoding(captioner, fixture_images, expected):
+    name = "gradient.png"
+    path = next(p for p in fixture_images if p.name == name)
+    short = captioner.caption(path, max_new_tokens=3)
+    assert len(short.token_ids) == 4
+    beam = captioner.caption(path, beams=3)
+    assert list(beam.token_ids) == expected["images"][name]["optimum_int8"]["beam3"]["token_ids"]
+    with pytest.raises(ValueError):
+        captioner.caption(path, beams=0)
+
+
+def test_cancel_between_steps(captioner, fixture_images):
+    flag = threading.Event()
+    flag.set()
+    with pytest.raises(Cancelled):
+        captioner.caption(fixture_images[0], cancel=flag)
+    assert list(captioner.caption_many(fixture_images, cancel=flag)) == []
+
+
+class _CancelAfter:
+    """A cancel flag that turns on after n checks: proves the decoder loop checks it per step."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_cancel_stops_mid_decode(captioner, fixture_images):
+    with pytest.raises(Cancelled):
+        captioner.caption(fixture_images[0], max_new_tokens=20, cancel=_CancelAfter(4))
+
+
+def test_prepare_then_caption_pixels_equals_caption(captioner, fixture_images):
+    pixels = captioner.prepare(fixture_images[2])
+    assert pixels.shape == (1, 3, 224, 224) and pixels.dtype == np.float32
+    assert captioner.caption_pixels(pixels).token_ids == captioner.caption(fixture_images[2]).token_ids
+
+
+@pytest.mark.parametrize("missing", ["config.json", "tokenizer.json", "preprocessor_config.json"])
+def test_missing_file_names_it(tiny_bundle, tmp_path, missing):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / missing).unlink()
+    with pytest.raises(ModelError) as err:
+        Captioner.load(copy)
+    assert missing in str(err.value)
+
+
+def test_missing_encoder_and_decoder_name_them(tiny_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    for f in (copy / "onnx").glob("decoder*"):
+        f.unlink()
+    with pytest.raises(ModelError, match="decoder_with_past_model"):
+        Bundle.open(copy)
+    for f in (copy / "onnx").glob("encoder*"):
+        f.unlink()
+    with pytest.raises(ModelError, match="encoder_model"):
+        Bundle.open(copy)
+
+
+def test_broken_json_and_broken_onnx_are_model_errors(tiny_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "generation_config.json").write_text("{ nope")
+    with pytest.raises(ModelError, match="generation_config.json"):
+        Captioner.load(copy)
+    shutil.copy2(tiny_bundle / "generation_config.json", copy / "generation_config.json")
+    enc = copy / "onnx" / "encoder_model_quantized.onnx"
+    enc.write_bytes(enc.read_bytes()[:5000])
+    with pytest.raises(ModelError, match="encoder_model_quantized.onnx"):
+        Captioner.load(copy)
+
+
+def test_files_at_the_top_of_the_bundle(tiny_bundle, tmp_path):
+    flat = tmp_path / "flat"
+    shutil.copytree(tiny_bundle, flat)
+    for f in (flat / "onnx").iterdir():
+        f.rename(flat / f.name)
+    (flat / "onnx").rmdir()
+    b = Bundle.open(flat)
+    assert b.encoder.parent == flat and b.decoder.name == "decoder_with_past_model_quantized.onnx"
+
+
+def test_generation_settings_from_bundle(captioner, tiny_bundle):
+    gen = json.loads((tiny_bundle / "generation_config.json").read_text())
+    assert captioner.settings.max_length == gen["max_length"]
+    assert captioner.settings.eos_token_id == gen["eos_token_id"]
+
+
+def test_importing_the_engine_leaves_qt_out():
+    code = ("import sys, nanocaption_desktop.engine, nanocaption_desktop.jobs, "
+            "nanocaption_desktop.modelstore; "
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'torch'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_public_api():
+    import nanocaption_desktop as nc
+
+    assert {"Captioner", "Caption", "ImageError", "ModelError"} <= set(nc.__all__)
+    assert nc.Captioner is Captioner and nc.ImageError is ImageError
+
+
+def test_load_without_model_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("NANOCAPTION_MODEL_DIR", raising=False)
+    import nanocaption_desktop.modelstore.locate as locate
+
+    monkeypatch.setattr(locate, "candidate_dirs", lambda explicit=None: [])
+    with pytest.raises(ModelError, match="models fetch"):
+        Captioner.load()
