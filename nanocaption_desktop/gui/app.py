@@ -1,0 +1,118 @@
+"""Start the window: ``run(argv)`` is what ``nanocaption-desktop`` with no command calls.
+
+Prints ``NanoCaption ready: window shown`` on stdout once the window is on screen (smoke tests
+wait for it). With ``--quit-after-ready`` or ``NANOCAPTION_QUIT_AFTER_READY=1`` the app then
+quits cleanly; with the value ``model`` it first waits for the model to load (or be missing) and
+prints ``NanoCaption model: <state> <name>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+READY_LINE = "NanoCaption ready: window shown"
+QUIT_ENV = "NANOCAPTION_QUIT_AFTER_READY"
+APPEARANCE_ENV = "NANOCAPTION_APPEARANCE"  # system | light | dark (overrides the setting)
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="nanocaption-desktop", add_help=False)
+    parser.add_argument("--model", dest="model_dir", default=None)
+    parser.add_argument("--quit-after-ready", nargs="?", const="1", default=None)
+    parser.add_argument("--appearance", choices=("system", "light", "dark"), default=None)
+    parser.add_argument("files", nargs="*")
+    return parser.parse_known_args(argv)
+
+
+def icon_path() -> Path:
+    try:
+        from ..paths import resource_path
+
+        path = resource_path("assets", "nanocaption.png")
+        if path.is_file():
+            return path
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parents[2] / "assets" / "nanocaption.png"
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
+    """Open the window and run the event loop; returns the exit code."""
+    args, qt_args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    model_dir = model_dir or args.model_dir
+    quit_after = args.quit_after_ready or os.environ.get(QUIT_ENV, "").strip() or None
+    if quit_after in ("0", "false", "no"):
+        quit_after = None
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from . import theme
+    from .logsetup import install_excepthook, setup_logging
+    from .service import CaptionService
+    from .settings import APPLICATION, ORGANIZATION, Settings
+    from .window import MainWindow
+
+    log_file = setup_logging()
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "nanocaption"]
+                                                  + qt_args)
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("NanoCaption")
+    app.setDesktopFileName("nanocaption-desktop")
+    icon = icon_path()
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    install_excepthook(log_file)
+    settings = Settings()
+    appearance = args.appearance or os.environ.get(APPEARANCE_ENV) or settings.appearance()
+    theme.apply(app, appearance)
+    theme.follow_system(app, lambda: args.appearance or settings.appearance())
+
+    service = CaptionService()
+    service.start()
+    window = MainWindow(settings, service, model_dir)
+    window.show()
+    log.info("window shown; log file %s", log_file)
+
+    def ready() -> None:
+        _say(READY_LINE)
+        window.start_model()  # after the window is on screen
+        if quit_after and quit_after != "model":
+            QTimer.singleShot(0, window.close)
+
+    def model_state(state: str) -> None:
+        if state == "loading":
+            return
+        name = window.model_info.name if window.model_info else ""
+        _say(f"NanoCaption model: {state} {name}".rstrip())
+        if quit_after == "model":
+            QTimer.singleShot(0, window.close)
+
+    window.model_state_changed.connect(model_state)
+    if args.files:
+        from .drop_area import Dropped
+
+        window.handle_dropped(Dropped(paths=[os.path.abspath(f) for f in args.files]))
+    QTimer.singleShot(0, ready)
+    code = app.exec()
+    service.shutdown()
+    from .imaging import close_preview_pool
+    from .tasks import wait_for_tasks
+
+    wait_for_tasks()
+    close_preview_pool()
+    return int(code)

@@ -1,0 +1,248 @@
+"""Caption a whole folder: choose it and the outputs, watch progress, cancel, read results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .messages import BatchProgress, BatchSummary
+from .results_model import THUMB, ResultsModel
+
+SIDECAR_LABELS = {
+    "off": "No .txt sidecars",
+    "skip": "Sidecars: keep existing",
+    "overwrite": "Sidecars: overwrite",
+    "append": "Sidecars: append",
+}
+CSV_NAME = "captions.csv"
+JSONL_NAME = "captions.jsonl"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class BatchPanel(QWidget):
+    start_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, model: ResultsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._output_folder = ""
+        layout = QVBoxLayout(self)
+        grid = QGridLayout()
+        folder_label = QLabel("&Folder:")
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("Choose a folder of images, or drop one on the window")
+        self.folder.setAccessibleName("Batch folder")
+        self.folder.setToolTip("The folder whose images get captions")
+        folder_label.setBuddy(self.folder)
+        self.choose = QPushButton("C&hoose…")
+        self.choose.setAccessibleName("Choose batch folder")
+        self.choose.setToolTip("Pick the folder to caption (Ctrl+Shift+O)")
+        self.choose.clicked.connect(self._choose_folder)
+        grid.addWidget(folder_label, 0, 0)
+        grid.addWidget(self.folder, 0, 1)
+        grid.addWidget(self.choose, 0, 2)
+
+        options = QHBoxLayout()
+        self.recursive = QCheckBox("Include &subfolders")
+        self.recursive.setAccessibleName("Include subfolders")
+        self.recursive.setToolTip("Also caption images in folders inside this folder")
+        self.csv = QCheckBox("CS&V")
+        self.csv.setAccessibleName("Write CSV")
+        self.csv.setToolTip(f"Write {CSV_NAME} in the folder (path, caption, score, status)")
+        self.jsonl = QCheckBox("&JSON Lines")
+        self.jsonl.setAccessibleName("Write JSON Lines")
+        self.jsonl.setToolTip(f"Write {JSONL_NAME} in the folder, one JSON object per image")
+        self.sidecars = QComboBox()
+        for key, label in SIDECAR_LABELS.items():
+            self.sidecars.addItem(label, key)
+        self.sidecars.setAccessibleName("Text sidecars")
+        self.sidecars.setToolTip(
+            "Write photo.txt next to photo.jpg: skip existing ones, overwrite them, or append"
+        )
+        self.resume = QCheckBox("Skip &done images (resume)")
+        self.resume.setAccessibleName("Resume previous batch")
+        self.resume.setToolTip("Skip images an earlier batch of this folder already captioned")
+        for widget in (self.recursive, self.csv, self.jsonl, self.sidecars, self.resume):
+            options.addWidget(widget)
+        options.addStretch(1)
+        grid.addLayout(options, 1, 1, 1, 2)
+        layout.addLayout(grid)
+
+        controls = QHBoxLayout()
+        self.start = QPushButton("&Start batch")
+        self.start.setAccessibleName("Start batch")
+        self.start.setToolTip("Caption every image in the folder (Ctrl+Return)")
+        self.start.clicked.connect(self.start_requested)
+        self.cancel = QPushButton("Cancel batch")
+        self.cancel.setAccessibleName("Cancel batch")
+        self.cancel.setToolTip("Stop after the current image; finished results are kept (Esc)")
+        self.cancel.clicked.connect(self.cancel_requested)
+        self.cancel.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Batch progress")
+        self.progress.setToolTip("How much of the folder is done")
+        self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.open_output = QPushButton("Open output &folder")
+        self.open_output.setAccessibleName("Open output folder")
+        self.open_output.setToolTip("Show the folder with the CSV / JSON Lines files")
+        self.open_output.setEnabled(False)
+        self.open_output.clicked.connect(self._open_output)
+        controls.addWidget(self.start)
+        controls.addWidget(self.cancel)
+        controls.addWidget(self.progress, 1)
+        controls.addWidget(self.open_output)
+        layout.addLayout(controls)
+
+        self.counts = QLabel("")
+        self.counts.setAccessibleName("Batch counts")
+        self.counts.setToolTip("Images done, failures, speed and time left")
+        self.current = QLabel("")
+        self.current.setAccessibleName("Current file")
+        self.current.setToolTip("The image being captioned now")
+        self.current.setTextFormat(Qt.TextFormat.PlainText)
+        status = QHBoxLayout()
+        status.addWidget(self.counts)
+        status.addStretch(1)
+        status.addWidget(self.current)
+        layout.addLayout(status)
+
+        self.table = QTableView()
+        self.table.setModel(model)
+        self.table.setAccessibleName("Batch results")
+        self.table.setToolTip("One row per image: thumbnail, file, caption, and status or error")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setTabKeyNavigation(False)
+        vheader = self.table.verticalHeader()
+        vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vheader.setDefaultSectionSize(THUMB + 6)
+        vheader.hide()
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, THUMB + 12)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 200)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(3, 160)
+        layout.addWidget(self.table, 1)
+        model.rowsInserted.connect(self._follow)
+
+    # ---------------------------------------------------------------- choices
+    def folder_path(self) -> str:
+        return self.folder.text().strip()
+
+    def set_folder(self, folder: str) -> None:
+        self.folder.setText(folder)
+
+    def csv_path(self) -> str | None:
+        return str(Path(self.folder_path()) / CSV_NAME) if self.csv.isChecked() else None
+
+    def jsonl_path(self) -> str | None:
+        return str(Path(self.folder_path()) / JSONL_NAME) if self.jsonl.isChecked() else None
+
+    def sidecar_policy(self) -> str:
+        return str(self.sidecars.currentData())
+
+    def set_sidecar_policy(self, policy: str) -> None:
+        index = self.sidecars.findData(policy)
+        self.sidecars.setCurrentIndex(max(0, index))
+
+    def _choose_folder(self) -> None:
+        start = self.folder_path() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to caption", start)
+        if folder:
+            self.set_folder(folder)
+
+    # ---------------------------------------------------------------- running state
+    def batch_started(self, folder: str) -> None:
+        self.model.reset(folder)
+        self._output_folder = folder
+        self.set_running(True)
+        self.progress.setRange(0, 0)  # busy until the first count arrives
+        self.counts.setText("Starting…")
+        self.current.setText("")
+        self.open_output.setEnabled(False)
+
+    def set_running(self, running: bool) -> None:
+        self.start.setEnabled(not running)
+        self.cancel.setEnabled(running)
+        for widget in (self.folder, self.choose, self.recursive, self.csv, self.jsonl,
+                       self.sidecars, self.resume):
+            widget.setEnabled(not running)
+
+    def show_progress(self, p: BatchProgress) -> None:
+        if p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(min(p.done, p.total))
+            self.progress.setFormat("%v / %m")
+        else:
+            self.progress.setRange(0, 0)
+        failed = f", {p.failed} failed" if p.failed else ""
+        total = f" of {p.total}" if p.total else ""
+        eta = f" · about {format_duration(p.eta)} left" if p.eta is not None else ""
+        self.counts.setText(f"{p.done}{total} done{failed} · {p.rate:.1f} images/s{eta}")
+        if p.current:
+            self.current.setText(self.model.display_name(p.current))
+
+    def batch_finished(self, s: BatchSummary) -> None:
+        self.set_running(False)
+        total = max(s.done, 1)
+        self.progress.setRange(0, total)
+        self.progress.setValue(s.done if s.done else 0)
+        self.progress.setFormat("%v / %m")
+        verb = "Cancelled" if s.cancelled else "Finished"
+        failed = f", {s.failed} failed" if s.failed else ""
+        skipped = f", {s.skipped} already done" if s.skipped else ""
+        error = f" — {s.error}" if s.error else ""
+        self.counts.setText(
+            f"{verb}: {s.done} images{failed}{skipped} in {format_duration(s.seconds)}{error}"
+        )
+        self.current.setText("")
+        self.open_output.setEnabled(bool(self._output_folder))
+
+    def _follow(self) -> None:
+        bar = self.table.verticalScrollBar()
+        if bar.value() >= bar.maximum() - 2 * (THUMB + 6):
+            self.table.scrollToBottom()
+
+    def _open_output(self) -> None:
+        if self._output_folder and os.path.isdir(self._output_folder):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._output_folder))

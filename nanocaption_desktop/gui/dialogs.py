@@ -1,0 +1,172 @@
+"""About, Keyboard Shortcuts and Settings dialogs."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Ctrl+O", "Open image files"),
+    ("Ctrl+Shift+O", "Caption a folder (batch)"),
+    ("Ctrl+V", "Paste an image or copied files"),
+    ("Ctrl+Shift+C", "Copy the caption, from anywhere"),
+    ("Ctrl+C", "Copy the caption (in the caption box, with nothing selected)"),
+    ("Ctrl+R", "Regenerate the caption with the chosen options"),
+    ("Ctrl+1 / Ctrl+2", "Show the Caption / Batch page"),
+    ("Ctrl+Return", "Start the batch"),
+    ("Esc", "Cancel the running batch"),
+    ("Ctrl+E", "Export the history"),
+    ("Ctrl+,", "Settings"),
+    ("F1", "This list"),
+    ("Tab / Shift+Tab", "Move between controls"),
+    ("Alt+underlined letter", "Jump to a control"),
+    ("Ctrl+Q", "Quit"),
+)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def about_text(model_name: str, model_path: str) -> str:
+    model = f"{model_name} ({model_path})" if model_name else "none loaded"
+    rows = [
+        ("NanoCaption Desktop", __version__),
+        ("Model", model),
+        ("Python", f"{platform.python_version()} ({sys.platform})"),
+        ("Qt / PySide6", f"{qVersion()} / {pyside_version}"),
+        ("onnxruntime", _version("onnxruntime")),
+        ("numpy", _version("numpy")),
+        ("Pillow", _version("pillow")),
+        ("tokenizers", _version("tokenizers")),
+    ]
+    return "\n".join(f"{k}: {v}" for k, v in rows)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, model_name: str, model_path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About NanoCaption Desktop")
+        self.setAccessibleName("About NanoCaption Desktop")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "<b>NanoCaption Desktop</b><br>Offline image captions on a plain CPU. "
+            "Your images never leave this computer.<br>Default model: "
+            "nlpconnect/vit-gpt2-image-captioning (Apache-2.0)."
+        )
+        intro.setWordWrap(True)
+        self.details = QLabel(about_text(model_name, model_path))
+        self.details.setAccessibleName("Versions")
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close")
+        layout.addWidget(intro)
+        layout.addWidget(self.details)
+        layout.addWidget(buttons)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard Shortcuts")
+        self.resize(520, 460)
+        layout = QVBoxLayout(self)
+        table = QTableWidget(len(SHORTCUTS), 2)
+        table.setAccessibleName("Keyboard shortcuts")
+        table.setToolTip("Every shortcut in the app")
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (keys, action) in enumerate(SHORTCUTS):
+            table.setItem(row, 0, QTableWidgetItem(keys))
+            table.setItem(row, 1, QTableWidgetItem(action))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close")
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+
+
+class SettingsDialog(QDialog):
+    """The model bundle folder and the appearance."""
+
+    def __init__(self, model_folder: str, appearance: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(560, 160)
+        form = QFormLayout(self)
+        self.folder = QLineEdit(model_folder)
+        self.folder.setPlaceholderText("Automatic: the installed model")
+        self.folder.setAccessibleName("Model folder")
+        self.folder.setToolTip("A model bundle folder; leave empty to find the installed model")
+        browse = QPushButton("&Browse…")
+        browse.setAccessibleName("Browse for model folder")
+        browse.setToolTip("Choose a folder holding a model bundle")
+        browse.clicked.connect(self._browse)
+        reset = QPushButton("&Automatic")
+        reset.setAccessibleName("Use the installed model")
+        reset.setToolTip("Forget the chosen folder and use the installed model")
+        reset.clicked.connect(self.folder.clear)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        row.addWidget(reset)
+        folder_label = QLabel("&Model folder:")
+        folder_label.setBuddy(self.folder)
+        form.addRow(folder_label, row)
+        self.appearance = QComboBox()
+        for key, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            self.appearance.addItem(label, key)
+        self.appearance.setCurrentIndex(max(0, self.appearance.findData(appearance)))
+        self.appearance.setAccessibleName("Appearance")
+        self.appearance.setToolTip("Light or dark colours, or whatever the desktop uses")
+        look_label = QLabel("A&ppearance:")
+        look_label.setBuddy(self.appearance)
+        form.addRow(look_label, self.appearance)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("OK")
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def chosen_folder(self) -> str:
+        return self.folder.text().strip()
+
+    def chosen_appearance(self) -> str:
+        return str(self.appearance.currentData())

@@ -1,0 +1,163 @@
+"""This session's captions: a list with thumbnails; select to show again; copy or export all."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QPixmap
+
+log = logging.getLogger(__name__)
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    key: int  # stable per image in this session
+    name: str
+    source: Any  # path, bytes or QImage: what a regenerate captions again
+    text: str = ""
+    score: float | None = None
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.source if isinstance(self.source, str) else ""
+
+
+EXPORT_KINDS = {"csv": "CSV (*.csv)", "jsonl": "JSON Lines (*.jsonl)", "txt": "Plain text (*.txt)"}
+
+
+def format_history(entries: list[HistoryEntry], kind: str) -> str:
+    """The entries as CSV (path,caption,score,status,error), JSON Lines or plain text."""
+    if kind == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        writer.writerow(["path", "caption", "score", "status", "error"])
+        for e in entries:
+            row = [e.path or e.name, e.text, "" if e.score is None else f"{e.score:.4f}"]
+            row += ["failed" if e.error else "ok", e.error]
+            writer.writerow([_neutralize(cell) for cell in row])
+        return buf.getvalue()
+    if kind == "jsonl":
+        return "".join(
+            json.dumps(
+                {"path": e.path or e.name, "caption": e.text, "score": e.score,
+                 "status": "failed" if e.error else "ok", "error": e.error or None},
+                ensure_ascii=False,
+            ) + "\n"
+            for e in entries
+        )
+    if kind == "txt":
+        return "".join(f"{e.name}\t{e.text}\n" for e in entries if not e.error)
+    raise ValueError(kind)
+
+
+def _neutralize(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@") and not _is_number(cell) else cell
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def write_text_file(path: str, text: str) -> None:
+    """Atomic enough for an export: a temp file beside it, then replace (runs off the GUI thread)."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(target)
+
+
+class HistoryModel(QAbstractListModel):
+    EntryRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._entries: list[HistoryEntry] = []
+        self._thumbs: dict[int, QPixmap] = {}
+        self._placeholder: QPixmap | None = None
+        self.thumb_size = 56
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._entries)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+            return None
+        entry = self._entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            body = entry.error or entry.text or "Captioning…"
+            return f"{entry.name}\n{body}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return entry.error or entry.text or entry.name
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{entry.name}: {entry.error or entry.text}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbs.get(entry.key) or self._blank()
+        if role == self.EntryRole:
+            return entry
+        return None
+
+    def _blank(self) -> QPixmap:
+        """A transparent square so every row has the thumbnail's height from the start."""
+        if self._placeholder is None:
+            self._placeholder = QPixmap(self.thumb_size, self.thumb_size)
+            self._placeholder.fill(Qt.GlobalColor.transparent)
+        return self._placeholder
+
+    def entries(self) -> list[HistoryEntry]:
+        return list(self._entries)
+
+    def row_of(self, key: int) -> int:
+        for row, entry in enumerate(self._entries):
+            if entry.key == key:
+                return row
+        return -1
+
+    def entry(self, key: int) -> HistoryEntry | None:
+        row = self.row_of(key)
+        return self._entries[row] if row >= 0 else None
+
+    def upsert(self, entry: HistoryEntry) -> int:
+        """Add ``entry`` at the top, or replace the one with the same key. Returns its row."""
+        row = self.row_of(entry.key)
+        if row >= 0:
+            self._entries[row] = entry
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+            return row
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._entries.insert(0, entry)
+        self.endInsertRows()
+        return 0
+
+    def update_text(self, key: int, text: str) -> None:
+        row = self.row_of(key)
+        if row >= 0 and self._entries[row].text != text and not self._entries[row].error:
+            self._entries[row] = replace(self._entries[row], text=text)
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+
+    def has_thumbnail(self, key: int) -> bool:
+        return key in self._thumbs
+
+    def set_thumbnail(self, key: int, pixmap: QPixmap) -> None:
+        self._thumbs[key] = pixmap
+        row = self.row_of(key)
+        if row >= 0:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

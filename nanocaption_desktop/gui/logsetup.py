@@ -1,0 +1,79 @@
+"""A rotating log file in the platformdirs log folder, and an excepthook that points to it."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "nanocaption.log"
+
+
+def log_dir() -> Path:
+    try:
+        from ..paths import user_log_dir
+
+        return Path(user_log_dir())
+    except ImportError:
+        import platformdirs
+
+        return Path(platformdirs.user_log_dir("nanocaption-desktop", "NanoCaption"))
+
+
+def setup_logging(level: int = logging.INFO) -> Path | None:
+    """Log to ``<log dir>/nanocaption.log`` (1 MB x 3). Returns the file, or None if unwritable."""
+    root = logging.getLogger()
+    root.setLevel(min(root.level or level, level))
+    for handler in root.handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler):
+            return Path(handler.baseFilename)
+    try:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / LOG_NAME
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+        )
+    except OSError as exc:
+        logging.basicConfig(level=level)
+        log.warning("cannot write the log file: %s", exc)
+        return None
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    return path
+
+
+def install_excepthook(log_file: Path | None) -> None:
+    """Unexpected exceptions get logged and shown in a dialog that names the log file."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        logging.getLogger("nanocaption_desktop").critical(
+            "unexpected error", exc_info=(kind, value, tb)
+        )
+        text = "".join(traceback.format_exception_only(kind, value)).strip()
+        show_error_dialog(text, log_file)
+
+    sys.excepthook = hook
+
+
+def show_error_dialog(text: str, log_file: Path | None) -> None:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    if QApplication.instance() is None:
+        print(text, file=sys.stderr)
+        return
+    where = f"The details are in the log file:\n{log_file}" if log_file else "No log file."
+    box = QMessageBox(QMessageBox.Icon.Critical, "NanoCaption: unexpected error",
+                      f"Something went wrong: {text}\n\nThe app keeps running. {where}")
+    box.setAccessibleName("Unexpected error")
+    box.exec()

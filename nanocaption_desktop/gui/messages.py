@@ -1,0 +1,107 @@
+"""Plain data that travels between the window and the worker thread (frozen dataclasses)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    """Caption one image. ``source`` is a path (str), encoded bytes, or a ``QImage``."""
+
+    id: int
+    source: Any
+    name: str
+    beams: int | None = None  # None: the model's own generation settings
+    max_new_tokens: int | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class CaptionOutcome:
+    """What became of a ``CaptionRequest``: a caption, or a plain-language error."""
+
+    id: int
+    name: str
+    source: Any
+    text: str = ""
+    score: float | None = None
+    seconds: float = 0.0
+    beams: int | None = None
+    max_new_tokens: int | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.cancelled
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelProblem:
+    """No usable bundle: ``searched`` lists the places looked at, ``reason`` a broken one's error."""
+
+    searched: tuple[str, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    id: int
+    folder: str
+    recursive: bool = True
+    csv: str | None = None
+    jsonl: str | None = None
+    sidecars: str = "off"  # off | skip | overwrite | append
+    resume: bool = True
+    beams: int | None = None  # None: the model's own generation settings
+    max_new_tokens: int | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    path: str
+    caption: str = ""
+    score: float | None = None
+    status: str = "ok"  # ok | failed | skipped
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    id: int
+    done: int
+    total: int | None
+    failed: int
+    rate: float  # images per second
+    eta: float | None  # seconds
+    current: str
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    id: int
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    cancelled: bool
+    outputs: tuple[str, ...]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    done: int
+    total: int | None
+    message: str = ""

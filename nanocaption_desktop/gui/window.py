@@ -1,0 +1,420 @@
+"""The main window: drop area and caption on one page, folder batches on the other.
+
+All work happens elsewhere: captions in the worker thread (``service.py``), previews and
+thumbnails in a loader thread (``imaging.py``), file writes in the task pool (``tasks.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from itertools import count
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .batch_panel import BatchPanel
+from .caption_panel import CaptionPanel
+from .drop_area import DropArea, Dropped, read_mime
+from .history import HistoryEntry, HistoryModel
+from .history_panel import THUMB_SIZE, HistoryPanel
+from .imaging import ImageLoader
+from .menus import build_menus
+from .messages import BatchRequest, CaptionOutcome, CaptionRequest, ModelInfo, ModelProblem
+from .model_panel import MissingModelPanel
+from .model_setup import ModelSetup
+from .results_model import THUMB, ResultsModel
+from .service import CaptionService
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 1024
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.gif *.bmp *.tif *.tiff *.heic *.avif);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    model_state_changed = Signal(str)  # loading | ready | missing
+    caption_shown = Signal(str)  # the caption text now on screen
+    caption_error_shown = Signal(str)  # a per-file error now on screen
+    batch_done = Signal(object)  # BatchSummary
+
+    def __init__(self, settings: Settings, service: CaptionService, model_dir: str | None = None):
+        super().__init__()
+        self.settings = settings
+        self.service = service
+        self.model_dir = model_dir
+        self.model_state = "loading"
+        self.model_info: ModelInfo | None = None
+        self._ids = count(1)
+        self._pending: list[CaptionRequest] = []
+        self._pending_batch: BatchRequest | None = None
+        self._batch: BatchRequest | None = None
+        self._request_key: dict[int, int] = {}  # request id -> history key
+        self._latest: dict[int, CaptionRequest] = {}  # history key -> newest request
+        self._shown_key: int | None = None
+        self.setWindowTitle("NanoCaption")
+        self.setAcceptDrops(True)
+        self._build()
+        self._connect()
+        build_menus(self)
+        self._restore()
+
+    # ================================================================= layout
+    def _build(self) -> None:
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Pages")
+        self.tabs.setToolTip("Caption single images, or a whole folder (Ctrl+1, Ctrl+2)")
+        self.setCentralWidget(self.tabs)
+
+        self.drop_area = DropArea()
+        self.missing_panel = MissingModelPanel()
+        self.left = QStackedWidget()
+        self.left.addWidget(self.drop_area)
+        self.left.addWidget(self.missing_panel)
+        self.caption_panel = CaptionPanel()
+        self.history_model = HistoryModel(self)
+        self.history_panel = HistoryPanel(self.history_model)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_splitter = QSplitter(Qt.Orientation.Vertical)
+        right_splitter.addWidget(self.caption_panel)
+        right_splitter.addWidget(self.history_panel)
+        right_splitter.setStretchFactor(0, 3)
+        right_splitter.setStretchFactor(1, 2)
+        right_splitter.setChildrenCollapsible(False)
+        right_layout.addWidget(right_splitter)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.addWidget(self.splitter)
+        self.tabs.addTab(page, "&Caption")
+
+        self.thumbs = ImageLoader(THUMB, parent=self)
+        self.previews = ImageLoader(PREVIEW_SIDE, limit=8, parent=self)
+        self.results_model = ResultsModel(self.thumbs, self)
+        self.batch_panel = BatchPanel(self.results_model)
+        self.tabs.addTab(self.batch_panel, "&Batch")
+
+        self.model_label = QLabel("Loading model…")
+        self.model_label.setAccessibleName("Model status")
+        self.model_label.setToolTip("The captioning model and its state")
+        self.model_busy = QProgressBar()
+        self.model_busy.setRange(0, 0)
+        self.model_busy.setMaximumWidth(90)
+        self.model_busy.setAccessibleName("Model loading")
+        self.model_busy.setToolTip("The model is loading")
+        self.statusBar().addPermanentWidget(self.model_busy)
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.model_setup = ModelSetup(self)
+
+    def _connect(self) -> None:
+        w = self.service.worker
+        w.model_loading.connect(self._model_loading)
+        w.model_loaded.connect(self._model_loaded)
+        w.model_missing.connect(self._model_missing)
+        w.caption_ready.connect(self._caption_ready)
+        w.batch_progress.connect(self.batch_panel.show_progress)
+        w.batch_results.connect(self.results_model.append)
+        w.batch_finished.connect(self._batch_finished)
+        w.worker_error.connect(self.show_message)
+        self.drop_area.dropped.connect(self.handle_dropped)
+        self.drop_area.open_requested.connect(self.open_files)
+        self.missing_panel.download_requested.connect(self.model_setup.download)
+        self.missing_panel.choose_requested.connect(self.model_setup.choose_folder)
+        self.previews.image_ready.connect(self._preview_ready)
+        self.previews.image_failed.connect(self._preview_failed)
+        self.caption_panel.regenerate_requested.connect(self.regenerate)
+        self.caption_panel.options_changed.connect(self._options_changed)
+        self.caption_panel.auto_copy_changed.connect(self.settings.set_auto_copy)
+        self.caption_panel.edit.textChanged.connect(self._caption_edited)
+        self.history_panel.entry_selected.connect(self.show_entry)
+        self.history_panel.message.connect(self.show_message)
+        self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
+        self.batch_panel.start_requested.connect(self.start_batch)
+        self.batch_panel.cancel_requested.connect(self.cancel_batch)
+        QShortcut(QKeySequence("Ctrl+Shift+C"), self, self.caption_panel.copy_caption,
+                  context=Qt.ShortcutContext.WindowShortcut)
+
+    def _restore(self) -> None:
+        s = self.settings
+        self.caption_panel.set_options(s.beams(), s.max_new_tokens())
+        self.caption_panel.auto_copy.setChecked(s.auto_copy())
+        b = self.batch_panel
+        b.set_folder(s.batch_last_folder())
+        b.recursive.setChecked(s.batch_recursive())
+        b.csv.setChecked(s.batch_write_csv())
+        b.jsonl.setChecked(s.batch_write_jsonl())
+        b.set_sidecar_policy(s.batch_sidecars())
+        b.resume.setChecked(s.batch_resume())
+        self.history_panel.last_folder = s.last_export_folder()
+        if not self.restoreGeometry(s.window_geometry()):
+            self.resize(1180, 760)
+        self.restoreState(s.window_state())
+
+    def _save(self) -> None:
+        s = self.settings
+        s.set_window_geometry(self.saveGeometry())
+        s.set_window_state(self.saveState())
+        b = self.batch_panel
+        s.set_batch_last_folder(b.folder_path())
+        s.set_batch_recursive(b.recursive.isChecked())
+        s.set_batch_write_csv(b.csv.isChecked())
+        s.set_batch_write_jsonl(b.jsonl.isChecked())
+        s.set_batch_sidecars(b.sidecar_policy())
+        s.set_batch_resume(b.resume.isChecked())
+        s.sync()
+
+    # ================================================================= model state
+    def start_model(self) -> None:
+        """Ask the worker to load the model (call once the window is on screen)."""
+        self._set_state("loading", "Loading model…")
+        self.service.load_model(self.model_dir or self.settings.model_folder() or None)
+
+    def _set_state(self, state: str, label: str) -> None:
+        self.model_state = state
+        self.model_label.setText(label)
+        self.model_busy.setVisible(state == "loading")
+        self.left.setCurrentWidget(self.missing_panel if state == "missing" else self.drop_area)
+        if state == "loading":
+            waiting = len(self._pending)
+            extra = f" {waiting} image(s) waiting." if waiting else ""
+            self.caption_panel.set_busy("Loading model… images you drop now are captioned "
+                                        f"as soon as it is ready.{extra}")
+        self.model_state_changed.emit(state)
+
+    def _model_loading(self, where: str) -> None:
+        self._set_state("loading", "Loading model…")
+        self.model_label.setToolTip(f"Loading the model from {where}")
+
+    def _model_loaded(self, info: ModelInfo) -> None:
+        self.model_info = info
+        self._set_state("ready", f"Model: {info.name}")
+        self.model_label.setToolTip(f"{info.name} from {info.path}, loaded in {info.seconds:.1f} s")
+        self.caption_panel.set_busy("" if self._pending else "Ready. Drop a photo to caption it.")
+        pending, self._pending = self._pending, []
+        for request in pending:
+            self.service.caption(request)
+        if self._pending_batch is not None:
+            batch, self._pending_batch = self._pending_batch, None
+            self._send_batch(batch)
+
+    def _model_missing(self, problem: ModelProblem) -> None:
+        self.model_info = None
+        self.missing_panel.show_problem(problem)
+        self._set_state("missing", "No model")
+        self.caption_panel.set_busy("Install or choose the model to start captioning.")
+
+    def use_model_folder(self, folder: str) -> None:
+        self.settings.set_model_folder(folder)
+        self.model_dir = None
+        self.start_model()
+
+    # ================================================================= input
+    def handle_dropped(self, what: Dropped) -> None:
+        folders = [p for p in what.paths if os.path.isdir(p)]
+        files = [p for p in what.paths if p not in folders]
+        if folders:
+            self.batch_panel.set_folder(folders[0])
+            self.tabs.setCurrentWidget(self.batch_panel)
+            self.start_batch()
+            if len(folders) > 1:
+                self.show_message("One folder at a time: captioning the first one.")
+        for number, path in enumerate(files):
+            self.caption_source(path, os.path.basename(path) or path, show=number == 0)
+        if what.data is not None:
+            self.caption_source(what.data, "Pasted image", show=True)
+        if what.remote and not what.paths and what.data is None:
+            self.show_message("That is a web link. NanoCaption works offline: drag the image "
+                              "itself, or save it and drop the file.")
+
+    def paste(self) -> None:
+        what = read_mime(QGuiApplication.clipboard().mimeData())
+        if what:
+            self.handle_dropped(what)
+        else:
+            self.show_message("The clipboard holds no image or file.")
+
+    def open_files(self) -> None:
+        start = self.settings.last_open_folder() or str(Path.home())
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", start, IMAGE_FILTER)
+        if paths:
+            self.settings.set_last_open_folder(str(Path(paths[0]).parent))
+            self.handle_dropped(Dropped(paths=paths))
+
+    def open_folder(self) -> None:
+        start = self.batch_panel.folder_path() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Caption a folder", start)
+        if folder:
+            self.handle_dropped(Dropped(paths=[folder]))
+
+    # ================================================================= captions
+    def caption_source(self, source: object, name: str, *, show: bool, key: int | None = None):
+        key = key if key is not None else next(self._ids)
+        request = CaptionRequest(next(self._ids), source, name,
+                                 self.caption_panel.chosen_beams(),
+                                 self.caption_panel.chosen_max_tokens())
+        old = self._latest.get(key)
+        if old is not None:
+            old.cancel.set()  # replaced: stop it, and drop its result if it still arrives
+        self._latest[key] = request
+        self._request_key[request.id] = key
+        existing = self.history_model.entry(key)
+        self.history_model.upsert(existing or HistoryEntry(key, name, source))
+        if show:
+            self._shown_key = key
+            self.history_panel.select_key(key)
+            self.drop_area.show_loading(name)
+            self.caption_panel.clear()
+            self.previews.request(key, source)
+        elif not self.history_model.has_thumbnail(key):
+            self.previews.request(key, source)
+        if self.model_state == "ready":
+            self.service.caption(request)
+            if show:
+                busy = " (after the running batch)" if self._batch is not None else ""
+                self.caption_panel.set_busy(f"Captioning {name}…{busy}")
+        else:
+            self._pending.append(request)
+            if self.model_state == "loading":
+                self._set_state("loading", "Loading model…")
+        return request
+
+    def regenerate(self, *_args: int) -> None:
+        entry = self.history_model.entry(self._shown_key) if self._shown_key else None
+        if entry is None:
+            self.show_message("Drop an image first.")
+            return
+        self.caption_source(entry.source, entry.name, show=True, key=entry.key)
+
+    def _caption_ready(self, outcome: CaptionOutcome) -> None:
+        key = self._request_key.pop(outcome.id, None)
+        latest = self._latest.get(key) if key is not None else None
+        if key is None or latest is None or latest.id != outcome.id or outcome.cancelled:
+            return  # a late result for a replaced image or a cancelled request: dropped
+        entry = HistoryEntry(key, outcome.name, outcome.source, outcome.text, outcome.score,
+                             outcome.seconds, outcome.error or "")
+        self.history_model.upsert(entry)
+        if key != self._shown_key:
+            return
+        if outcome.error:
+            self.caption_panel.show_error(f"{outcome.name}: {outcome.error}")
+            self.caption_error_shown.emit(outcome.error)
+            return
+        self.caption_panel.show_caption(outcome.text, outcome.seconds, outcome.score)
+        if self.caption_panel.auto_copy.isChecked():
+            self.caption_panel.copy_caption()
+        self.caption_shown.emit(outcome.text)
+
+    def show_entry(self, entry: HistoryEntry) -> None:
+        self._shown_key = entry.key
+        self.tabs.setCurrentIndex(0)
+        self.previews.request(entry.key, entry.source)
+        self.drop_area.show_loading(entry.name)
+        if entry.error:
+            self.caption_panel.show_error(f"{entry.name}: {entry.error}")
+        elif entry.text:
+            self.caption_panel.show_caption(entry.text, entry.seconds, entry.score)
+        else:
+            self.caption_panel.clear()
+            self.caption_panel.set_busy(f"Captioning {entry.name}…")
+
+    def _caption_edited(self) -> None:
+        if self._shown_key is not None:
+            self.history_model.update_text(self._shown_key, self.caption_panel.text())
+
+    def _preview_ready(self, key: object, image: QImage) -> None:
+        if not isinstance(key, int):
+            return
+        thumb = image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
+        self.history_model.set_thumbnail(key, QPixmap.fromImage(thumb))
+        if key == self._shown_key:
+            entry = self.history_model.entry(key)
+            self.drop_area.show_image(image, entry.name if entry else "")
+
+    def _preview_failed(self, key: object, reason: str) -> None:
+        if key == self._shown_key:
+            self.drop_area.show_message(f"Cannot show this file:\n{reason}")
+
+    def _options_changed(self, beams: int, max_new_tokens: int) -> None:
+        self.settings.set_beams(beams)
+        self.settings.set_max_new_tokens(max_new_tokens)
+
+    # ================================================================= batches
+    def start_batch(self) -> None:
+        if self._batch is not None:
+            self.show_message("A batch is already running.")
+            return
+        folder = self.batch_panel.folder_path()
+        if not folder:
+            self.open_folder()
+            return
+        b = self.batch_panel
+        request = BatchRequest(next(self._ids), folder, b.recursive.isChecked(), b.csv_path(),
+                               b.jsonl_path(), b.sidecar_policy(), b.resume.isChecked(),
+                               self.caption_panel.chosen_beams(),
+                               self.caption_panel.chosen_max_tokens())
+        self.settings.set_batch_last_folder(folder)
+        self.tabs.setCurrentWidget(self.batch_panel)
+        if self.model_state != "ready":
+            self._pending_batch = request
+            self.batch_panel.counts.setText("Waiting for the model…")
+            return
+        self._send_batch(request)
+
+    def _send_batch(self, request: BatchRequest) -> None:
+        self._batch = request
+        self.batch_panel.batch_started(request.folder)
+        self.service.run_batch(request)
+
+    def cancel_batch(self) -> None:
+        if self._batch is not None:
+            self._batch.cancel.set()
+            self.batch_panel.counts.setText("Cancelling…")
+            self.batch_panel.cancel.setEnabled(False)
+        elif self._pending_batch is not None:
+            self._pending_batch = None
+            self.batch_panel.counts.setText("Cancelled.")
+
+    def batch_running(self) -> bool:
+        return self._batch is not None
+
+    def _batch_finished(self, summary: object) -> None:
+        if self._batch is None or getattr(summary, "id", None) != self._batch.id:
+            return
+        self._batch = None
+        self.batch_panel.batch_finished(summary)  # type: ignore[arg-type]
+        self.batch_done.emit(summary)
+
+    # ================================================================= misc
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 6000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._batch is not None:
+            self._batch.cancel.set()
+            self.statusBar().showMessage("Stopping the batch…")
+        self._save()
+        self.thumbs.close()
+        self.previews.close()
+        self.service.shutdown()
+        event.accept()

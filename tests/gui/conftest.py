@@ -1,0 +1,85 @@
+"""GUI test fixtures: a real window on the tiny fixture model, isolated settings and data dirs."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
+FIXTURE_IMAGES = ROOT / "tests" / "fixtures" / "images"
+PHOTO = FIXTURE_IMAGES / "sun_and_grass.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "userdata"))
+    monkeypatch.delenv("NANOCAPTION_MODEL_DIR", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _preview_decoders() -> Iterator[None]:
+    """One set of preview decoder processes for the whole session, stopped at the end."""
+    yield
+    from nanocaption_desktop.gui.imaging import close_preview_pool
+    from nanocaption_desktop.gui.tasks import wait_for_tasks
+
+    wait_for_tasks()
+    close_preview_pool()
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from nanocaption_desktop.gui.settings import Settings
+
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    return Settings(store)
+
+
+def make_window(qtbot, settings, model_dir: str | None = None, api=None):
+    from nanocaption_desktop.gui.service import CaptionService
+    from nanocaption_desktop.gui.window import MainWindow
+
+    service = CaptionService(api)
+    service.start()
+    window = MainWindow(settings, service, model_dir)
+    qtbot.addWidget(window, before_close_func=lambda w: w.close())
+    window.resize(1000, 700)
+    window.show()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The window with the tiny model loaded (ready)."""
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
+                          check_params_cb=lambda s: s == "ready"):
+        win.start_model()
+    yield win
+    win.close()
+
+
+@pytest.fixture(scope="session")
+def reference_captioner():
+    from nanocaption_desktop.engine.captioner import Captioner
+
+    return Captioner.load(FIXTURE_MODEL)
+
+
+def image_folder(folder: Path, copies: int = 1, with_junk: bool = True) -> Path:
+    """A folder of fixture images (``copies`` of each) and, optionally, a file that is no image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(copies):
+        for image in sorted(FIXTURE_IMAGES.iterdir()):
+            shutil.copy(image, folder / f"{image.stem}_{n:03d}{image.suffix}")
+    if with_junk:
+        (folder / "notes.jpg").write_text("this is not an image\n")
+    return folder

@@ -1,0 +1,148 @@
+"""Dropping, pasting, copying: the single-image path through the real window and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import PHOTO
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication
+
+
+def drop_urls(widget, paths: list[Path]) -> None:
+    """A real drag enter + drop, as a file manager sends them."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    drop_mime(widget, mime)
+
+
+def drop_mime(widget, mime: QMimeData) -> None:
+    centre = widget.rect().center()
+    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    assert drop.isAccepted()
+
+
+def test_drop_file_shows_its_caption(qtbot, window, reference_captioner):
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_urls(window.drop_area, [PHOTO])
+    expected = reference_captioner.caption(str(PHOTO)).text
+    assert shown.args == [expected]
+    assert window.caption_panel.text() == expected
+    assert "s · score" in window.caption_panel.stats.text()
+    assert window.history_model.rowCount() == 1
+    qtbot.waitUntil(window.drop_area.has_image, timeout=30_000)  # the preview, decoded elsewhere
+
+
+def test_several_files_all_reach_the_history(qtbot, window):
+    photos = sorted(PHOTO.parent.iterdir())[:3]
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, photos)
+    qtbot.waitUntil(lambda: all(e.text for e in window.history_model.entries()), timeout=30_000)
+    assert window.history_model.rowCount() == 3
+
+
+def test_paste_image_data_with_ctrl_v(qtbot, window, reference_captioner):
+    image = QImage(str(PHOTO))
+    QGuiApplication.clipboard().setImage(image)
+    window.activateWindow()
+    window.history_panel.view.setFocus()
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        qtbot.keyClick(window.history_panel.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert shown.args[0]
+    assert window.history_model.entries()[0].name == "Pasted image"
+
+
+def test_browser_drag_with_png_bytes(qtbot, window, reference_captioner):
+    mime = QMimeData()
+    mime.setData("image/png", QByteArray((PHOTO.parent / "gradient.png").read_bytes()))
+    mime.setUrls([QUrl("https://example.org/gradient.png")])
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_mime(window.drop_area, mime)
+    expected = reference_captioner.caption(str(PHOTO.parent / "gradient.png")).text
+    assert shown.args == [expected]
+
+
+def test_copy_button_puts_exact_caption_on_clipboard(qtbot, window):
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_urls(window.drop_area, [PHOTO])
+    QGuiApplication.clipboard().setText("something else")
+    with qtbot.waitSignal(window.caption_panel.copied, timeout=5000):
+        qtbot.mouseClick(window.caption_panel.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == shown.args[0]
+    assert "Copied" in window.caption_panel.copied_label.text()
+    # Ctrl+Shift+C from anywhere in the window, and Ctrl+C in the caption box
+    QGuiApplication.clipboard().setText("")
+    window.batch_panel.folder.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert QGuiApplication.clipboard().text() == shown.args[0]
+    QGuiApplication.clipboard().setText("")
+    window.caption_panel.edit.setFocus()
+    qtbot.keyClick(window.caption_panel.edit, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == shown.args[0]
+
+
+def test_auto_copy(qtbot, window):
+    window.caption_panel.auto_copy.setChecked(True)
+    QGuiApplication.clipboard().setText("old")
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_urls(window.drop_area, [PHOTO])
+    assert QGuiApplication.clipboard().text() == shown.args[0]
+    assert window.settings.auto_copy() is True
+
+
+def test_non_image_gives_a_per_file_error_and_the_app_keeps_working(qtbot, window, tmp_path):
+    junk = tmp_path / "notes.jpg"
+    junk.write_text("not an image at all")
+    with qtbot.waitSignal(window.caption_error_shown, timeout=30_000) as failed:
+        drop_urls(window.drop_area, [junk])
+    assert failed.args[0]
+    entry = window.history_model.entries()[0]
+    assert entry.name == "notes.jpg" and entry.error == failed.args[0]
+    assert "notes.jpg" in window.caption_panel.status.text()
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [PHOTO])
+    assert window.history_model.rowCount() == 2
+
+
+def test_regenerate_with_beam_search(qtbot, window, reference_captioner):
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [PHOTO])
+    window.caption_panel.set_options(3, 12)
+    assert window.caption_panel.chosen_beams() == 3
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        qtbot.mouseClick(window.caption_panel.regenerate, Qt.MouseButton.LeftButton)
+    expected = reference_captioner.caption(str(PHOTO), beams=3, max_new_tokens=12).text
+    assert shown.args == [expected]
+    assert window.history_model.rowCount() == 1  # same image: the entry is updated
+    assert window.settings.beams() == 3 and window.settings.max_new_tokens() == 12
+
+
+def test_late_result_for_a_replaced_request_is_dropped(qtbot, window):
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [PHOTO])
+    key = window.history_model.entries()[0].key
+    first = window.caption_source(str(PHOTO), "sun", show=True, key=key)
+    second = window.caption_source(str(PHOTO), "sun", show=True, key=key)
+    assert first.cancel.is_set() and not second.cancel.is_set()
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        pass
+    from nanocaption_desktop.gui.messages import CaptionOutcome
+
+    window._request_key[first.id] = key  # pretend the cancelled one still arrives, late
+    window._caption_ready(CaptionOutcome(first.id, "sun", str(PHOTO), text="STALE"))
+    assert window.caption_panel.text() != "STALE"
+
+
+def test_long_caption_gets_an_alt_text_hint(qtbot, window):
+    window.caption_panel.show_caption("a " * 70, 0.5, -1.0)
+    assert "long for alt text" in window.caption_panel.count.text()
+    window.caption_panel.show_caption("a short caption", 0.5, -1.0)
+    assert window.caption_panel.count.text() == "15 characters"
