@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+PROG = "nanocaption-desktop batch"
 
 _EPILOG = """\
 Outputs: --csv and --jsonl files (rewritten atomically as results come in), --sidecars writes
@@ -88,6 +89,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--beams", type=_positive, metavar="N", help="beam search width")
     p.add_argument("--max-tokens", type=_positive, metavar="N", help="most new tokens per caption")
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    p.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="decode images in a worker process, so a decoder crash or hang costs one file "
+        "(default: on)",
+    )
     p.set_defaults(handler=run)
     return p
 
@@ -175,10 +183,18 @@ def run(args: argparse.Namespace) -> int:
     interrupt = _Interrupt()
     failed = total = 0
     last: BatchProgress | None = None
+    pool = None
     try:
+        if not os.path.isdir(args.folder):
+            raise FileNotFoundError(f"{args.folder}: no such folder")
+        captioner = _load_captioner(args.model)
+        if args.isolate:
+            from .engine.isolation import DecodePool
+
+            pool = DecodePool(captioner.preprocess_config, workers=1)
         results = caption_folder(
             args.folder,
-            model=args.model,
+            captioner=captioner,
             recursive=args.recursive,
             csv=args.csv,
             jsonl=args.jsonl,
@@ -189,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_tokens,
             cancel=interrupt.cancel,
             prefetch=args.batch_size,
+            preparer=pool.prepare if pool is not None else None,
         )
         if to_stdout:
             sys.stdout.write(csv_header().decode("utf-8"))
@@ -208,20 +225,29 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         bar.clear()
-        print("interrupted", file=err)
+        print(f"{PROG}: interrupted", file=err)
         return EXIT_INTERRUPTED
     except (OSError, NanoCaptionError) as e:
         bar.clear()
-        print(f"error: {e}", file=err)
+        print(f"{PROG}: {e}", file=err)
         return EXIT_ERROR
+    finally:
+        if pool is not None:
+            pool.close()
     bar.clear()
     if interrupt.cancel.is_set():
-        print(f"cancelled: {total} finished results written", file=err)
+        print(f"{PROG}: cancelled; {total} finished results written", file=err)
         sig = interrupt.signum or signal.SIGINT
         return EXIT_INTERRUPTED if sig == signal.SIGINT else 128 + int(sig)
     if tty:
         print(_summary(last, total, failed, args), file=err)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _load_captioner(model: str | None) -> Any:
+    from .engine.captioner import Captioner
+
+    return Captioner.load(model)
 
 
 def _silence_stdout() -> None:

@@ -1,0 +1,111 @@
+"""Batches with the real engine on the tiny fixture model, and the ``batch`` command line."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from batch_helpers import IMAGES, MODEL
+
+from nanocaption_desktop.jobs import caption_folder, read_csv, read_jsonl
+
+captioner_mod = pytest.importorskip("nanocaption_desktop.engine.captioner")
+CLI = [sys.executable, "-m", "nanocaption_desktop", "batch"]
+
+
+@pytest.fixture(scope="module")
+def captioner():
+    return captioner_mod.Captioner.load(MODEL)
+
+
+def test_batch_caption_equals_the_image_alone(captioner) -> None:
+    for beams in (None, 3):
+        alone = {p.name: captioner.caption(p, beams=beams) for p in sorted(IMAGES.iterdir())}
+        results = list(caption_folder(IMAGES, captioner=captioner, beams=beams, prefetch=3))
+        assert {r.relpath for r in results} == set(alone)
+        for r in results:
+            assert r.ok, r.error
+            assert r.caption == alone[r.relpath].text
+            assert r.score == alone[r.relpath].score
+
+
+def test_decode_pool_as_preparer(captioner, tmp_path: Path) -> None:
+    from nanocaption_desktop.engine.isolation import DecodePool
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in IMAGES.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    plain = {r.relpath: r.caption for r in caption_folder(folder, captioner=captioner)}
+    with DecodePool(captioner.preprocess_config, workers=1) as pool:
+        pooled = list(caption_folder(folder, captioner=captioner, preparer=pool.prepare))
+    assert {r.relpath: r.caption for r in pooled} == plain
+    assert [r.relpath for r in pooled if not r.ok] == ["broken.jpg"]
+
+
+def cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_cli_readme_command_and_exit_codes(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    done = cli(str(IMAGES), "--csv", str(out), "--model", str(MODEL), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""  # quiet when not a terminal
+    rows = read_csv(out)
+    assert sorted(r["path"] for r in rows) == sorted(p.name for p in IMAGES.iterdir())
+    assert all(r["status"] == "ok" and r["caption"] for r in rows)
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.png").write_bytes((IMAGES / "gradient.png").read_bytes())
+    (bad / "b.png").write_text("text, not a PNG")
+    jl = tmp_path / "bad.jsonl"
+    done = cli(str(bad), "--jsonl", str(jl), "--model", str(MODEL), cwd=tmp_path)
+    assert done.returncode == 1
+    assert [x["status"] for x in read_jsonl(jl)] == ["ok", "failed"]
+
+    assert cli(str(tmp_path / "nope"), "--model", str(MODEL), cwd=tmp_path).returncode == 2
+    assert cli(str(bad), "--model", str(tmp_path), cwd=tmp_path).returncode == 2
+    assert cli(str(bad), "--beams", "0", cwd=tmp_path).returncode == 2
+
+
+def test_cli_stdout_when_no_output_given(tmp_path: Path) -> None:
+    done = cli(str(IMAGES), "--model", str(MODEL), "--no-isolate", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "path,caption,score,status,error"
+    assert len(lines) >= 1 + len(list(IMAGES.iterdir()))
+
+
+def test_cli_progress_bar_and_summary_on_a_terminal(tmp_path: Path) -> None:
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [*CLI, str(IMAGES), "--csv", str(tmp_path / "o.csv"), "--model", str(MODEL)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            cwd=tmp_path,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "img/s" in text and "ETA" in text and "failed" in text
+    assert "6 images: 6 captioned, 0 failed" in text
