@@ -222,8 +222,55 @@ def test_external_data_through_a_symlinked_file_is_refused(bundle, tmp_path):
     assert any("symbolic link" in p for p in check_bundle(bundle))
 
 
-def test_without_the_onnx_package_the_builtin_reader_is_used(bundle, tmp_path, monkeypatch):
+def test_the_builtin_reader_needs_no_onnx_package(bundle, tmp_path, monkeypatch):
     model = _model_with_external(bundle, "../x.bin")
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     assert external_refs(model) == [("w", "../x.bin")]
     assert "goes up with '..'" in check_external_data(model, bundle)[0]
+
+
+def test_both_readers_agree_on_every_place_a_tensor_can_hide(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    def ext(name: str) -> TensorProto:
+        t = helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0])
+        t.ClearField("float_data")
+        t.data_location = TensorProto.EXTERNAL
+        entry = t.external_data.add()
+        entry.key, entry.value = "location", f"{name}.bin"
+        return t
+
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    const = lambda name: helper.make_node("Constant", [], ["y"], value=ext(name))  # noqa: E731
+    deepest = helper.make_graph([const("in_nested_branch")], "deep", [], [y])
+    nested_if = helper.make_node("If", ["c"], ["y"], then_branch=deepest, else_branch=deepest)
+    branch = helper.make_graph([nested_if], "branch", [], [y])
+    sparse = helper.make_sparse_tensor(
+        ext("sparse_values"), helper.make_tensor("idx", TensorProto.INT64, [1], [0]), [4]
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch),
+            helper.make_node("Identity", ["w"], ["z"]),
+        ],
+        "main",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [y],
+        initializer=[ext("w")],
+        sparse_initializer=[sparse],
+    )
+    func = helper.make_function(
+        "custom", "F", [], ["y"], [const("in_function")], [helper.make_opsetid("", 17)]
+    )
+    model = helper.make_model(graph, functions=[func])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    builtin = sorted(external_refs(path))
+    assert builtin == sorted(external_refs(path, use_onnx=True))
+    assert {name for name, _ in builtin} == {
+        "w",
+        "sparse_values",
+        "in_nested_branch",
+        "in_function",
+    }
