@@ -8,6 +8,7 @@ bytes, or ``("error", reason, restart)``; ``None`` asks it to exit.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -63,9 +64,21 @@ def _fault(action: str, memory_mb: int | None) -> None:
         hog[::4096] = b"x" * len(hog[::4096])
 
 
+def _alarm(seconds: float) -> None:
+    """Arm (or with 0 disarm) SIGALRM with its default action: the kernel ends this process even
+    inside a C loop, so a stuck worker cannot outlive a parent that was killed (POSIX only)."""
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
 def worker_main(
-    conn: Connection, cfg: PreprocessConfig, memory_mb: int | None, faults: dict[str, str]
+    conn: Connection,
+    cfg: PreprocessConfig,
+    memory_mb: int | None,
+    faults: dict[str, str],
+    timeout: float = 0.0,
 ) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent (graceful cancel)
     capped = _limit_memory(memory_mb)
     conn.send(("ready", os.getpid(), capped))
     while True:
@@ -76,6 +89,7 @@ def worker_main(
         if msg is None:
             return
         kind, label, (src_kind, src), extra = msg
+        _alarm(2 * timeout + 1 if timeout else 0)
         try:
             if label in faults:
                 _fault(faults[label], memory_mb)
@@ -92,9 +106,11 @@ def worker_main(
                 chunks.append(pv.rgb)
                 meta = (pv.width, pv.height) if meta is None else (*meta, (pv.width, pv.height))
             del img
+            _alarm(0)
             conn.send(("ok", meta, sum(len(c) for c in chunks)))
             conn.send_bytes(b"".join(chunks) if len(chunks) > 1 else chunks[0])
         except BaseException as e:  # noqa: BLE001 - every failure is reported, never raised
+            _alarm(0)
             out_of_memory = isinstance(e, MemoryError) or isinstance(e.__cause__, MemoryError)
             if out_of_memory:
                 reason = (

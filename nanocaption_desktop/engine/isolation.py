@@ -85,7 +85,7 @@ class DecodePool:
         self.memory_mb = memory_mb
         # _faults (tests only): {source name: "crash" | "hang" | "hog"} makes the worker really
         # exit, block or allocate when it meets that name.
-        self._args = (preprocess_config, memory_mb, dict(_faults or {}))
+        self._args = (preprocess_config, memory_mb, dict(_faults or {}), self.timeout)
         self._ctx = multiprocessing.get_context("spawn")
         self._cond = threading.Condition()
         self._closed = False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +98,16 @@ def test_close_stops_the_workers() -> None:
         pool.prepare(IMAGES[0])
     with pytest.raises(ValueError):
         DecodePool(CFG, workers=0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_is_left_to_the_parent(pool: DecodePool) -> None:
+    """Ctrl+C reaches the whole process group; workers ignore it (the CLI cancels gracefully)."""
+    for worker in pool._all:  # every worker is up and waiting for work
+        pool._wait_ready(worker)
+    replaced = pool.replaced
+    for worker in list(pool._all):
+        os.kill(worker.proc.pid, signal.SIGINT)
+    for path in IMAGES:
+        assert pool.prepare(path).shape == (1, 3, 224, 224)
+    assert pool.replaced == replaced

@@ -4,7 +4,9 @@ decode pool survives real crashes, hangs and memory blow-ups, and global Pillow 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from hostile_files import (
 )
 from PIL import Image, ImageFile
 
+from nanocaption_desktop.engine.decode_worker import worker_main
 from nanocaption_desktop.engine.errors import ImageError
 from nanocaption_desktop.engine.images import load_image
 from nanocaption_desktop.engine.isolation import DecodePool
@@ -234,3 +237,20 @@ def test_pool_reports_policy_errors_like_load_image(tally: Tally, faulty_pool: D
     for data, name in [(png_declaring(20_000, 20_000), "bomb.png"), (eps_file(), "x.eps")]:
         in_process = expect_error(tally, data, name=name)
         assert expect_error(tally, data, name=name, pool=faulty_pool) == in_process
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="SIGALRM is POSIX")
+def test_a_stuck_worker_ends_itself_when_nobody_kills_it(tally: Tally) -> None:
+    """If the app is killed mid-decode, a hung worker must not live on: its own alarm ends it."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=worker_main, args=(child, CFG, None, {"stuck.png": "hang"}, 1.0))
+    proc.start()
+    child.close()
+    assert parent.recv()[0] == "ready"
+    parent.send(("prepare", "stuck.png", ("data", encode(pattern(), "PNG")), None))
+    parent.close()  # the "app" is gone and never kills the worker
+    proc.join(60)  # the alarm (2 × 1 s + 1 s) fires long before this
+    assert proc.exitcode == -signal.SIGALRM
+    tally.tried += 1
+    tally.other["self-ended workers"] = 1
