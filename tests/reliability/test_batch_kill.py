@@ -39,6 +39,10 @@ def make_folder(folder: Path) -> list[str]:
     return sorted(names)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
     return {
         str(p.relative_to(folder)): (
@@ -107,7 +111,6 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
             pass
         proc.kill()
         proc.wait(timeout=30)
-        proc.stderr.close()
         rows_now = check_complete(out_csv, out_jsonl)
         done_now = len(journal.read_bytes().splitlines()) - 1 if journal.exists() else 0
         progress.append(f"{done_now}/{rows_now}")
