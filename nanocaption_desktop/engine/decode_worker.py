@@ -99,7 +99,7 @@ def worker_main(
             meta: Any = None
             if kind in ("prepare", "both"):
                 arr = np.ascontiguousarray(preprocess([img], cfg))
-                chunks.append(memoryview(arr).cast("B"))
+                chunks.append(arr.data.cast("B"))
                 meta = (arr.shape, arr.dtype.str)
             if kind in ("preview", "both"):
                 pv = make_preview(img, extra)

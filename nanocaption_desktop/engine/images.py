@@ -200,6 +200,7 @@ def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
 def _wide_to_rgb(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float images to 8 bits, keeping the tonal range."""
     arr = np.asarray(img)
+    scaled: np.ndarray
     if img.mode == "F":
         arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(arr.min()), float(arr.max())

@@ -173,3 +173,11 @@ def test_allow_list() -> None:
     formats = allowed_formats()
     assert formats[:6] == ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
     assert not {"EPS", "PDF", "PSD", "ICO", "PPM"} & set(formats)
+
+
+@pytest.mark.skipif("AVIF" not in allowed_formats(), reason="this Pillow build has no AVIF")
+def test_avif_when_the_build_reads_it() -> None:
+    img = load_image(encode(Image.new("RGB", (20, 10), (200, 10, 10)), "AVIF", quality=90))
+    assert img.size == (20, 10)
+    r, g, b = img.getpixel((5, 5))  # type: ignore[misc]
+    assert r > 180 and g < 40 and b < 40
