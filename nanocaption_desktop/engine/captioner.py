@@ -69,7 +69,10 @@ class Captioner:
                 raise ModelError("model", "no model installed: run `nanocaption-desktop models "
                                  "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR")
             path = found
+        from ..modelstore.trust import check_before_load
+
         t0 = time.perf_counter()
+        check_before_load(path)  # tampering: unsafe files, external data, manifest hashes
         captioner = cls(Bundle.open(path, quantized=quantized, decoder=decoder), threads=threads)
         log.info("loaded %s in %.2f s", captioner.bundle, time.perf_counter() - t0)
         return captioner

@@ -1,0 +1,81 @@
+"""Bundles are checked before any session is created: tampering gives a clear ModelError."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nanocaption_desktop.engine import Captioner, ModelError
+from nanocaption_desktop.modelstore import write_manifest
+from nanocaption_desktop.modelstore.trust import check_before_load
+
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(TINY, copy)
+    return copy
+
+
+def test_symlinked_model_file_is_refused_at_load(bundle: Path, tmp_path: Path):
+    enc = bundle / "onnx" / "encoder_model_quantized.onnx"
+    real = tmp_path / "elsewhere.onnx"
+    enc.rename(real)
+    enc.symlink_to(real)
+    with pytest.raises(ModelError, match="symbolic link"):
+        Captioner.load(bundle)
+
+
+def test_hard_linked_model_file_is_refused(bundle: Path, tmp_path: Path):
+    os.link(bundle / "onnx" / "encoder_model_quantized.onnx", tmp_path / "other-name.onnx")
+    with pytest.raises(ModelError, match="hard-linked"):
+        check_before_load(bundle)
+
+
+def test_manifest_hash_mismatch_is_refused_and_rechecked_after_a_change(bundle: Path):
+    write_manifest(bundle)
+    check_before_load(bundle)  # verified and remembered
+    check_before_load(bundle)  # remembered: no problem either
+    dec = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
+    data = bytearray(dec.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different content, new mtime
+    dec.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256"):
+        Captioner.load(bundle)
+
+
+def test_sound_bundle_with_manifest_loads(bundle: Path):
+    write_manifest(bundle)
+    assert Captioner.load(bundle).caption(TINY.parent / "images" / "gradient.png").ok
+
+
+def test_untrusted_bundle_is_probed_in_a_subprocess_and_remembered(bundle: Path, monkeypatch):
+    import nanocaption_desktop.engine.probe as probe
+
+    calls = []
+    real = probe.probe_sessions
+    monkeypatch.setattr(probe, "probe_sessions", lambda files: calls.append(files) or real(files))
+    check_before_load(bundle)
+    check_before_load(bundle)
+    assert len(calls) == 1  # the second load trusts the remembered probe
+
+
+def test_probe_names_the_file_that_kills_the_runtime(bundle: Path, monkeypatch):
+    """A real child process really dying stands in for a native crash inside onnxruntime."""
+    import nanocaption_desktop.engine.probe as probe
+
+    enc = bundle / "onnx" / "encoder_model_quantized.onnx"
+    monkeypatch.setattr(probe, "_probe", _die_on_encoder)
+    with pytest.raises(ModelError, match="crashed the ONNX runtime") as err:
+        probe.probe_sessions([enc])
+    assert "encoder_model_quantized.onnx" in str(err.value)
+
+
+def _die_on_encoder(paths, queue):  # top level: the spawned child imports it from this module
+    queue.put(("start", paths[0]))
+    os._exit(134)
