@@ -34,3 +34,25 @@ def captioner():
     from nanocaption_desktop.engine import Captioner
 
     return Captioner.load(TINY_BUNDLE)
+
+
+_FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """`figures(title, text)`: measured figures shown in the terminal summary of every run."""
+
+    def add(title: str, text: str) -> None:
+        _FIGURES.append((title, text.rstrip()))
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures measured by the tests")
+        for title, text in _FIGURES:
+            terminalreporter.write_line(f"{title}:")
+            for line in text.splitlines():
+                terminalreporter.write_line(f"  {line}")
