@@ -20,6 +20,7 @@ import errno
 import io
 import logging
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
@@ -112,10 +113,12 @@ def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
 def _load_path(path: PathSource, label: str) -> Image.Image:
     fspath = os.fspath(path)
     try:
+        if os.path.isdir(fspath):  # Windows would say "permission denied" for a folder
+            raise ImageError(label, "is a folder, not a file")
+        if os.path.exists(fspath) and not stat.S_ISREG(os.stat(fspath).st_mode):
+            raise ImageError(label, "not a regular file (a pipe, socket or device)")  # open blocks
         fp = open(fspath, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
-        if os.path.isdir(fspath):  # Windows says "permission denied" for a folder
-            raise ImageError(label, "is a folder, not a file") from e
         raise ImageError(label, _os_reason(e)) from e
     with fp:
         if os.fstat(fp.fileno()).st_size == 0:
@@ -189,9 +192,7 @@ def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    if mode in ("CMYK", "YCbCr", "L", "1", "HSV"):
-        return img.convert("RGB")
-    try:
+    try:  # L, 1, CMYK, YCbCr, HSV, ...
         return img.convert("RGB")
     except (ValueError, OSError) as e:
         raise ImageError(label, f"unsupported colour mode {mode}") from e

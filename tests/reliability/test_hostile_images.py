@@ -186,6 +186,23 @@ def test_non_utf8_and_dash_names_decode(tally: Tally, tmp_path: Path) -> None:
     expect_ok(tally, str(dash))
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symlinks and FIFOs: POSIX")
+def test_symlink_loop_fifo_and_device(tally: Tally, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(tmp_path / "loop2.jpg")
+    (tmp_path / "loop2.jpg").symlink_to(loop)
+    assert expect_error(tally, loop).endswith("too many levels of symbolic links (a link loop?)")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    assert expect_error(tally, fifo).endswith("not a regular file (a pipe, socket or device)")
+    assert expect_error(tally, "/dev/zero").endswith(
+        "not a regular file (a pipe, socket or device)"
+    )
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "nowhere.png")
+    assert expect_error(tally, dangling).endswith("file not found")
+
+
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() == 0, reason="root reads anything")
 def test_unreadable_file(tally: Tally, tmp_path: Path) -> None:
     path = tmp_path / "secret.png"
