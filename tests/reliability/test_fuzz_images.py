@@ -6,6 +6,7 @@ Only ImageError may come out, and every file in the pool ends within the pool's 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -65,6 +66,16 @@ random_files = st.tuples(st.sampled_from(MAGICS), st.binary(max_size=4096)).map(
 )
 
 
+def _peak_rss_mb(who: str) -> int:
+    """Peak resident memory in MB of this process ("self") or of any finished child ("children")."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return -1
+    rusage = resource.getrusage(getattr(resource, f"RUSAGE_{who.upper()}"))
+    return int(rusage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10))
+
+
 def _summary(request: pytest.FixtureRequest, tally: Tally) -> None:
     capman = request.config.pluginmanager.getplugin("capturemanager")
     with capman.global_and_fixture_disabled():
@@ -80,6 +91,7 @@ def in_process(request: pytest.FixtureRequest) -> Iterator[Tally]:
     tally.other["slowest (s)"] = 0  # type: ignore[assignment]
     yield tally
     Image.MAX_IMAGE_PIXELS = limit
+    tally.other["peak RSS (MB)"] = _peak_rss_mb("self")  # the whole test process so far
     _summary(request, tally)
 
 
@@ -90,6 +102,7 @@ def pooled(request: pytest.FixtureRequest) -> Iterator[tuple[DecodePool, Tally]]
     with DecodePool(cfg, workers=1, timeout=POOL_TIMEOUT, memory_mb=256) as pool:
         yield pool, tally
         tally.other["workers replaced"] = pool.replaced
+    tally.other["worker peak RSS (MB)"] = _peak_rss_mb("children")  # largest finished child
     _summary(request, tally)
 
 
