@@ -92,7 +92,13 @@ class BatchRun:
 
     def _skip(self, entry: ScanEntry, display: str, size: int, mtime: int) -> BatchResult | None:
         rec = self.journal.get(entry.relpath) if (self.journal and self.s.resume) else None
-        if rec and rec.get("size") == size and rec.get("mtime_ns") == mtime:
+        policy = self.s.sidecars.value if self.s.sidecars else None
+        if (
+            rec
+            and rec.get("size") == size
+            and rec.get("mtime_ns") == mtime
+            and (policy is None or rec.get("sidecars") == policy)  # a sidecar is owed: redo
+        ):
             status = ResultStatus(rec.get("status", "failed"))
             if status is ResultStatus.OK or not self.s.retry_failed:
                 caption, score, error = rec.get("caption") or "", rec.get("score"), rec.get("error")
@@ -191,7 +197,9 @@ class BatchRun:
     def _record(self, work: Work, result: BatchResult) -> None:
         assert self.journal is not None
         key, size, mtime = work.entry.relpath, work.size, work.mtime_ns
-        self.journal.append({"key": key, "size": size, "mtime_ns": mtime, **result.row()})
+        policy = self.s.sidecars.value if self.s.sidecars else None
+        rec = {"key": key, "size": size, "mtime_ns": mtime, "sidecars": policy, **result.row()}
+        self.journal.append(rec)
         self._dirty = True
 
     def _header(self) -> dict[str, Any]:
@@ -202,7 +210,6 @@ class BatchRun:
             "model": str(getattr(self.captioner, "model_name", "")),
             "beams": s.beams,
             "max_new_tokens": s.max_new_tokens,
-            "sidecars": s.sidecars.value if s.sidecars else None,
         }
 
     def _set_total(self, n: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..engine.errors import NanoCaptionError
 from .scan import TEMP_SUFFIX, sidecar_path
@@ -60,8 +61,23 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+#: Longest target name (bytes) used as is in its temp file's name (file names max out at 255).
+_TEMP_NAME_MAX = 200
+
+
+def _temp_stem(name: str) -> str:
+    """``name`` itself, or for a very long name a shortened one made unique by a hash."""
+    if len(os.fsencode(name)) <= _TEMP_NAME_MAX:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    short = name
+    while len(os.fsencode(short)) > _TEMP_NAME_MAX - 20:
+        short = short[:-1]
+    return f"{short}~{digest}"
+
+
 def temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    return path.with_name(f".{_temp_stem(path.name)}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -79,6 +95,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _open_temp(tmp: Path) -> BinaryIO:
+    """Create ``tmp`` afresh: never through a symlink, never into someone else's file."""
+    try:
+        os.unlink(tmp)  # our own leftover (same pid): never append to it
+    except FileNotFoundError:
+        pass
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    return os.fdopen(os.open(tmp, flags, 0o666), "wb")
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
     """Replace ``path`` with ``data`` atomically; raises ``OutputError`` (temp file removed)."""
     target = Path(path)
@@ -88,7 +115,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) ->
     except OSError:
         mode = None
     try:
-        with open(tmp, "wb") as f:
+        with _open_temp(tmp) as f:
             for chunk in [data] if isinstance(data, bytes) else data:
                 f.write(chunk)
             f.flush()
@@ -144,7 +171,8 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> int:
     """Remove temp files a killed run left for ``path``; returns how many."""
     target = Path(path)
     try:
-        candidates = list(target.parent.glob(f".{_glob_escape(target.name)}.*{TEMP_SUFFIX}"))
+        pattern = f".{_glob_escape(_temp_stem(target.name))}.*{TEMP_SUFFIX}"
+        candidates = list(target.parent.glob(pattern))
     except OSError:
         return 0
     return sum(remove_temp_file(tmp) for tmp in candidates)

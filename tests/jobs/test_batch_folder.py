@@ -187,16 +187,16 @@ def test_read_only_sidecar_folder_fails_per_file(
     folder = tmp_path / "in"
     make_images(folder, 2)
     make_images(folder / "ro", 2)
-    real_open = open
+    real_open = os.open
     ro = str(folder / "ro")
 
-    def deny(path, mode="r", *a, **kw):  # a read-only folder, as a non-root user meets it
-        p = os.fspath(path) if not isinstance(path, int) else ""
-        if "w" in mode and p.startswith(ro):
+    def deny(path, flags, *a, **kw):  # a read-only folder, as a non-root user meets it
+        p = os.fspath(path)
+        if flags & os.O_CREAT and p.startswith(ro):
             raise PermissionError(errno.EACCES, "Permission denied", p)
-        return real_open(path, mode, *a, **kw)
+        return real_open(path, flags, *a, **kw)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny)
     out = tmp_path / "out.csv"
     results = run(folder, FakeCaptioner(), csv=out, sidecars="overwrite", recursive=True)
     assert [r.status for r in results] == [ResultStatus.OK] * 2 + [ResultStatus.FAILED] * 2

@@ -131,14 +131,15 @@ def test_sidecar_never_replaces_the_image(tmp_path: Path) -> None:
 def test_sidecar_in_read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     img = tmp_path / "photo.jpg"
     img.write_bytes(b"x")
-    real_open = open
+    real_open = os.open
 
-    def deny(path, mode="r", *a, **kw):  # what a read-only folder does to a non-root user
-        if "w" in mode and os.fspath(path).endswith(".nctmp"):
-            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
-        return real_open(path, mode, *a, **kw)
+    def deny(path, flags, *a, **kw):  # a read-only folder, as a non-root user meets it
+        p = os.fspath(path)
+        if flags & os.O_CREAT and p.endswith(".nctmp"):
+            raise PermissionError(errno.EACCES, "Permission denied", p)
+        return real_open(path, flags, *a, **kw)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny)
     with pytest.raises(OutputError) as info:
         write_sidecar(img, "a dog", SidecarPolicy.SKIP)
     assert "photo.txt" in str(info.value) and "cannot write here" in str(info.value)
@@ -150,3 +151,14 @@ def test_existing_mode_kept(tmp_path: Path) -> None:
     os.chmod(out, 0o640)
     render_csv(out, rows_for(["x"]))
     assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_long_names_get_short_temp_names(tmp_path: Path) -> None:
+    out = tmp_path / ("é" * 120 + ".csv")  # 244 bytes: the temp name must stay under 255
+    render_csv(out, rows_for(["x"]))
+    assert read_csv(out)[0]["caption"] == "x"
+    stale = writers.temp_path(out).with_name(
+        writers.temp_path(out).name.replace(str(os.getpid()), "999999999")
+    )
+    stale.write_text("partial")
+    assert remove_stale_temps(out) == 1
