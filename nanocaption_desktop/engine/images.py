@@ -87,6 +87,7 @@ def _printable(text: str) -> str:
 def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file object or PIL image) to an upright RGB image.
 
+    ``bytes`` are the file's contents, never a file name (pass ``os.fsdecode(name)`` or a Path).
     Raises ``ImageError(name, reason)`` for every failure, never another exception type.
     """
     label = name if name is not None else source_name(source)

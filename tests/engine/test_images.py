@@ -181,3 +181,10 @@ def test_avif_when_the_build_reads_it() -> None:
     assert img.size == (20, 10)
     r, g, b = img.getpixel((5, 5))  # type: ignore[misc]
     assert r > 180 and g < 40 and b < 40
+
+
+def test_camera_multi_picture_jpeg_gives_the_main_image() -> None:
+    main, extra = Image.new("RGB", (16, 8), (0, 0, 250)), Image.new("RGB", (16, 8), (250, 0, 0))
+    data = encode(main, "MPO", save_all=True, append_images=[extra])
+    r, g, b = load_image(data).getpixel((3, 3))  # type: ignore[misc]
+    assert b > 200 and r < 40
