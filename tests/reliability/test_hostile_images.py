@@ -29,6 +29,7 @@ from hostile_files import (
 )
 from PIL import Image, ImageFile
 
+from nanocaption_desktop.engine import images
 from nanocaption_desktop.engine.decode_worker import worker_main
 from nanocaption_desktop.engine.errors import ImageError
 from nanocaption_desktop.engine.images import load_image
@@ -184,6 +185,9 @@ def test_non_utf8_and_dash_names_decode(tally: Tally, tmp_path: Path) -> None:
     dash = tmp_path / "-n.jpg"
     dash.write_bytes(encode(pattern(), "JPEG"))
     expect_ok(tally, str(dash))
+    longest = tmp_path / ("é" * 100 + "😀" * 12 + ".jpg")  # 200 + 48 + 4 = 252 bytes: legal
+    longest.write_bytes(encode(pattern(), "JPEG"))
+    expect_ok(tally, longest)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symlinks and FIFOs: POSIX")
@@ -201,6 +205,20 @@ def test_symlink_loop_fifo_and_device(tally: Tally, tmp_path: Path) -> None:
     dangling = tmp_path / "dangling.png"
     dangling.symlink_to(tmp_path / "nowhere.png")
     assert expect_error(tally, dangling).endswith("file not found")
+
+
+def test_permission_denied_message(
+    tally: Tally, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root reads anything, so the refusal is simulated at open(); the mapping is what's tested."""
+    path = tmp_path / "locked.png"
+    path.write_bytes(encode(pattern(), "PNG"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images, "open", refuse, raising=False)
+    assert expect_error(tally, path) == f"{path}: permission denied"
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() == 0, reason="root reads anything")
