@@ -183,15 +183,10 @@ def run(args: argparse.Namespace) -> int:
     interrupt = _Interrupt()
     failed = total = 0
     last: BatchProgress | None = None
-    pool = None
     try:
         if not os.path.isdir(args.folder):
             raise FileNotFoundError(f"{args.folder}: no such folder")
         captioner = _load_captioner(args.model)
-        if args.isolate:
-            from .engine.isolation import DecodePool
-
-            pool = DecodePool(captioner.preprocess_config, workers=1)
         results = caption_folder(
             args.folder,
             captioner=captioner,
@@ -205,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_tokens,
             cancel=interrupt.cancel,
             prefetch=args.batch_size,
-            preparer=pool.prepare if pool is not None else None,
+            isolate=args.isolate,
         )
         if to_stdout:
             sys.stdout.write(csv_header().decode("utf-8"))
@@ -231,9 +226,6 @@ def run(args: argparse.Namespace) -> int:
         bar.clear()
         print(f"{PROG}: {e}", file=err)
         return EXIT_ERROR
-    finally:
-        if pool is not None:
-            pool.close()
     bar.clear()
     if interrupt.cancel.is_set():
         print(f"{PROG}: cancelled; {total} finished results written", file=err)

@@ -54,6 +54,7 @@ def caption_folder(
     progress: Callable[[BatchProgress], None] | None = None,
     prefetch: int = 4,
     preparer: Callable[..., Any] | None = None,
+    isolate: bool = False,
     journal: PathArg | None = None,
 ) -> Iterator[BatchResult]:
     """Caption every image in the folder ``path``: a ``BatchResult`` per image as it finishes.
@@ -64,9 +65,11 @@ def caption_folder(
     the same batch skips images done earlier and unchanged (and, with ``retry_failed``, redoes the
     failed ones). ``cancel`` (a ``threading.Event``): no new image starts once it is set; the
     finished ones are written. Stop iterating to stop too. ``prefetch`` is how many images are
-    decoded ahead of the model; ``preparer(path, name=...)`` replaces ``captioner.prepare`` (the
-    isolated decode pool). Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder,
-    ``ModelError`` for a model that cannot load, ``OutputError`` when an output cannot be written.
+    decoded ahead of the model. With ``isolate`` images are decoded in a worker process (the
+    engine's ``DecodePool``), so a decoder crash or hang costs one file;
+    ``preparer(path, name=...)`` replaces ``captioner.prepare`` with any other decoder.
+    Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder, ``ModelError`` for a
+    model that cannot load, ``OutputError`` when an output cannot be written.
     """
     root = os.fspath(path)
     if not os.path.isdir(root):
@@ -95,5 +98,19 @@ def caption_folder(
         from dataclasses import replace
 
         settings = replace(settings, journal=default_journal(settings))
+    if isolate and preparer is None:
+        return _isolated(settings, captioner, cancel, progress)
     run = BatchRun(settings, captioner, preparer or captioner.prepare, cancel, progress)
     return run.results()
+
+
+def _isolated(
+    settings: BatchSettings,
+    captioner: Any,
+    cancel: CancelFlag | None,
+    progress: Callable[[BatchProgress], None] | None,
+) -> Iterator[BatchResult]:
+    from ..engine.isolation import DecodePool
+
+    with DecodePool(captioner.preprocess_config, workers=1) as pool:
+        yield from BatchRun(settings, captioner, pool.prepare, cancel, progress).results()
