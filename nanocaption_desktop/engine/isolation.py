@@ -168,11 +168,12 @@ class DecodePool:
             if not worker.conn.poll(self.timeout):
                 worker = self._replace(worker, f"{label}: over the time limit")
                 raise ImageError(label, f"could not decode: took longer than {self.timeout:g} s")
-            status, meta, size = worker.conn.recv()
+            status, meta, size_or_restart = worker.conn.recv()
             if status != "ok":
-                if size:  # the worker ran out of memory and exits: start a fresh one
+                if size_or_restart:  # the worker ran out of memory and exits: start a fresh one
                     worker = self._replace(worker, f"{label}: out of memory")
                 raise ImageError(label, meta)
+            size = int(size_or_restart)
             payload = bytearray(size)
             if size:
                 worker.conn.recv_bytes_into(payload)
@@ -213,7 +214,11 @@ class DecodePool:
     def _replace(self, worker: _Worker, why: str) -> _Worker:
         log.warning("decode worker %s replaced (%s)", worker.proc.pid, why)
         worker.stop(kill=True)
-        fresh = _Worker(self._ctx, self._args)
+        try:
+            fresh = _Worker(self._ctx, self._args)
+        except Exception:  # could not start a process: keep the dead one, retry next time
+            log.exception("could not start a decode worker")
+            return worker
         with self._cond:
             self._all[self._all.index(worker)] = fresh
             self.replaced += 1
