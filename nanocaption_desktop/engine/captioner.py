@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from .bundle import Bundle
-from .decoder import StockDecoder
+from .decoder import StockDecoder, open_hoisted
 from .decoding import CancelFlag, GenerationSettings, generate
+from .derive import optimized_decoder
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
@@ -54,6 +56,18 @@ class Captioner:
 
     @staticmethod
     def _load_decoder(bundle: Bundle, threads: int | None) -> Any:
+        """The hoisted cross/step pair (derived and cached on first use, derive.py), or the
+        stock graph when that is not possible or NANOCAPTION_STOCK_DECODER=1."""
+        if os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0"):
+            found = None
+        else:
+            found = optimized_decoder(bundle.decoder)
+        if found is not None:
+            try:
+                return open_hoisted(found.cross, found.step, threads=threads,
+                                    broadcast=found.broadcast)
+            except ModelError as e:
+                log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=True)
         return StockDecoder(session, str(bundle.decoder))
 

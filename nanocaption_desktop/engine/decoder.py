@@ -1,20 +1,26 @@
-"""The decoder graphs as a `StepModel`: stock Optimum graphs with a self-attention KV cache.
+"""The decoder graphs as a `StepModel` (see decoding.py): stock graphs, or the hoisted pair.
 
-One `decoder_with_past_model` graph serves every step: at step 0 it takes an empty past
+Stock: one `decoder_with_past_model` graph serves every step: at step 0 it takes an empty past
 (`[batch, heads, 0, head_dim]`), which gives the same logits as `decoder_model`. The merged
 decoder runs its no-cache branch at step 0 and its cache branch after, as Optimum does.
+
+Hoisted (optimize.py): the cross graph turns the image's hidden states into its keys/values once
+per image; the step graph takes them as inputs. The step loop binds them once (IOBinding, as
+onnxruntime values, with one row that the graph broadcasts over every beam when the derive check
+allowed it) and passes each step's key/value cache on as onnxruntime values, never as numpy.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from .errors import ModelError
-from .sessions import run
+from .sessions import make_session, run
 
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 
@@ -28,10 +34,11 @@ class DecoderLayout:
     merged: bool
 
     @classmethod
-    def of(cls, session: ort.InferenceSession, path: str) -> DecoderLayout:
+    def of(cls, session: ort.InferenceSession, path: str,
+           needed: frozenset[str] = frozenset({"input_ids", "encoder_hidden_states"})
+           ) -> DecoderLayout:
         names = [i.name for i in session.get_inputs()]
         past = [i for i in session.get_inputs() if _PAST.match(i.name)]
-        needed = {"input_ids", "encoder_hidden_states"}
         if not needed <= set(names) or not past:
             raise ModelError(path, "not an image-to-text decoder with past key/values "
                              f"(inputs: {', '.join(names)})")
@@ -71,7 +78,7 @@ class _StockRun:
     def step(self, input_ids: np.ndarray) -> np.ndarray:
         dec = self.dec
         feeds: dict[str, np.ndarray] = {"input_ids": input_ids, "encoder_hidden_states": self.enc}
-        feeds.update(zip(dec.layout.past_names, self.past))
+        feeds.update(zip(dec.layout.past_names, self.past, strict=True))
         if dec.layout.merged:
             # Like Optimum: the no-cache branch at step 0 (in an INT8 merged graph the two
             # branches are quantized separately, so this choice shows in the tokens).
@@ -82,3 +89,93 @@ class _StockRun:
 
     def reorder(self, rows: np.ndarray) -> None:
         self.past = [p[rows] for p in self.past]
+
+
+def open_hoisted(cross: str | Path, step: str | Path, *, threads: int | None = None,
+                 broadcast: bool = True) -> HoistedDecoder:
+    """Sessions for a cross/step pair: no spinning for the once-per-image cross graph, spinning
+    for the step graph that runs back to back."""
+    return HoistedDecoder(make_session(cross, threads=threads, spinning=False),
+                          make_session(step, threads=threads, spinning=True), str(step),
+                          broadcast=broadcast)
+
+
+class HoistedDecoder:
+    """The step-invariant image keys/values computed once per image (optimize.py)."""
+
+    def __init__(self, cross: ort.InferenceSession, step: ort.InferenceSession, path: str, *,
+                 broadcast: bool = True) -> None:
+        self.cross = cross
+        self.step = step
+        self.path = path
+        self.broadcast = broadcast
+        self.cross_outputs = [o.name for o in cross.get_outputs()]
+        self.layout = DecoderLayout.of(step, path, frozenset({"input_ids"}))
+        extra = ({i.name for i in step.get_inputs()} - {"input_ids", *self.layout.past_names}
+                 - set(self.cross_outputs))
+        if extra or self.layout.merged:
+            raise ModelError(path, f"step graph inputs not served: {sorted(extra)}")
+        self.cross_input = cross.get_inputs()[0].name
+        self.outputs = ["logits", *self.layout.present_names]
+
+    def image_values(self, encoder_hidden_states: np.ndarray) -> list[ort.OrtValue]:
+        """The cross graph's outputs for one image, as onnxruntime values (no numpy copy)."""
+        binding = self.cross.io_binding()
+        binding.bind_cpu_input(self.cross_input, np.ascontiguousarray(encoder_hidden_states))
+        for name in self.cross_outputs:
+            binding.bind_output(name, "cpu")
+        _run_bound(self.cross, binding, self.path)
+        return list(binding.get_outputs())
+
+    def begin(self, encoder_hidden_states: np.ndarray, rows: int,
+              image: list[ort.OrtValue] | None = None) -> _HoistedRun:
+        """A decoding run of `rows` rows (beams) for one image ([1, seq, hidden])."""
+        if encoder_hidden_states.shape[0] != 1 and rows != 1:
+            raise ValueError("one image per run")
+        if rows > 1 and not self.broadcast:  # the image once per row, as the stock graph has it
+            image = self.image_values(np.repeat(encoder_hidden_states, rows, axis=0))
+        elif image is None:
+            image = self.image_values(encoder_hidden_states)
+        return _HoistedRun(self, image, rows)
+
+
+class _HoistedRun:
+    def __init__(self, dec: HoistedDecoder, image: list[ort.OrtValue], rows: int) -> None:
+        self.dec = dec
+        lay = dec.layout
+        self.binding = dec.step.io_binding()
+        for name, value in zip(dec.cross_outputs, image, strict=True):
+            self.binding.bind_ortvalue_input(name, value)
+        empty = ort.OrtValue.ortvalue_from_numpy(
+            np.zeros((rows, lay.heads, 0, lay.head_dim), dtype=np.float32))
+        self.past: list[ort.OrtValue] = [empty] * len(lay.past_names)
+
+    def step(self, input_ids: np.ndarray) -> np.ndarray:
+        dec, b = self.dec, self.binding
+        b.bind_cpu_input("input_ids", np.ascontiguousarray(input_ids, dtype=np.int64))
+        for name, value in zip(dec.layout.past_names, self.past, strict=True):
+            b.bind_ortvalue_input(name, value)
+        b.clear_binding_outputs()
+        for name in dec.outputs:
+            b.bind_output(name, "cpu")
+        _run_bound(dec.step, b, dec.path)
+        out = b.get_outputs()
+        self.past = [out[k] for k in range(1, len(dec.outputs))]
+        return out[0].numpy()[:, -1, :]
+
+    def reorder(self, rows: np.ndarray) -> None:
+        if np.array_equal(rows, np.arange(len(rows))):
+            return
+        self.past = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(p.numpy()[rows]))
+                     for p in self.past]
+
+    def past_arrays(self) -> list[np.ndarray]:
+        return [p.numpy() for p in self.past]
+
+
+def _run_bound(session: ort.InferenceSession, binding: ort.IOBinding, name: str) -> None:
+    try:
+        session.run_with_iobinding(binding)
+    except Exception as e:  # onnxruntime raises its own exception types
+        text = str(e).strip().splitlines()
+        raise ModelError(name, f"inference failed: {text[0][:300] if text else e}") from e

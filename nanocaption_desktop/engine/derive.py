@@ -1,0 +1,238 @@
+"""The optimized copy of a bundle's decoder: derived once, cached beside the bundle, checked.
+
+`optimized_decoder(decoder_file)` returns the cross/step graph pair made by `optimize.py` for
+that decoder file, deriving it the first time. The copy lives in `<bundle>/optimized/<stem>/`
+(or, when the bundle folder is read-only, in the user cache folder under the source's SHA-256)
+with a manifest naming the source file (size, mtime, SHA-256) and the library versions. A
+changed source is derived again; a missing or broken copy is derived again; when `onnx` is not
+installed or anything fails, it logs why and returns None, and the stock graph stays in use.
+
+Before a derived copy is used for the first time it is checked against the stock graph on a
+random input: the same logits and key/values, bit for bit, over a few steps with two rows, fed
+the image tensors once per row and once as a single row that the step graph broadcasts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+FOLDER = "optimized"
+MANIFEST = "manifest.json"
+CROSS, STEP = "cross.onnx", "step.onnx"
+APP_NAME = "NanoCaption"  # as nanocaption_desktop.paths.APP_NAME
+DATA_DIR_ENV = "NANOCAPTION_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Optimized:
+    folder: Path
+    cross: Path
+    step: Path
+    broadcast: bool  # the step graph takes batch-1 image tensors next to several rows
+    source: Path
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    override = os.environ.get(DATA_DIR_ENV, "").strip()
+    if override:
+        return Path(override).expanduser() / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def _bundle_folder(source: Path) -> Path:
+    root = source.parent.parent if source.parent.name == "onnx" else source.parent
+    return root / FOLDER / source.stem
+
+
+def _source_facts(source: Path) -> dict[str, Any]:
+    st = source.stat()
+    return {"name": source.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+_UNUSABLE = "unusable"
+
+
+def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str | None:
+    """The cached copy in `folder` if its manifest matches `source`; `_UNUSABLE` if the manifest
+    records that `source` cannot be optimized; None if there is no valid copy."""
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if doc.get("format") != FORMAT:
+            return None
+        src = doc["source"]
+        if (src["name"], src["size"]) != (facts["name"], facts["size"]):
+            return None
+        if src["mtime_ns"] != facts["mtime_ns"] and src["sha256"] != sha256(source):
+            return None  # touched and changed (a touched but equal file is still good)
+        if not doc.get("usable", True):
+            return _UNUSABLE if doc.get("versions") == _versions() else None
+        for name in (CROSS, STEP):
+            st = (folder / name).stat()
+            want = doc["files"][name]
+            if (st.st_size, st.st_mtime_ns) != (want["size"], want["mtime_ns"]):
+                return None
+        return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    try:
+        import onnx
+
+        onnx_version = onnx.__version__
+    except ImportError:
+        onnx_version = "none"
+    return {"onnx": onnx_version, "onnxruntime": ort.__version__}
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized | None:
+    """The checked cross/step pair for `source` (a with-past or merged decoder), or None."""
+    source = Path(source)
+    try:
+        facts = _source_facts(source)
+        here = _bundle_folder(source)
+        found = _read(here, source, facts)
+        if found is None:
+            digest = sha256(source)
+            elsewhere = cache_root() / FOLDER / f"{source.stem}-{digest[:24]}"
+            found = _read(elsewhere, source, facts)
+            if found is None and derive:
+                folder = here if _writable(here) else elsewhere
+                found = _derive(source, folder, facts | {"sha256": digest})
+        if found == _UNUSABLE:
+            log.info("using the stock decoder graph for %s (it cannot be optimized)", source)
+            return None
+        return found if isinstance(found, Optimized) else None
+    except Exception as e:  # noqa: BLE001 - any failure leaves the stock graphs in use
+        log.warning("using the stock decoder graph for %s: %s", source, e)
+        return None
+
+
+def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:
+    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | str | None:
+    try:
+        import onnx
+
+        from .optimize import OptimizeError, describe, lift_cache_branch, split_decoder
+    except ImportError as e:
+        log.info("the onnx package is not installed (%s): stock decoder graphs for %s", e, source)
+        return None
+    import time
+
+    t0 = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"format": FORMAT, "source": facts, "versions": _versions()}
+    tmp = Path(tempfile.mkdtemp(prefix=".derive-", dir=folder))
+    try:
+        model = onnx.load(str(source))
+        if any(n.op_type == "If" for n in model.graph.node):
+            model = lift_cache_branch(model)
+        split = split_decoder(model)
+        del model
+        for name, m in ((CROSS, split.cross), (STEP, split.step)):
+            onnx.checker.check_model(m)
+            onnx.save(m, str(tmp / name))
+        broadcast = _check(source, tmp / CROSS, tmp / STEP)
+        files = {}
+        for name in (CROSS, STEP):
+            os.replace(tmp / name, folder / name)
+            st = (folder / name).stat()
+            files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        doc |= {"usable": True, "files": files, "broadcast": broadcast, "split": describe(split)}
+    except (OptimizeError, DeriveCheckFailed) as e:  # a model this cannot help: remember that
+        _write_manifest(folder, doc | {"usable": False, "reason": str(e)})
+        log.info("stock decoder graph for %s: %s", source, e)
+        return _UNUSABLE
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _write_manifest(folder, doc)
+    log.info("derived %s from %s in %.1f s: %s", folder, source.name, time.perf_counter() - t0,
+             doc["split"])
+    return Optimized(folder, folder / CROSS, folder / STEP, broadcast, source)
+
+
+class DeriveCheckFailed(Exception):
+    pass
+
+
+def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> bool:
+    """Compare the pair with the stock graph on random input; True if batch-1 image tensors
+    broadcast to two rows with the same results. Raises `DeriveCheckFailed` on any difference."""
+    from .decoder import HoistedDecoder, StockDecoder, open_hoisted
+    from .sessions import make_session
+
+    stock = StockDecoder(make_session(source, threads=1), str(source))
+    hoisted = open_hoisted(cross_file, step_file, threads=1, broadcast=False)
+    hidden = stock.session.get_inputs()[1].shape[-1]
+    if not isinstance(hidden, int):
+        raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
+    rng = np.random.default_rng(0)
+    enc = rng.standard_normal((1, 7, hidden)).astype(np.float32)
+    ids = [np.array([[1], [2]], dtype=np.int64), np.array([[3], [3]], dtype=np.int64),
+           np.array([[2], [1]], dtype=np.int64)]
+    ref = stock.begin(enc, 2)
+    runs = {"rows": hoisted.begin(enc, 2)}
+    broadcast = True
+    try:
+        bcast = HoistedDecoder(hoisted.cross, hoisted.step, hoisted.path, broadcast=True)
+        runs["broadcast"] = bcast.begin(enc, 2)
+    except Exception:  # noqa: BLE001
+        broadcast = False
+    for k in range(steps):
+        want = ref.step(ids[k % len(ids)])
+        for name, r in list(runs.items()):
+            try:
+                got = r.step(ids[k % len(ids)])
+                same = np.array_equal(got, want) and all(
+                    np.array_equal(a, b) for a, b in zip(r.past_arrays(), ref.past, strict=True))
+            except Exception:  # noqa: BLE001
+                same = False
+            if not same and name == "rows":
+                raise DeriveCheckFailed(f"step {k}: the split graphs differ from {source.name}")
+            if not same:
+                broadcast = False
+                del runs[name]
+        ref.reorder(np.array([1, 1]))
+        for r in runs.values():
+            r.reorder(np.array([1, 1]))
+    return broadcast
