@@ -1,16 +1,12 @@
 """Safe image loading: any supported file becomes an upright RGB image, or an ``ImageError``.
 
-Policy (see issue 7):
-
-* Only an allow-list of formats is ever parsed (JPEG, PNG, WebP, GIF, BMP, TIFF, and AVIF/HEIF
-  when this Pillow build reads them). EPS/PS/PDF and the rest are refused by name: EPS would
-  start Ghostscript.
-* Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept, and its warning is an
-  error for the duration of one call. Global Pillow settings are never changed.
-* Truncated files are errors, never half images (``load()`` runs inside the guard).
-* EXIF orientation is applied, animations give their first frame, every mode becomes RGB
-  (transparency composited over white, 16-bit and float images scaled to 8-bit).
-* Whatever goes wrong becomes ``ImageError(source_name, readable reason)``.
+Policy (issue 7): only an allow-list of formats is parsed (JPEG, PNG, WebP, GIF, BMP, TIFF, and
+AVIF/HEIF when this Pillow build reads them); EPS/PS/PDF and the rest are refused by name (EPS
+would start Ghostscript). Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept
+and its warning is an error for one call; global Pillow settings are never changed. Truncated
+files are errors, never half images. EXIF orientation is applied, animations give their first
+frame, every mode becomes RGB (transparency over white, 16-bit and float scaled to 8-bit).
+Whatever goes wrong becomes ``ImageError(source_name, readable reason)``.
 """
 
 from __future__ import annotations
@@ -152,31 +148,34 @@ def _decode(fp: IO[bytes], label: str) -> Image.Image:
             raise ImageError(label, _unidentified_reason(fp)) from e
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             raise ImageError(label, _too_large(_declared_size(fp), limit)) from e
-        with img:
-            w, h = img.size
-            if limit is not None and w * h > limit:
-                raise ImageError(label, _too_large((w, h), limit))
-            if w <= 0 or h <= 0:
-                raise ImageError(label, f"the image has no pixels ({w}×{h})")
-            try:
-                img.seek(0)
-                img.load()
-            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-                raise ImageError(label, _too_large(img.size, limit)) from e
-            return _finish(img, label)
+        w, h = img.size  # no `with img`: the result may be `img` itself; the caller owns `fp`
+        if limit is not None and w * h > limit:
+            raise ImageError(label, _too_large((w, h), limit))
+        if w <= 0 or h <= 0:
+            raise ImageError(label, f"the image has no pixels ({w}×{h})")
+        try:
+            img.seek(0)
+            img.load()
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise ImageError(label, _too_large(img.size, limit)) from e
+        return _finish(img, label, own=True)
 
 
-def _finish(img: Image.Image, label: str) -> Image.Image:
-    """Load, apply EXIF orientation, convert to RGB; returns a new image (``img`` is untouched)."""
+def _finish(img: Image.Image, label: str, *, own: bool = False) -> Image.Image:
+    """Load, apply EXIF orientation, convert to RGB. Unless ``own``, ``img`` is left untouched.
+
+    Copies are made only when needed: a huge upright RGB image is returned as decoded."""
     if img.format == "EPS":
         raise ImageError(label, "unsupported format EPS (it would run Ghostscript)")
     img.load()
+    upright = img
     try:
-        upright = ImageOps.exif_transpose(img)
+        if img.getexif().get(0x0112, 1) in (2, 3, 4, 5, 6, 7, 8):
+            upright = ImageOps.exif_transpose(img)
     except Exception as e:  # a broken EXIF block should not cost the caption
         log.warning("%s: ignoring unreadable EXIF orientation (%s)", label, e)
-        upright = img.copy()
-    return to_rgb(upright, label)
+    rgb = to_rgb(upright, label)
+    return rgb.copy() if rgb is img and not own else rgb
 
 
 def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
@@ -191,8 +190,9 @@ def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
         return img.convert("RGB")
     if has_alpha:
         rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))  # same pixels as alpha_composite,
+        out.paste(rgba, mask=rgba.getchannel("A"))  # less memory
+        return out
     try:  # L, 1, CMYK, YCbCr, HSV, ...
         return img.convert("RGB")
     except (ValueError, OSError) as e:
