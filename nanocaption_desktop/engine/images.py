@@ -189,7 +189,7 @@ def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
     if mode == "P" and not has_alpha:
         return img.convert("RGB")
     if has_alpha:
-        rgba = img.convert("RGBA")
+        rgba = img if mode == "RGBA" else img.convert("RGBA")
         out = Image.new("RGB", rgba.size, (255, 255, 255))  # same pixels as alpha_composite,
         out.paste(rgba, mask=rgba.getchannel("A"))  # less memory
         return out
