@@ -55,6 +55,9 @@ def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
     if quit_after in ("0", "false", "no"):
         quit_after = None
 
+    from .compat import protect_singletons
+
+    protect_singletons()  # before any Qt call: PySide6 6.12 on Python 3.11 (see compat.py)
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication

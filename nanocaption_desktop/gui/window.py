@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
     model_state_changed = Signal(str)  # loading | ready | missing
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
+    batch_progressed = Signal(object)  # BatchProgress, once shown
     batch_done = Signal(object)  # BatchSummary
 
     def __init__(self, settings: Settings, service: CaptionService, model_dir: str | None = None):
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
         w.model_loaded.connect(self._model_loaded)
         w.model_missing.connect(self._model_missing)
         w.caption_ready.connect(self._caption_ready)
-        w.batch_progress.connect(self.batch_panel.show_progress)
+        w.batch_progress.connect(self._batch_progress)
         w.batch_results.connect(self.results_model.append)
         w.batch_finished.connect(self._batch_finished)
         w.worker_error.connect(self.show_message)
@@ -385,6 +386,12 @@ class MainWindow(QMainWindow):
         self._batch = request
         self.batch_panel.batch_started(request.folder)
         self.service.run_batch(request)
+
+    def _batch_progress(self, progress: object) -> None:
+        if self._batch is None or getattr(progress, "id", None) != self._batch.id:
+            return
+        self.batch_panel.show_progress(progress)  # type: ignore[arg-type]
+        self.batch_progressed.emit(progress)
 
     def cancel_batch(self) -> None:
         if self._batch is not None:

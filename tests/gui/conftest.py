@@ -12,6 +12,10 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
+from nanocaption_desktop.gui.compat import protect_singletons  # noqa: E402
+
+protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see compat.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 FIXTURE_IMAGES = ROOT / "tests" / "fixtures" / "images"

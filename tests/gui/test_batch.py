@@ -1,0 +1,130 @@
+"""Folder batches in the window: drop a folder, cancel, close mid-batch, stay responsive."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import FIXTURE_IMAGES, image_folder
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from test_captioning import drop_urls
+
+from nanocaption_desktop.gui.messages import BatchRow
+
+
+def test_drop_folder_runs_a_batch_fills_the_table_and_the_csv(qtbot, window, tmp_path):
+    from nanocaption_desktop.jobs import read_csv
+
+    folder = image_folder(tmp_path / "photos")
+    images = len(list(FIXTURE_IMAGES.iterdir()))
+    window.batch_panel.csv.setChecked(True)
+    with qtbot.waitSignal(window.batch_done, timeout=60_000) as done:
+        drop_urls(window.drop_area, [folder])
+    summary = done.args[0]
+    assert not summary.cancelled and summary.done == images + 1 and summary.failed == 1
+    model = window.results_model
+    assert model.rowCount() == images + 1
+    assert window.tabs.currentWidget() is window.batch_panel
+    rows = {r.path.rsplit("/", 1)[-1]: r for r in model.rows()}
+    assert rows["notes.jpg"].status == "failed" and rows["notes.jpg"].error
+    assert all(r.caption for name, r in rows.items() if name != "notes.jpg")
+    index = model.index(list(rows).index("notes.jpg"), 3)
+    assert model.data(index) == rows["notes.jpg"].error  # the reason, next to the file
+    written = list(read_csv(folder / "captions.csv"))
+    assert len(written) == images + 1
+    assert window.batch_panel.open_output.isEnabled()
+    assert "Finished" in window.batch_panel.counts.text()
+
+
+def test_resume_skips_images_done_before(qtbot, window, tmp_path):
+    folder = image_folder(tmp_path / "photos", with_junk=False)
+    window.batch_panel.set_folder(str(folder))
+    window.batch_panel.resume.setChecked(True)
+    window.batch_panel.csv.setChecked(True)
+    with qtbot.waitSignal(window.batch_done, timeout=60_000):
+        qtbot.mouseClick(window.batch_panel.start, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.batch_done, timeout=60_000) as again:
+        qtbot.mouseClick(window.batch_panel.start, Qt.MouseButton.LeftButton)
+    assert again.args[0].skipped == again.args[0].done > 0
+    assert "already done" in window.batch_panel.counts.text()
+
+
+def test_cancel_mid_batch_stops_within_two_seconds(qtbot, window, tmp_path):
+    folder = image_folder(tmp_path / "many", copies=40, with_junk=False)
+    window.batch_panel.set_folder(str(folder))
+    with qtbot.waitSignal(window.batch_progressed, timeout=60_000):
+        qtbot.mouseClick(window.batch_panel.start, Qt.MouseButton.LeftButton)
+    assert window.batch_panel.cancel.isEnabled()
+    start = time.monotonic()
+    with qtbot.waitSignal(window.batch_done, timeout=10_000) as done:
+        qtbot.mouseClick(window.batch_panel.cancel, Qt.MouseButton.LeftButton)
+    took = time.monotonic() - start
+    summary = done.args[0]
+    print(f"\ncancel took {took * 1000:.0f} ms after {summary.done} of 240 images")
+    assert summary.cancelled and summary.done < 240
+    assert took < 2.0
+    assert window.results_model.rowCount() == summary.done
+    assert window.batch_panel.start.isEnabled() and not window.batch_panel.cancel.isEnabled()
+
+
+def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):
+    from conftest import FIXTURE_MODEL, make_window
+
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
+                          check_params_cb=lambda s: s == "ready"):
+        win.start_model()
+    folder = image_folder(tmp_path / "many", copies=40, with_junk=False)
+    win.batch_panel.set_folder(str(folder))
+    with qtbot.waitSignal(win.batch_progressed, timeout=60_000):
+        win.start_batch()
+    start = time.monotonic()
+    assert win.close()
+    took = time.monotonic() - start
+    print(f"\nclosing during a batch took {took * 1000:.0f} ms")
+    assert not win.service.is_running()
+    assert took < 5.0
+    assert settings.batch_last_folder() == str(folder)
+
+
+def test_gui_thread_is_never_blocked_long_during_a_batch(qtbot, window, tmp_path):
+    folder = image_folder(tmp_path / "many", copies=25, with_junk=True)
+    window.batch_panel.set_folder(str(folder))
+    window.batch_panel.csv.setChecked(True)
+    clock = QElapsedTimer()
+    gaps: list[int] = []
+
+    def tick() -> None:
+        gaps.append(clock.restart())
+
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(tick)
+    clock.start()
+    probe.start()
+    with qtbot.waitSignal(window.batch_done, timeout=120_000) as done:
+        window.start_batch()
+        window.tabs.setCurrentWidget(window.batch_panel)
+    probe.stop()
+    worst = max(gaps[1:])
+    print(f"\nGUI thread: {len(gaps)} ticks, largest gap {worst} ms over "
+          f"{done.args[0].done} images")
+    assert done.args[0].done == 6 * 25 + 1
+    assert worst < 250
+
+
+def test_results_model_stays_fast_with_10000_rows(qtbot, window):
+    model = window.results_model
+    model.reset("/photos")
+    rows = [BatchRow(f"/photos/img_{n:05d}.jpg", f"caption number {n}", -0.5) for n in range(10_000)]
+    window.tabs.setCurrentWidget(window.batch_panel)
+    clock = QElapsedTimer()
+    clock.start()
+    for chunk in range(0, 10_000, 100):  # as the worker sends them: a chunk per 100 ms
+        model.append(rows[chunk:chunk + 100])
+    window.batch_panel.table.scrollToBottom()
+    window.batch_panel.table.viewport().repaint()
+    took = clock.elapsed()
+    print(f"\n10,000 rows appended and painted in {took} ms")
+    assert model.rowCount() == 10_000
+    assert took < 1500
+    assert model.data(model.index(9_999, 1)) == "img_09999.jpg"
