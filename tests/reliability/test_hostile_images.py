@@ -173,13 +173,29 @@ def test_path_failures(tally: Tally, tmp_path: Path, name: str) -> None:
     assert msg == f"{path}: {expected}"
 
 
+class BytesPath:
+    """An os.PathLike whose path is bytes (what os.scandir(bytes) gives)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __fspath__(self) -> bytes:
+        return self.raw
+
+
 @pytest.mark.skipif(os.name != "posix" or sys.platform == "darwin", reason="bytes names: Linux")
 def test_non_utf8_and_dash_names_decode(tally: Tally, tmp_path: Path) -> None:
     raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9-\xff.png")
     with open(raw, "wb") as f:
         f.write(encode(pattern(), "PNG"))
-    for source in (raw.decode("utf-8", "surrogateescape"), Path(os.fsdecode(raw))):
+    for source in (raw.decode("utf-8", "surrogateescape"), Path(os.fsdecode(raw)), BytesPath(raw)):
         expect_ok(tally, source)
+    want = preprocess([load_image(Path(os.fsdecode(raw)))], CFG)
+    with DecodePool(CFG, timeout=60) as pool:  # the name crosses the process boundary intact
+        for source in (Path(os.fsdecode(raw)), BytesPath(raw)):
+            tally.tried += 1
+            np.testing.assert_array_equal(pool.prepare(source), want)
+            tally.decoded += 1
     os.remove(raw)
     assert expect_error(tally, os.fsdecode(raw)).endswith("caf\\xe9-\\xff.png: file not found")
     dash = tmp_path / "-n.jpg"
