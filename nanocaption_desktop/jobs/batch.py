@@ -53,7 +53,7 @@ class BatchRun:
         self.progress_cb = progress
         self.tracker = ProgressTracker()
         self.journal: Journal | None = None
-        self.seen: set[str] = set()
+        self.folder_errors: set[str] = set()  # unreadable folders met in this run
         self._last_render = 0.0
         self._render_cost = 0.0
         self._dirty = False
@@ -139,7 +139,8 @@ class BatchRun:
                 result = work.done or self._caption(work)
                 if result is None:  # cancelled inside the model: not finished, not written
                     break
-                self.seen.add(work.entry.relpath)
+                if work.entry.error is not None:
+                    self.folder_errors.add(work.entry.relpath)
                 if not result.resumed and self.journal is not None:
                     self._record(work, result)
                 result = replace(result, progress=self.tracker.add(result))
@@ -199,6 +200,8 @@ class BatchRun:
         key, size, mtime = work.entry.relpath, work.size, work.mtime_ns
         policy = self.s.sidecars.value if self.s.sidecars else None
         rec = {"key": key, "size": size, "mtime_ns": mtime, "sidecars": policy, **result.row()}
+        if work.entry.error is not None:
+            rec["kind"] = "folder"
         self.journal.append(rec)
         self._dirty = True
 
@@ -211,6 +214,11 @@ class BatchRun:
             "beams": s.beams,
             "max_new_tokens": s.max_new_tokens,
         }
+
+    def _gone(self, rec: dict[str, Any]) -> bool:
+        if rec.get("kind") == "folder":
+            return rec["key"] not in self.folder_errors
+        return not os.path.lexists(os.path.join(self.s.root, rec["key"]))
 
     def _set_total(self, n: int) -> None:
         self.tracker.total = n
@@ -242,7 +250,7 @@ class BatchRun:
             return
         try:
             if completed:  # the whole folder was seen: images gone since an earlier run leave
-                gone = {r["key"] for r in journal.records()} - self.seen
+                gone = {r["key"] for r in journal.records() if self._gone(r)}
                 if gone:
                     journal.forget(gone)
             self._render(journal)

@@ -5,6 +5,9 @@ decoding settings); each further line is one finished image, keyed by its relati
 size and mtime it had when it was captioned. Every record is flushed and fsync'd before the
 batch moves on, so a kill loses at most the record in flight; a truncated last line is cut off
 when the journal is opened again. The CSV/JSONL outputs are rendered from it.
+
+Memory: only an index ``key -> offset of the key's latest line`` is kept; records are read back
+from the file when needed, so a batch of 100,000 images costs a few MB, not its captions.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,106 +35,132 @@ def _line(obj: Mapping[str, Any]) -> bytes:
 class Journal:
     """Records of a batch, keyed by relative path; the latest record of a key wins."""
 
-    def __init__(self, path: Path, header: dict[str, Any], records: dict[str, dict[str, Any]]):
+    def __init__(self, path: Path, header: dict[str, Any], index: dict[str, int]) -> None:
         self.path = path
         self.header = header
-        self._records = records
-        self.loaded = len(records)
+        self._index = index
+        self.loaded = len(index)
         self._file: BinaryIO | None = None
+        self._reader: BinaryIO | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], header: Mapping[str, Any], *, resume: bool = True):
+    def open(
+        cls, path: str | os.PathLike[str], header: Mapping[str, Any], *, resume: bool = True
+    ) -> Journal:
         """Open (or start) the journal at ``path`` for the batch described by ``header``.
 
-        With ``resume`` and a journal of the same batch, its records are loaded; otherwise (or
+        With ``resume`` and a journal of the same batch, its records are indexed; otherwise (or
         when the header differs: other folder, model or settings) a new journal replaces it.
         """
         target = Path(path)
         head = {"kind": "header", "version": JOURNAL_VERSION, **header}
         remove_stale_temps(target)
-        records: dict[str, dict[str, Any]] = {}
-        fresh = True
+        index: dict[str, int] | None = None
         if resume and target.exists():
-            loaded = _load(target, head)
-            if loaded is None:
+            index = _load(target, head)
+            if index is None:
                 log.warning("journal %s is of another batch or settings: starting anew", target)
-            else:
-                records, fresh = loaded, False
-        if fresh:
+        if index is None:
             atomic_write(target, _line(head))
-        journal = cls(target, head, records)
+            index = {}
+        journal = cls(target, head, index)
         try:
             journal._file = open(target, "ab")  # noqa: SIM115 - closed in close()
+            journal._reader = open(target, "rb")  # noqa: SIM115
         except OSError as e:
+            journal.close()
             raise OutputError(target, _reason(e)) from e
         return journal
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self._records.get(key)
-
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._index)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The latest record of ``key`` (read back from the file), or None. Thread-safe."""
+        offset = self._index.get(key)
+        if offset is None or self._reader is None:
+            return None
+        with self._lock:
+            self._reader.seek(offset)
+            raw = self._reader.readline()
+        return _parse(raw)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """The latest record of each key, in the order keys first appeared."""
-        return iter(list(self._records.values()))
+        """The latest record of each key, in the order keys first appeared (read from disk)."""
+        offsets = list(self._index.values())
+        with open(self.path, "rb") as f:
+            for offset in offsets:
+                f.seek(offset)
+                rec = _parse(f.readline())
+                if rec is not None:
+                    yield rec
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Add one record durably (flush + fsync); raises ``OutputError`` when it cannot."""
-        rec = dict(record)
         if self._file is None:
             raise OutputError(self.path, "the journal is closed")
+        line = _line(record)
         try:
-            self._file.write(_line(rec))
+            offset = self._file.seek(0, os.SEEK_END)
+            self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as e:
             raise OutputError(self.path, _reason(e)) from e
-        self._records[rec["key"]] = rec
+        self._index[record["key"]] = offset
 
     def forget(self, keys: set[str]) -> None:
-        """Drop records from memory (not from the file) so outputs leave them out."""
+        """Drop keys from the index (not from the file) so outputs leave them out."""
         for key in keys:
-            self._records.pop(key, None)
+            self._index.pop(key, None)
 
     def close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
+        for f in (self._file, self._reader):
+            if f is not None:
+                f.close()
+        self._file = self._reader = None
 
 
-def _load(path: Path, head: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
-    """Records of the journal at ``path`` when its header equals ``head``; None otherwise."""
+def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise OutputError(path, f"cannot read the journal ({_reason(e)})") from e
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        log.info("journal %s: dropping a truncated last line (%d bytes)", path, len(data) - cut)
-        try:
-            os.truncate(path, cut)
-        except OSError as e:
-            raise OutputError(path, _reason(e)) from e
-        data = data[:cut]
-    lines = data.splitlines()
-    if not lines:
-        return None
-    try:
-        first = json.loads(lines[0])
+        rec = json.loads(raw)
     except ValueError:
         return None
-    if first != dict(head):
-        return None
-    records: dict[str, dict[str, Any]] = {}
-    for n, raw in enumerate(lines[1:], start=2):
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            log.warning("journal %s: line %d is not JSON, ignored", path, n)
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("key"), str):
-            records[rec["key"]] = rec
-    return records
+    return rec if isinstance(rec, dict) and isinstance(rec.get("key"), str) else None
+
+
+def _load(path: Path, head: Mapping[str, Any]) -> dict[str, int] | None:
+    """Index of the journal at ``path`` when its header equals ``head``; None otherwise.
+    Streams the file; cuts off a truncated last line (a kill in the middle of a write)."""
+    index: dict[str, int] = {}
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+            try:
+                if not first.endswith(b"\n") or json.loads(first) != dict(head):
+                    return None
+            except ValueError:
+                return None
+            offset = f.tell()
+            good_end = offset
+            for n, raw in enumerate(iter(f.readline, b""), start=2):
+                if not raw.endswith(b"\n"):
+                    break  # truncated last line
+                rec = _parse(raw)
+                if rec is None:
+                    log.warning("journal %s: line %d is not a record, ignored", path, n)
+                else:
+                    index[rec["key"]] = offset
+                offset += len(raw)
+                good_end = offset
+            size = f.seek(0, os.SEEK_END)
+        if size != good_end:
+            log.info("journal %s: dropping a truncated last line (%d bytes)", path, size - good_end)
+            os.truncate(path, good_end)
+    except OSError as e:
+        raise OutputError(path, f"cannot read the journal ({_reason(e)})") from e
+    return index
