@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .sessions import make_session, run
 from .tokenizer import Detokenizer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ class Captioner:
         pixels = self.prepare(image)
         return self.caption_pixels(pixels, source=source_name(image), beams=beams,
                                    max_new_tokens=max_new_tokens, cancel=cancel, _t0=t0)
+
+    def caption_stream(self, items: Iterable[tuple[T, np.ndarray | None, str]], *,
+                       beams: int | None = None, max_new_tokens: int | None = None,
+                       cancel: CancelFlag | None = None) -> Iterator[tuple[T, Caption | None]]:
+        """`(tag, caption)` for each `(tag, pixel_values or None, source)`, in order, with both
+        cores busy (engine/pipeline.py); each caption is the one the image gets alone. None
+        pixels pass through as `(tag, None)`. Stops quietly on `cancel`."""
+        from .pipeline import caption_stream
+
+        return caption_stream(self, items, beams=beams, max_new_tokens=max_new_tokens,
+                              cancel=cancel)
 
     def caption_many(self, images: Iterable[ImageSource], *, beams: int | None = None,
                      max_new_tokens: int | None = None,

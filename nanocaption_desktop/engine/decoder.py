@@ -63,7 +63,8 @@ class StockDecoder:
         self.layout = DecoderLayout.of(session, path)
         self._outputs = ["logits", *self.layout.present_names]
 
-    def begin(self, encoder_hidden_states: np.ndarray, rows: int) -> _StockRun:
+    def begin(self, encoder_hidden_states: np.ndarray, rows: int, image: object = None
+              ) -> _StockRun:
         return _StockRun(self, np.repeat(encoder_hidden_states, rows, axis=0), rows)
 
 
@@ -127,15 +128,21 @@ class HoistedDecoder:
         _run_bound(self.cross, binding, self.path)
         return list(binding.get_outputs())
 
+    def image_for(self, encoder_hidden_states: np.ndarray, rows: int) -> list[ort.OrtValue]:
+        """The image tensors for a run of `rows` rows: one row that the step graph broadcasts
+        when the derive check allowed it, else one per row (as the stock graph has them)."""
+        if encoder_hidden_states.shape[0] != 1:
+            raise ValueError("one image per run")
+        if rows > 1 and not self.broadcast:
+            return self.image_values(np.repeat(encoder_hidden_states, rows, axis=0))
+        return self.image_values(encoder_hidden_states)
+
     def begin(self, encoder_hidden_states: np.ndarray, rows: int,
               image: list[ort.OrtValue] | None = None) -> _HoistedRun:
-        """A decoding run of `rows` rows (beams) for one image ([1, seq, hidden])."""
-        if encoder_hidden_states.shape[0] != 1 and rows != 1:
-            raise ValueError("one image per run")
-        if rows > 1 and not self.broadcast:  # the image once per row, as the stock graph has it
-            image = self.image_values(np.repeat(encoder_hidden_states, rows, axis=0))
-        elif image is None:
-            image = self.image_values(encoder_hidden_states)
+        """A decoding run of `rows` rows (beams) for one image ([1, seq, hidden]); `image` is
+        `image_for(...)` when the caller computed it already (pipeline.py)."""
+        if image is None:
+            image = self.image_for(encoder_hidden_states, rows)
         return _HoistedRun(self, image, rows)
 
 

@@ -1,0 +1,150 @@
+"""Captions for a stream of images, keeping every core busy; each caption as if alone.
+
+Images are never stacked into one batch (INT8 dynamic quantization shares one scale per tensor
+across a batch, which would make a caption depend on its neighbours). Two strategies, chosen
+from the sessions' thread count:
+
+- lanes: when the sessions use fewer threads than there are cores (e.g. `threads=1` on two
+  cores), `cores // threads` images are captioned at once on the same sessions, one per worker
+  thread (onnxruntime runs one session from several threads; the weights are shared).
+- overlap: when the sessions use every core, the next image's encoder (and cross graph) runs on a
+  helper thread while the current image decodes.
+
+Results come out in input order. Each image gets exactly the computation it gets alone (the same
+graphs, one image per run), so its tokens are the same; tests check that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .decoding import CancelFlag, generate
+from .errors import Cancelled
+from .sessions import physical_cores
+
+if TYPE_CHECKING:
+    from .captioner import Caption, Captioner
+
+T = TypeVar("T")
+
+
+def session_threads(captioner: Captioner) -> int:
+    try:
+        return max(1, captioner.encoder.get_session_options().intra_op_num_threads)
+    except Exception:  # noqa: BLE001 - a stand-in session in tests
+        return physical_cores()
+
+
+def lanes_for(captioner: Captioner) -> int:
+    """How many images to caption at once: the cores the sessions leave unused, at least 1."""
+    return max(1, physical_cores() // session_threads(captioner))
+
+
+def caption_stream(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]], *,
+                   beams: int | None = None, max_new_tokens: int | None = None,
+                   cancel: CancelFlag | None = None,
+                   lanes: int | None = None) -> Iterator[tuple[T, Caption | None]]:
+    """`(tag, caption)` for each `(tag, pixel_values [1,3,H,W] or None, source)`, in order.
+
+    A None in place of pixels passes through as `(tag, None)` (an image that failed to load, or
+    one already done). Stops quietly when `cancel` is set; `ModelError` propagates."""
+    n = lanes_for(captioner) if lanes is None else max(1, lanes)
+    if n > 1:
+        yield from _lanes(captioner, items, n, beams, max_new_tokens, cancel)
+    else:
+        yield from _overlap(captioner, items, beams, max_new_tokens, cancel)
+
+
+def _stopped(cancel: CancelFlag | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _lanes(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]], n: int,
+           beams: int | None, max_new_tokens: int | None,
+           cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
+    def one(pixels: np.ndarray, source: str) -> Caption:
+        return captioner.caption_pixels(pixels, source=source, beams=beams,
+                                        max_new_tokens=max_new_tokens, cancel=cancel)
+
+    pending: deque[tuple[T, Future[Caption] | None]] = deque()
+    with ThreadPoolExecutor(n, thread_name_prefix="nanocaption-lane") as pool:
+        try:
+            for tag, pixels, source in items:
+                if _stopped(cancel):
+                    return
+                pending.append((tag, None if pixels is None else pool.submit(one, pixels, source)))
+                while pending and (pending[0][1] is None or len(pending) > 2 * n):
+                    out = _pop(pending)
+                    if out is None:
+                        return
+                    yield out
+            while pending:
+                out = _pop(pending)
+                if out is None:
+                    return
+                yield out
+        finally:
+            for _, f in pending:
+                if f is not None:
+                    f.cancel()
+
+
+def _pop(pending: deque[tuple[T, Future[Caption] | None]]) -> tuple[T, Caption | None] | None:
+    tag, fut = pending.popleft()
+    if fut is None:
+        return tag, None
+    try:
+        return tag, fut.result()
+    except Cancelled:
+        return None
+
+
+def _overlap(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]],
+             beams: int | None, max_new_tokens: int | None,
+             cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
+    from .captioner import Caption
+
+    settings = captioner.settings.override(beams=beams, max_new_tokens=max_new_tokens)
+    rows = settings.num_beams
+    decoder = captioner.decoder
+
+    def encode(pixels: np.ndarray) -> tuple[np.ndarray, Any, float]:
+        t0 = time.perf_counter()
+        hidden = captioner.encode(np.ascontiguousarray(pixels, dtype=np.float32))
+        prepare = getattr(decoder, "image_for", None)
+        return hidden, prepare(hidden, rows) if prepare else None, time.perf_counter() - t0
+
+    with ThreadPoolExecutor(1, thread_name_prefix="nanocaption-encode") as pool:
+        it = iter(items)
+        ahead: tuple[T, Future[Any] | None, str] | None = None
+
+        def submit() -> tuple[T, Future[Any] | None, str] | None:
+            for tag, pixels, source in it:
+                return tag, None if pixels is None else pool.submit(encode, pixels), source
+            return None
+
+        ahead = submit()
+        while ahead is not None:
+            if _stopped(cancel):
+                return
+            tag, fut, source = ahead
+            if fut is None:
+                ahead = submit()
+                yield tag, None
+                continue
+            hidden, image, seconds = fut.result()
+            ahead = submit()  # the next image encodes while this one decodes
+            t0 = time.perf_counter()
+            try:
+                result = generate(decoder.begin(hidden, rows, image=image), settings, cancel)
+            except Cancelled:
+                return
+            text = captioner.detokenizer.decode(result.token_ids)
+            yield tag, Caption(text, result.token_ids, result.score,
+                               seconds + time.perf_counter() - t0, source)
