@@ -66,14 +66,24 @@ random_files = st.tuples(st.sampled_from(MAGICS), st.binary(max_size=4096)).map(
 )
 
 
-def _peak_rss_mb(who: str) -> int:
-    """Peak resident memory in MB of this process ("self") or of any finished child ("children")."""
+def _peak_rss_mb() -> int:
+    """Peak resident memory of this process in MB (-1 where unknown)."""
     try:
         import resource
     except ImportError:  # Windows
         return -1
-    rusage = resource.getrusage(getattr(resource, f"RUSAGE_{who.upper()}"))
+    rusage = resource.getrusage(resource.RUSAGE_SELF)
     return int(rusage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10))
+
+
+def _worker_peak_mb(pid: int | None) -> int:
+    """A live worker's peak resident memory (Linux: VmHWM), or -1 where that is not available."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmHWM"].split()[0]) // 1024
+    except (OSError, KeyError, ValueError):
+        return -1
 
 
 def _summary(request: pytest.FixtureRequest, tally: Tally) -> None:
@@ -91,7 +101,7 @@ def in_process(request: pytest.FixtureRequest) -> Iterator[Tally]:
     tally.other["slowest (s)"] = 0  # type: ignore[assignment]
     yield tally
     Image.MAX_IMAGE_PIXELS = limit
-    tally.other["peak RSS (MB)"] = _peak_rss_mb("self")  # the whole test process so far
+    tally.other["peak RSS (MB)"] = _peak_rss_mb()  # the whole test process so far
     _summary(request, tally)
 
 
@@ -102,7 +112,7 @@ def pooled(request: pytest.FixtureRequest) -> Iterator[tuple[DecodePool, Tally]]
     with DecodePool(cfg, workers=1, timeout=POOL_TIMEOUT, memory_mb=256) as pool:
         yield pool, tally
         tally.other["workers replaced"] = pool.replaced
-    tally.other["worker peak RSS (MB)"] = _peak_rss_mb("children")  # largest finished child
+        tally.other["worker peak RSS (MB)"] = max(_worker_peak_mb(w.proc.pid) for w in pool._all)
     _summary(request, tally)
 
 
