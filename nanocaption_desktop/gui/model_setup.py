@@ -19,6 +19,7 @@ class ModelSetup(QObject):
         super().__init__(window)
         self.window = window
         self.dialog: QProgressDialog | None = None
+        self.error_box: QMessageBox | None = None
         self._cancel: threading.Event | None = None
         worker = window.service.worker
         worker.fetch_progress.connect(self._progress)
@@ -80,6 +81,7 @@ class ModelSetup(QObject):
                           "The model could not be downloaded. Is this computer online?\n\n"
                           f"{reason}", parent=self.window)
         box.setAccessibleName("Download failed")
+        self.error_box = box
         box.open()
 
     def choose_folder(self) -> None:

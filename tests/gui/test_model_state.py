@@ -1,0 +1,143 @@
+"""Model states: loading with queued drops, the missing-model panel, download, choosing a folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from conftest import FIXTURE_MODEL, PHOTO, ROOT, make_window
+from PySide6.QtCore import Qt
+
+from nanocaption_desktop.engine.errors import Cancelled
+from nanocaption_desktop.gui.backend import Backend
+from nanocaption_desktop.modelstore.fetch import FetchError
+
+
+class NoModelBackend(Backend):
+    """Nothing installed anywhere; ``fetch`` behaves as offline unless given a folder."""
+
+    def __init__(self, fetch_to: Path | None = None, gate: threading.Event | None = None):
+        super().__init__()
+        self.fetch_to = fetch_to
+        self.gate = gate
+        self.installed = False
+
+    def locate(self, explicit):
+        if explicit or self.installed:
+            return super().locate(explicit or str(self.fetch_to))
+        return None
+
+    def fetch(self, *, progress, cancel):
+        progress(1_000_000, 250_000_000)
+        if self.gate is not None:
+            while not self.gate.wait(0.01):
+                if cancel.is_set():
+                    raise Cancelled()
+        if self.fetch_to is None:
+            raise FetchError("https://huggingface.co", "cannot reach the model hub (offline?)")
+        self.installed = True
+        return self.fetch_to
+
+
+def missing_window(qtbot, settings, api):
+    win = make_window(qtbot, settings, None, api)
+    with qtbot.waitSignal(win.model_state_changed, timeout=30_000,
+                          check_params_cb=lambda s: s == "missing"):
+        win.start_model()
+    return win
+
+
+def test_missing_model_panel_offers_download_and_choose(qtbot, settings):
+    win = missing_window(qtbot, settings, NoModelBackend())
+    assert win.left.currentWidget() is win.missing_panel
+    assert win.missing_panel.isVisible()
+    assert win.missing_panel.download.text().replace("&", "") == "Download model (≈250 MB)"
+    assert "Choose model folder" in win.missing_panel.choose.text().replace("&", "")
+    assert "not installed" in win.missing_panel.title.text()
+    assert win.model_label.text() == "No model"
+
+
+def test_download_offline_shows_a_clear_error(qtbot, settings):
+    win = missing_window(qtbot, settings, NoModelBackend())
+    qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.model_setup.error_box is not None, timeout=30_000)
+    assert "offline" in win.model_setup.error_box.text()
+    assert win.model_setup.dialog is None
+    win.model_setup.error_box.close()
+    assert win.left.currentWidget() is win.missing_panel  # still offers both ways
+
+
+def test_download_can_be_cancelled(qtbot, settings, tmp_path):
+    gate = threading.Event()
+    win = missing_window(qtbot, settings, NoModelBackend(FIXTURE_MODEL, gate))
+    qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
+    dialog = win.model_setup.dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: "MB" in dialog.labelText(), timeout=10_000)
+    from PySide6.QtWidgets import QPushButton
+
+    button = dialog.findChild(QPushButton)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.model_setup.dialog is None, timeout=5000)
+    assert win.model_state == "missing"
+    assert "cancelled" in win.statusBar().currentMessage()
+
+
+def test_download_then_the_model_loads(qtbot, settings):
+    win = missing_window(qtbot, settings, NoModelBackend(FIXTURE_MODEL))
+    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
+                          check_params_cb=lambda s: s == "ready"):
+        qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
+    assert win.left.currentWidget() is win.drop_area
+
+
+def test_choosing_a_model_folder_loads_it_and_captions_queued_drops(qtbot, settings):
+    win = missing_window(qtbot, settings, NoModelBackend())
+    from nanocaption_desktop.gui.drop_area import Dropped
+
+    win.handle_dropped(Dropped(paths=[str(PHOTO)]))  # waits for a model
+    with qtbot.waitSignal(win.caption_shown, timeout=60_000):
+        win.use_model_folder(str(FIXTURE_MODEL))
+    assert settings.model_folder() == str(FIXTURE_MODEL)
+    assert win.model_state == "ready"
+
+
+def test_a_folder_that_is_no_bundle_says_why(qtbot, settings, tmp_path):
+    win = make_window(qtbot, settings, str(tmp_path))
+    with qtbot.waitSignal(win.model_state_changed, timeout=30_000,
+                          check_params_cb=lambda s: s == "missing"):
+        win.start_model()
+    assert "could not be opened" in win.missing_panel.title.text()
+    assert "config.json" in win.missing_panel.detail.text()
+
+
+def test_drops_while_loading_are_queued_and_captioned(qtbot, settings):
+    from nanocaption_desktop.gui.drop_area import Dropped
+
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    assert win.model_state == "loading"  # the window is up before any model work
+    win.handle_dropped(Dropped(paths=[str(PHOTO)]))
+    assert "Loading model" in win.caption_panel.status.text()
+    with qtbot.waitSignal(win.caption_shown, timeout=60_000):
+        win.start_model()
+
+
+def test_run_prints_the_ready_line_and_quits(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NANOCAPTION_QUIT_AFTER_READY="model",
+               NANOCAPTION_DATA_DIR=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    code = ("import sys\nfrom nanocaption_desktop.gui import run\n"
+            "if __name__ == '__main__':\n"
+            f"    sys.exit(run(['--model', {str(FIXTURE_MODEL)!r}]))\n")
+    script = tmp_path / "start.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "NanoCaption ready: window shown"
+    assert lines[1] == "NanoCaption model: ready tiny-vit-gpt2"
+    assert "Traceback" not in out.stderr
+    assert (tmp_path / "logs" / "nanocaption.log").is_file()
