@@ -43,17 +43,16 @@ class ScanEntry:
     error: str | None = None
 
 
-def natural_key(name: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
+def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
     """Sort key: digits compare as numbers ("img2" < "img10"), letters case-insensitively;
-    the exact name breaks ties, so the order is total and stable."""
-    parts = _NATURAL.split(name)
-    key: list[tuple[int, int | str]] = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            key.append((0, int(part)))
-        elif part:
-            key.append((1, part.casefold()))
-    return tuple(key), name
+    the exact name breaks ties, so the order is total and stable.
+
+    The parts alternate text, number, text, ... so equal positions always hold equal types and
+    the flat tuple compares in C (fast enough for 100,000 names in one folder).
+    """
+    parts: list[str | int] = _NATURAL.split(name.casefold())
+    parts[1::2] = [int(p) for p in parts[1::2]]
+    return tuple(parts), name
 
 
 @lru_cache(maxsize=1)
