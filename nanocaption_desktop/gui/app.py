@@ -48,8 +48,15 @@ def _say(line: str) -> None:
 
 
 def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
-    """Open the window and run the event loop; returns the exit code."""
-    args, qt_args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    """Open the window and run the event loop; returns the exit code.
+
+    ``argv`` is a whole command line, program name first, like ``sys.argv`` (the default):
+    ``[prog, "--model", DIR, "--quit-after-ready", "photo.jpg", ...]``; Qt's own options pass
+    through to ``QApplication``. ``model_dir`` overrides ``--model``.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    program = argv[0] if argv else "nanocaption-desktop"
+    args, qt_args = parse_args(argv[1:])
     model_dir = model_dir or args.model_dir
     quit_after = args.quit_after_ready or os.environ.get(QUIT_ENV, "").strip() or None
     if quit_after in ("0", "false", "no"):
@@ -69,8 +76,7 @@ def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
     from .window import MainWindow
 
     log_file = setup_logging()
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "nanocaption"]
-                                                  + qt_args)
+    app = QApplication.instance() or QApplication([program, *qt_args])
     assert isinstance(app, QApplication)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -28,10 +28,13 @@ def log_dir() -> Path:
 def setup_logging(level: int = logging.INFO) -> Path | None:
     """Log to ``<log dir>/nanocaption.log`` (1 MB x 3). Returns the file, or None if unwritable."""
     root = logging.getLogger()
-    root.setLevel(min(root.level or level, level))
     for handler in root.handlers:
         if isinstance(handler, logging.handlers.RotatingFileHandler):
             return Path(handler.baseFilename)
+    for handler in root.handlers:  # the console keeps showing what it showed before
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level or logging.WARNING)
+    root.setLevel(min(root.level or level, level))
     try:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)

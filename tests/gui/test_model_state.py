@@ -130,7 +130,7 @@ def test_run_prints_the_ready_line_and_quits(tmp_path):
                NANOCAPTION_DATA_DIR=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
     code = ("import sys\nfrom nanocaption_desktop.gui import run\n"
             "if __name__ == '__main__':\n"
-            f"    sys.exit(run(['--model', {str(FIXTURE_MODEL)!r}]))\n")
+            f"    sys.exit(run(['nanocaption-desktop', '--model', {str(FIXTURE_MODEL)!r}]))\n")
     script = tmp_path / "start.py"
     script.write_text(code)
     out = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT, capture_output=True,
