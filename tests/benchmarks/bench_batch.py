@@ -11,7 +11,9 @@ it, falls back to the tiny fixture model and says so (figures then mean little).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="bundle folder (default: models/random-full)")
     ap.add_argument("--images", type=int, default=32, help="images for the speed comparison")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each variant")
     ap.add_argument("--small", type=int, default=1000, help="small images for the RSS run")
     ap.add_argument(
         "--small-max-tokens",
@@ -83,34 +86,46 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "photos"
         paths = make_photos(folder, args.images, (640, 480), seed=1)
         captioner.caption(paths[0])  # warm-up: sessions, allocator, caches
+        pool = DecodePool(captioner.preprocess_config, workers=1)
+        pool.prepare(paths[0])  # worker started and warm
+        captions: dict[str, list[str]] = {}
 
-        t0 = time.perf_counter()
-        loop = [captioner.caption(p) for p in paths]
-        t_loop = time.perf_counter() - t0
+        def loop() -> None:
+            captions["loop"] = [captioner.caption(p).text for p in paths]
 
-        t0 = time.perf_counter()
-        batch = list(caption_folder(folder, captioner=captioner, csv=Path(tmp) / "o.csv"))
-        t_batch = time.perf_counter() - t0
+        def runner(name: str, **kw: object) -> None:
+            results = caption_folder(folder, captioner=captioner, resume=False, **kw)
+            captions[name] = [r.caption for r in results]
 
-        with DecodePool(captioner.preprocess_config, workers=1) as pool:
-            pool.prepare(paths[0])  # worker started and warm
-            t0 = time.perf_counter()
-            pooled = list(caption_folder(folder, captioner=captioner, preparer=pool.prepare))
-            t_pool = time.perf_counter() - t0
-
-        same = [c.text for c in loop] == [r.caption for r in batch] == [r.caption for r in pooled]
+        variants = {
+            "plain loop of caption()": loop,
+            "batch runner (prefetch thread)": lambda: runner("runner"),
+            "batch runner + CSV (journal fsync)": lambda: runner("csv", csv=Path(tmp) / "o.csv"),
+            "batch runner + isolated decoding": lambda: runner("pool", preparer=pool.prepare),
+        }
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        for r in range(args.rounds):  # interleaved, rotating order: drift hits all alike
+            names = list(variants)
+            names = names[r % len(names) :] + names[: r % len(names)]
+            for name in names:
+                t0 = time.perf_counter()
+                variants[name]()
+                times[name].append(time.perf_counter() - t0)
+        pool.close()
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        same = len({tuple(v) for v in captions.values()}) == 1
         n = len(paths)
-        print(f"\n{n} images 640x480 JPEG             images/s   seconds")
-        print(f"plain loop of caption()            {n / t_loop:8.2f}  {t_loop:8.2f}")
+        base = statistics.median(times["plain loop of caption()"])
         print(
-            f"batch runner (prefetch thread)     {n / t_batch:8.2f}  {t_batch:8.2f}"
-            f"   x{t_loop / t_batch:.2f}"
+            f"\n{n} images 640x480 JPEG, {args.rounds} interleaved rounds "
+            f"(load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs)"
         )
-        print(
-            f"batch runner + isolated decoding   {n / t_pool:8.2f}  {t_pool:8.2f}"
-            f"   x{t_loop / t_pool:.2f}"
-        )
-        print(f"captions identical: {same}")
+        print(f"{'':38}{'median img/s':>13}{'best img/s':>12}{'vs loop':>9}")
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            print(f"{name:38}{n / med:13.2f}{n / min(ts):12.2f}{base / med:8.2f}x")
+        print(f"captions identical in every variant: {same}")
 
         small = Path(tmp) / "small"
         make_photos(small, args.small, (96, 72), seed=2)
