@@ -99,6 +99,7 @@ class CaptionPanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(["Model default", "Greedy (fastest)", "Beam search"])
         self.mode.setAccessibleName("Search mode")
+        self.mode.view().setAccessibleName("Search modes")
         self.mode.setToolTip(
             "The model's own setting; greedy (fastest); or beam search, which weighs several "
             "candidate captions"

@@ -147,6 +147,7 @@ class SettingsDialog(QDialog):
             self.appearance.addItem(label, key)
         self.appearance.setCurrentIndex(max(0, self.appearance.findData(appearance)))
         self.appearance.setAccessibleName("Appearance")
+        self.appearance.view().setAccessibleName("Appearances")
         self.appearance.setToolTip("Light or dark colours, or whatever the desktop uses")
         look_label = QLabel("A&ppearance:")
         look_label.setBuddy(self.appearance)

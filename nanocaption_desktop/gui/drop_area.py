@@ -68,6 +68,7 @@ class DropArea(QFrame):
         self._pixmap: QPixmap | None = None
 
         self._stack = QStackedLayout(self)
+        self._stack.setContentsMargins(8, 8, 8, 8)
         invite = QWidget()
         invite_layout = QVBoxLayout(invite)
         invite_layout.addStretch(1)

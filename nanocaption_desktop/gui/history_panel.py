@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QSize, Signal
+from PySide6.QtCore import QItemSelection, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -40,8 +40,9 @@ class HistoryPanel(QWidget):
         self.view.setModel(model)
         self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.view.setUniformItemSizes(True)
-        self.view.setWordWrap(True)
-        self.view.setTextElideMode(self.view.textElideMode().ElideRight)
+        self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setAccessibleName("History")
         self.view.setToolTip("Images captioned in this session; select one to show it again")
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)

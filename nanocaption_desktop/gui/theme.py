@@ -28,9 +28,9 @@ LIGHT = {
 }
 
 STYLE = """
-#dropArea { border: 2px dashed palette(mid); border-radius: 12px; background: palette(base); }
+#dropArea { border: 2px dashed %(border)s; border-radius: 12px; background: palette(base); }
 #dropArea[dragging="true"] { border: 2px solid palette(highlight); }
-#missingModel { border: 2px solid palette(mid); border-radius: 12px; background: palette(base); }
+#missingModel { border: 2px solid %(border)s; border-radius: 12px; background: palette(base); }
 #dropTitle { font-size: 20pt; font-weight: 600; }
 #sectionTitle { font-weight: 600; }
 #copiedLabel { color: %(ok)s; font-weight: 600; }
@@ -62,7 +62,8 @@ def apply(app: QApplication, appearance: str = "system") -> bool:
         palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
     app.setPalette(palette)
     ok, warn = ("#7ee2a8", "#f0b45a") if dark else ("#1a7f37", "#9a6700")
-    app.setStyleSheet(STYLE % {"ok": ok, "warn": warn})
+    border = "#6b7078" if dark else "#b4bac3"
+    app.setStyleSheet(STYLE % {"ok": ok, "warn": warn, "border": border})
     return dark
 
 

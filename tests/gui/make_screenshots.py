@@ -1,0 +1,156 @@
+"""Screenshots of the real window under X (Xvfb), as a person sees it.
+
+    Xvfb :97 -screen 0 1600x1000x24 &
+    DISPLAY=:97 python tests/gui/make_screenshots.py --size 1280x800 --appearance light
+
+Drives the window through its states (empty, a captioned photo, a running batch, the
+missing-model panel) and captures each with ImageMagick's ``import`` from the X server into
+``assets/screenshots/<state>-<size>-<appearance>.png``. Not a test (pytest does not collect it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "assets" / "screenshots"
+MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
+IMAGES = ROOT / "tests" / "fixtures" / "images"
+
+
+def make_photo(path: Path) -> Path:
+    """A photo-like picture (sky, sun, hills) so the preview shows what a real drop looks like."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    img = Image.new("RGB", (1200, 800))
+    draw = ImageDraw.Draw(img)
+    for y in range(800):
+        t = y / 800
+        draw.line([(0, y), (1200, y)], fill=(int(90 + 120 * t), int(150 + 70 * t), int(230 - 40 * t)))
+    draw.ellipse((820, 120, 960, 260), fill=(255, 214, 90))
+    draw.polygon([(0, 560), (260, 380), (520, 540), (760, 330), (1200, 600), (1200, 800), (0, 800)],
+                 fill=(58, 122, 74))
+    draw.polygon([(0, 680), (400, 560), (900, 690), (1200, 620), (1200, 800), (0, 800)],
+                 fill=(86, 160, 84))
+    img = img.filter(ImageFilter.GaussianBlur(1.2))
+    img.save(path, quality=90)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1280x800")
+    parser.add_argument("--appearance", default="light", choices=("light", "dark"))
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    work = Path(tempfile.mkdtemp(prefix="nanocaption-shots-"))
+    os.environ["NANOCAPTION_DATA_DIR"] = str(work / "data")
+    os.environ.pop("NANOCAPTION_MODEL_DIR", None)
+    photos = work / "holiday"
+    photos.mkdir()
+    for n in range(400):
+        for image in IMAGES.iterdir():
+            if image.suffix in (".jpg", ".png"):
+                shutil.copy(image, photos / f"IMG_{n:04d}_{image.stem}{image.suffix}")
+    photo = make_photo(work / "hills.jpg")
+
+    from nanocaption_desktop.gui.compat import protect_singletons
+
+    protect_singletons()
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from nanocaption_desktop.gui import theme
+    from nanocaption_desktop.gui.app import icon_path
+    from nanocaption_desktop.gui.drop_area import Dropped
+    from nanocaption_desktop.gui.imaging import close_preview_pool
+    from nanocaption_desktop.gui.service import CaptionService
+    from nanocaption_desktop.gui.settings import Settings
+    from nanocaption_desktop.gui.window import MainWindow
+
+    app = QApplication([sys.argv[0]])
+    app.setWindowIcon(QIcon(str(icon_path())))
+    theme.apply(app, args.appearance)
+    store = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
+    settings = Settings(store)
+    settings.set_batch_write_csv(True)
+    service = CaptionService()
+    service.start()
+    window = MainWindow(settings, service, str(MODEL))
+    window.resize(width, height)
+    window.move(0, 0)
+    window.show()
+    OUT.mkdir(parents=True, exist_ok=True)
+    suffix = f"{args.size}-{args.appearance}"
+
+    def shoot(state: str) -> None:
+        app.processEvents()
+        target = OUT / f"{state}-{suffix}.png"
+        subprocess.run(["import", "-window", str(int(window.winId())), str(target)], check=True)
+        print("wrote", target.relative_to(ROOT), flush=True)
+
+    steps: list = []
+
+    def step() -> None:
+        if steps:
+            steps.pop(0)()
+
+    def later(ms: int) -> None:
+        QTimer.singleShot(ms, step)
+
+    def empty() -> None:
+        shoot("empty")
+        window.caption_shown.connect(lambda _t: later(900), type=_unique())
+        window.handle_dropped(Dropped(paths=[str(photo)]))
+
+    def captioned() -> None:
+        window.caption_shown.disconnect()
+        shoot("captioned")
+        window.batch_panel.set_folder(str(photos))
+        window.start_batch()
+        later(2500)
+
+    def batch() -> None:
+        shoot("batch")
+        window.cancel_batch()
+        window.batch_done.connect(lambda _s: later(300))
+
+    def missing() -> None:
+        window.tabs.setCurrentIndex(0)
+        window.model_state_changed.connect(lambda s: s == "missing" and later(600))
+        window.model_dir = None
+        window.use_model_folder("")
+
+    def missing_shot() -> None:
+        shoot("missing-model")
+        window.close()
+
+    steps.extend([captioned, batch, missing, missing_shot])
+    window.model_state_changed.connect(
+        lambda s: s == "ready" and not window.history_model.rowCount()
+        and QTimer.singleShot(800, empty)
+    )
+    window.start_model()
+    QTimer.singleShot(120_000, app.quit)
+    code = app.exec()
+    service.shutdown()
+    close_preview_pool()
+    shutil.rmtree(work, ignore_errors=True)
+    return code
+
+
+def _unique():
+    from PySide6.QtCore import Qt
+
+    return Qt.ConnectionType.AutoConnection
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Smaller pieces: settings, history export, mime reading, log file, shortcuts list."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+from PySide6.QtCore import QByteArray, QMimeData, QUrl
+
+from nanocaption_desktop.gui.history import HistoryEntry, format_history
+from nanocaption_desktop.gui.settings import DEFAULTS
+
+
+def test_settings_round_trip_with_defaults(settings):
+    assert settings.beams() == 0 and settings.max_new_tokens() == 0
+    assert settings.auto_copy() is False and settings.batch_sidecars() == "off"
+    settings.set_auto_copy(True)
+    settings.set_beams(4)
+    settings.set_batch_sidecars("append")
+    settings.set_batch_recursive(False)
+    settings.sync()
+    from PySide6.QtCore import QSettings
+
+    from nanocaption_desktop.gui.settings import Settings
+
+    again = Settings(QSettings(settings.store.fileName(), QSettings.Format.IniFormat))
+    assert again.auto_copy() is True and again.beams() == 4
+    assert again.batch_sidecars() == "append" and again.batch_recursive() is False
+    assert set(DEFAULTS) >= {"window/geometry", "caption/auto_copy", "batch/sidecars"}
+
+
+def test_history_exports_csv_jsonl_and_text(qtbot, tmp_path):
+    entries = [
+        HistoryEntry(1, "a.jpg", "/p/a.jpg", 'a dog, "running"\non grass', -0.25, 0.8),
+        HistoryEntry(2, "b.jpg", "/p/b.jpg", "=cmd()", -1.0, 0.7),
+        HistoryEntry(3, "notes.jpg", "/p/notes.jpg", error="not an image"),
+    ]
+    rows = list(csv.reader(format_history(entries, "csv").splitlines(keepends=True)))
+    assert rows[0] == ["path", "caption", "score", "status", "error"]
+    assert rows[1][1] == 'a dog, "running"\non grass'
+    assert rows[2][1] == "'=cmd()"  # a spreadsheet will not run it
+    assert rows[3][3:] == ["failed", "not an image"]
+    lines = [json.loads(x) for x in format_history(entries, "jsonl").splitlines()]
+    assert lines[0]["caption"] == entries[0].text and lines[2]["status"] == "failed"
+    assert format_history(entries, "txt").count("\n") == 3  # the failed one is left out
+
+    from nanocaption_desktop.gui.history import HistoryModel
+    from nanocaption_desktop.gui.history_panel import HistoryPanel
+
+    model = HistoryModel()
+    for e in entries:
+        model.upsert(e)
+    panel = HistoryPanel(model)
+    qtbot.addWidget(panel)
+    target = tmp_path / "out.jsonl"
+    with qtbot.waitSignal(panel.message, timeout=10_000) as said:
+        panel.export_to(str(target), "jsonl")
+    assert "Exported" in said.args[0]
+    assert [json.loads(x)["path"] for x in target.read_text().splitlines()] == [
+        "/p/a.jpg", "/p/b.jpg", "/p/notes.jpg"]
+
+
+def test_read_mime_prefers_files_then_bytes_then_image():
+    from nanocaption_desktop.gui.drop_area import read_mime
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile("/tmp/a.jpg"), QUrl("https://example.org/b.jpg")])
+    got = read_mime(mime)
+    assert got.paths == ["/tmp/a.jpg"] and got.data is None
+    web = QMimeData()
+    web.setUrls([QUrl("https://example.org/b.jpg")])
+    assert read_mime(web).remote == ["https://example.org/b.jpg"] and not read_mime(web).paths
+    data = QMimeData()
+    data.setData("image/png", QByteArray(b"\x89PNG..."))
+    assert read_mime(data).data == b"\x89PNG..."
+
+
+def test_log_file_goes_to_the_user_log_dir(tmp_path):
+    from nanocaption_desktop.gui.logsetup import setup_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    try:
+        path = setup_logging()
+        assert path == tmp_path / "userdata" / "logs" / "nanocaption.log"
+        logging.getLogger("nanocaption_desktop.test").info("hello log")
+        for h in root.handlers:
+            h.flush()
+        assert "hello log" in path.read_text()
+    finally:
+        for h in root.handlers[:]:
+            if h not in before:
+                root.removeHandler(h)
+                h.close()
+        root.setLevel(level)
+
+
+def test_every_menu_shortcut_is_listed_in_help(window):
+    from nanocaption_desktop.gui.dialogs import SHORTCUTS
+
+    listed = " ".join(keys for keys, _ in SHORTCUTS)
+    for action in window.actions():
+        key = action.shortcut().toString()
+        if key:
+            assert key.split("+")[-1] in listed, key
