@@ -62,9 +62,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
     p.add_argument(
         "--sidecars",
-        nargs="?",
-        const="skip",
         choices=[x.value for x in SidecarPolicy],
+        metavar="{skip,overwrite,append}",
         help="write photo.txt next to photo.jpg; existing ones: skip (default), overwrite, append",
     )
     p.add_argument(

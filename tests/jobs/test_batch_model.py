@@ -109,3 +109,40 @@ def test_cli_progress_bar_and_summary_on_a_terminal(tmp_path: Path) -> None:
     text = b"".join(chunks).decode("utf-8", "replace")
     assert "img/s" in text and "ETA" in text and "failed" in text
     assert "6 images: 6 captioned, 0 failed" in text
+
+
+def test_cli_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(120):
+        Image.new("RGB", (20, 16), (i % 256, 7, 99)).save(folder / f"{i}.png")
+    out = tmp_path / "o.csv"
+    journal = tmp_path / "o.csv.journal.jsonl"
+    proc = subprocess.Popen(
+        [*CLI, str(folder), "--csv", str(out), "--model", str(MODEL), "--beams", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:  # wait until a few are done
+        if journal.exists() and len(journal.read_bytes().splitlines()) > 5:
+            break
+        try:
+            proc.wait(timeout=0.02)
+        except subprocess.TimeoutExpired:
+            pass
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _out, err = proc.communicate(timeout=60)
+    print(f"Ctrl+C -> exit: {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert proc.returncode == 130, err
+    assert "cancelled" in err
+    rows = read_csv(out)
+    done = len(journal.read_bytes().splitlines()) - 1
+    assert 0 < len(rows) == done < 120  # every finished image written, nothing half done

@@ -129,6 +129,7 @@ def test_cli_folder_with_leading_dash(tmp_path: Path) -> None:
 def test_read_only_folder_sidecars_fail_per_file(
     captioner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))  # sidecar-only journal
     folder = tmp_path / "in"
     (folder / "ro").mkdir(parents=True)
     for i in range(3):
