@@ -51,8 +51,8 @@ def test_resume_skips_images_done_before(qtbot, window, tmp_path):
 def test_cancel_mid_batch_stops_within_two_seconds(qtbot, window, tmp_path):
     folder = image_folder(tmp_path / "many", copies=40, with_junk=False)
     window.batch_panel.set_folder(str(folder))
-    with qtbot.waitSignal(window.batch_progressed, timeout=60_000):
-        qtbot.mouseClick(window.batch_panel.start, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.batch_panel.start, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 20, timeout=60_000)
     assert window.batch_panel.cancel.isEnabled()
     start = time.monotonic()
     with qtbot.waitSignal(window.batch_done, timeout=10_000) as done:
@@ -105,7 +105,7 @@ def test_gui_thread_is_never_blocked_long_during_a_batch(qtbot, window, tmp_path
         window.start_batch()
         window.tabs.setCurrentWidget(window.batch_panel)
     probe.stop()
-    worst = max(gaps[1:])
+    worst = max(gaps)  # the first tick includes start_batch() itself: it counts too
     at = sum(gaps[: gaps.index(worst)])
     print(f"\nGUI thread: {len(gaps)} ticks, largest gap {worst} ms (at {at} ms) over "
           f"{done.args[0].done} images; gaps > 50 ms: {sorted(g for g in gaps if g > 50)}")
