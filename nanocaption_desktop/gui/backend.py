@@ -98,8 +98,9 @@ class Backend:
 
     def caption(self, captioner: Any, request: CaptionRequest) -> Any:
         source = request.source
-        options = dict(beams=request.beams, max_new_tokens=request.max_new_tokens,
-                       cancel=request.cancel)
+        options = dict(
+            beams=request.beams, max_new_tokens=request.max_new_tokens, cancel=request.cancel
+        )
         if not isinstance(source, (str, bytes, Path)):  # a QImage Qt already decoded
             return captioner.caption(qimage_to_pil(source), **options)
         if self._pool is None:
@@ -135,13 +136,15 @@ def _row(result: Any) -> BatchRow:
         status = "done earlier"
     if getattr(result, "sidecar", None) == "failed" and status == "ok":
         status = "ok, sidecar not written"
-    return BatchRow(str(result.path), result.caption or "", result.score, status,
-                    result.error or "")
+    return BatchRow(
+        str(result.path), result.caption or "", result.score, status, result.error or ""
+    )
 
 
 def _progress(batch_id: int, result: Any) -> BatchProgress | None:
     info = result.progress
     if info is None:
         return None
-    return BatchProgress(batch_id, info.finished, info.total, info.failed, info.rate, info.eta,
-                         str(result.path))
+    return BatchProgress(
+        batch_id, info.finished, info.total, info.failed, info.rate, info.eta, str(result.path)
+    )

@@ -205,8 +205,15 @@ class BatchPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.start.setEnabled(not running)
         self.cancel.setEnabled(running)
-        for widget in (self.folder, self.choose, self.recursive, self.csv, self.jsonl,
-                       self.sidecars, self.resume):
+        for widget in (
+            self.folder,
+            self.choose,
+            self.recursive,
+            self.csv,
+            self.jsonl,
+            self.sidecars,
+            self.resume,
+        ):
             widget.setEnabled(not running)
 
     def show_progress(self, p: BatchProgress) -> None:

@@ -50,10 +50,16 @@ def format_history(entries: list[HistoryEntry], kind: str) -> str:
     if kind == "jsonl":
         return "".join(
             json.dumps(
-                {"path": e.path or e.name, "caption": e.text, "score": e.score,
-                 "status": "failed" if e.error else "ok", "error": e.error or None},
+                {
+                    "path": e.path or e.name,
+                    "caption": e.text,
+                    "score": e.score,
+                    "status": "failed" if e.error else "ok",
+                    "error": e.error or None,
+                },
                 ensure_ascii=False,
-            ) + "\n"
+            )
+            + "\n"
             for e in entries
         )
     if kind == "txt":
@@ -75,7 +81,7 @@ def _is_number(cell: str) -> bool:
 
 
 def write_text_file(path: str, text: str) -> None:
-    """Atomic enough for an export: a temp file beside it, then replace (runs off the GUI thread)."""
+    """Write an export: a temp file beside it, then replace (runs off the GUI thread)."""
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
     tmp.write_text(text, encoding="utf-8", newline="")

@@ -55,7 +55,9 @@ def make_image(source: Any, max_side: int) -> QImage:
         if max(source.width(), source.height()) <= max_side:
             return source.copy()
         return source.scaled(
-            max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
+            max_side,
+            max_side,
+            Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation,
         )
     pool = preview_pool()

@@ -76,7 +76,10 @@ def show_error_dialog(text: str, log_file: Path | None) -> None:
         print(text, file=sys.stderr)
         return
     where = f"The details are in the log file:\n{log_file}" if log_file else "No log file."
-    box = QMessageBox(QMessageBox.Icon.Critical, "NanoCaption: unexpected error",
-                      f"Something went wrong: {text}\n\nThe app keeps running. {where}")
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "NanoCaption: unexpected error",
+        f"Something went wrong: {text}\n\nThe app keeps running. {where}",
+    )
     box.setAccessibleName("Unexpected error")
     box.exec()

@@ -48,7 +48,7 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class ModelProblem:
-    """No usable bundle: ``searched`` lists the places looked at, ``reason`` a broken one's error."""
+    """No usable bundle: ``searched`` lists the places looked at, ``reason`` what was wrong."""
 
     searched: tuple[str, ...]
     reason: str = ""

@@ -77,9 +77,12 @@ class ModelSetup(QObject):
         if cancelled:
             self.window.show_message("Download cancelled. Run it again to resume.")
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, "The model could not be downloaded",
-                          "The model could not be downloaded. Is this computer online?\n\n"
-                          f"{reason}", parent=self.window)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "The model could not be downloaded",
+            f"The model could not be downloaded. Is this computer online?\n\n{reason}",
+            parent=self.window,
+        )
         box.setAccessibleName("Download failed")
         self.error_box = box
         box.open()

@@ -1,4 +1,4 @@
-"""Persistent settings: one place with the keys, their defaults and typed accessors over QSettings."""
+"""Persistent settings: the keys, their defaults and typed accessors over QSettings."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from itertools import count
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -26,14 +26,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .batch_flow import BatchFlow
 from .batch_panel import BatchPanel
+from .caption_flow import CaptionFlow
 from .caption_panel import CaptionPanel
 from .drop_area import DropArea, Dropped, read_mime
-from .history import HistoryEntry, HistoryModel
-from .history_panel import THUMB_SIZE, HistoryPanel
+from .history import HistoryModel
+from .history_panel import HistoryPanel
 from .imaging import ImageLoader
 from .menus import build_menus
-from .messages import BatchRequest, CaptionOutcome, CaptionRequest, ModelInfo, ModelProblem
+from .messages import BatchRequest, CaptionRequest, ModelInfo, ModelProblem
 from .model_panel import MissingModelPanel
 from .model_setup import ModelSetup
 from .results_model import THUMB, ResultsModel
@@ -43,10 +45,12 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 1024
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.gif *.bmp *.tif *.tiff *.heic *.avif);;All files (*)"
+IMAGE_FILTER = (
+    "Images (*.jpg *.jpeg *.png *.webp *.gif *.bmp *.tif *.tiff *.heic *.avif);;All files (*)"
+)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
     model_state_changed = Signal(str)  # loading | ready | missing
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
@@ -153,8 +157,12 @@ class MainWindow(QMainWindow):
         self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
         self.batch_panel.start_requested.connect(self.start_batch)
         self.batch_panel.cancel_requested.connect(self.cancel_batch)
-        QShortcut(QKeySequence("Ctrl+Shift+C"), self, self.caption_panel.copy_caption,
-                  context=Qt.ShortcutContext.WindowShortcut)
+        QShortcut(
+            QKeySequence("Ctrl+Shift+C"),
+            self,
+            self.caption_panel.copy_caption,
+            context=Qt.ShortcutContext.WindowShortcut,
+        )
 
     def _restore(self) -> None:
         s = self.settings
@@ -199,8 +207,9 @@ class MainWindow(QMainWindow):
         if state == "loading":
             waiting = len(self._pending)
             extra = f" {waiting} image(s) waiting." if waiting else ""
-            self.caption_panel.set_busy("Loading model… images you drop now are captioned "
-                                        f"as soon as it is ready.{extra}")
+            self.caption_panel.set_busy(
+                f"Loading model… images you drop now are captioned as soon as it is ready.{extra}"
+            )
         self.model_state_changed.emit(state)
 
     def _model_loading(self, where: str) -> None:
@@ -248,8 +257,10 @@ class MainWindow(QMainWindow):
         if what.data is not None:
             self.caption_source(what.data, "Pasted image", show=True)
         if what.remote and not what.paths and what.data is None:
-            self.show_message("That is a web link. NanoCaption works offline: drag the image "
-                              "itself, or save it and drop the file.")
+            self.show_message(
+                "That is a web link. NanoCaption works offline: drag the image "
+                "itself, or save it and drop the file."
+            )
 
     def paste(self) -> None:
         what = read_mime(QGuiApplication.clipboard().mimeData())
@@ -270,151 +281,6 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Caption a folder", start)
         if folder:
             self.handle_dropped(Dropped(paths=[folder]))
-
-    # ================================================================= captions
-    def caption_source(self, source: object, name: str, *, show: bool, key: int | None = None):
-        key = key if key is not None else next(self._ids)
-        request = CaptionRequest(next(self._ids), source, name,
-                                 self.caption_panel.chosen_beams(),
-                                 self.caption_panel.chosen_max_tokens())
-        old = self._latest.get(key)
-        if old is not None:
-            old.cancel.set()  # replaced: stop it, and drop its result if it still arrives
-        self._latest[key] = request
-        self._request_key[request.id] = key
-        existing = self.history_model.entry(key)
-        self.history_model.upsert(existing or HistoryEntry(key, name, source))
-        if show:
-            self._shown_key = key
-            self.history_panel.select_key(key)
-            self.drop_area.show_loading(name)
-            self.caption_panel.clear()
-            self.previews.request(key, source)
-        elif not self.history_model.has_thumbnail(key):
-            self.previews.request(key, source)
-        if self.model_state == "ready":
-            self.service.caption(request)
-            if show:
-                busy = " (after the running batch)" if self._batch is not None else ""
-                self.caption_panel.set_busy(f"Captioning {name}…{busy}")
-        else:
-            self._pending.append(request)
-            if self.model_state == "loading":
-                self._set_state("loading", "Loading model…")
-        return request
-
-    def regenerate(self, *_args: int) -> None:
-        entry = self.history_model.entry(self._shown_key) if self._shown_key else None
-        if entry is None:
-            self.show_message("Drop an image first.")
-            return
-        self.caption_source(entry.source, entry.name, show=True, key=entry.key)
-
-    def _caption_ready(self, outcome: CaptionOutcome) -> None:
-        key = self._request_key.pop(outcome.id, None)
-        latest = self._latest.get(key) if key is not None else None
-        if key is None or latest is None or latest.id != outcome.id or outcome.cancelled:
-            return  # a late result for a replaced image or a cancelled request: dropped
-        entry = HistoryEntry(key, outcome.name, outcome.source, outcome.text, outcome.score,
-                             outcome.seconds, outcome.error or "")
-        self.history_model.upsert(entry)
-        if key != self._shown_key:
-            return
-        if outcome.error:
-            self.caption_panel.show_error(f"{outcome.name}: {outcome.error}")
-            self.caption_error_shown.emit(outcome.error)
-            return
-        self.caption_panel.show_caption(outcome.text, outcome.seconds, outcome.score)
-        if self.caption_panel.auto_copy.isChecked():
-            self.caption_panel.copy_caption()
-        self.caption_shown.emit(outcome.text)
-
-    def show_entry(self, entry: HistoryEntry) -> None:
-        self._shown_key = entry.key
-        self.tabs.setCurrentIndex(0)
-        self.previews.request(entry.key, entry.source)
-        self.drop_area.show_loading(entry.name)
-        if entry.error:
-            self.caption_panel.show_error(f"{entry.name}: {entry.error}")
-        elif entry.text:
-            self.caption_panel.show_caption(entry.text, entry.seconds, entry.score)
-        else:
-            self.caption_panel.clear()
-            self.caption_panel.set_busy(f"Captioning {entry.name}…")
-
-    def _caption_edited(self) -> None:
-        if self._shown_key is not None:
-            self.history_model.update_text(self._shown_key, self.caption_panel.text())
-
-    def _preview_ready(self, key: object, image: QImage) -> None:
-        if not isinstance(key, int):
-            return
-        thumb = image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-        self.history_model.set_thumbnail(key, QPixmap.fromImage(thumb))
-        if key == self._shown_key:
-            entry = self.history_model.entry(key)
-            self.drop_area.show_image(image, entry.name if entry else "")
-
-    def _preview_failed(self, key: object, reason: str) -> None:
-        if key == self._shown_key:
-            self.drop_area.show_message(f"Cannot show this file:\n{reason}")
-
-    def _options_changed(self, beams: int, max_new_tokens: int) -> None:
-        self.settings.set_beams(beams)
-        self.settings.set_max_new_tokens(max_new_tokens)
-
-    # ================================================================= batches
-    def start_batch(self) -> None:
-        if self._batch is not None:
-            self.show_message("A batch is already running.")
-            return
-        folder = self.batch_panel.folder_path()
-        if not folder:
-            self.open_folder()
-            return
-        b = self.batch_panel
-        request = BatchRequest(next(self._ids), folder, b.recursive.isChecked(), b.csv_path(),
-                               b.jsonl_path(), b.sidecar_policy(), b.resume.isChecked(),
-                               self.caption_panel.chosen_beams(),
-                               self.caption_panel.chosen_max_tokens())
-        self.settings.set_batch_last_folder(folder)
-        self.tabs.setCurrentWidget(self.batch_panel)
-        if self.model_state != "ready":
-            self._pending_batch = request
-            self.batch_panel.counts.setText("Waiting for the model…")
-            return
-        self._send_batch(request)
-
-    def _send_batch(self, request: BatchRequest) -> None:
-        self._batch = request
-        self.batch_panel.batch_started(request.folder)
-        self.service.run_batch(request)
-
-    def _batch_progress(self, progress: object) -> None:
-        if self._batch is None or getattr(progress, "id", None) != self._batch.id:
-            return
-        self.batch_panel.show_progress(progress)  # type: ignore[arg-type]
-        self.batch_progressed.emit(progress)
-
-    def cancel_batch(self) -> None:
-        if self._batch is not None:
-            self._batch.cancel.set()
-            self.batch_panel.counts.setText("Cancelling…")
-            self.batch_panel.cancel.setEnabled(False)
-        elif self._pending_batch is not None:
-            self._pending_batch = None
-            self.batch_panel.counts.setText("Cancelled.")
-
-    def batch_running(self) -> bool:
-        return self._batch is not None
-
-    def _batch_finished(self, summary: object) -> None:
-        if self._batch is None or getattr(summary, "id", None) != self._batch.id:
-            return
-        self._batch = None
-        self.batch_panel.batch_finished(summary)  # type: ignore[arg-type]
-        self.batch_done.emit(summary)
 
     # ================================================================= misc
     def show_message(self, text: str) -> None:

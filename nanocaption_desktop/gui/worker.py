@@ -171,7 +171,9 @@ class CaptionWorker(QObject):
         self._flush(pending, latest)
         cancelled = request.cancel.is_set()
         seconds = time.perf_counter() - start
-        log.info("batch %s: %d done, %d failed, cancelled=%s", request.folder, done, failed, cancelled)
+        log.info(
+            "batch %s: %d done, %d failed, cancelled=%s", request.folder, done, failed, cancelled
+        )
         self.batch_finished.emit(
             BatchSummary(request.id, done, failed, skipped, seconds, cancelled, outputs, error)
         )

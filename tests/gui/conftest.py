@@ -64,8 +64,9 @@ def make_window(qtbot, settings, model_dir: str | None = None, api=None):
 def window(qtbot, settings):
     """The window with the tiny model loaded (ready)."""
     win = make_window(qtbot, settings, str(FIXTURE_MODEL))
-    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
-                          check_params_cb=lambda s: s == "ready"):
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
+    ):
         win.start_model()
     yield win
     win.close()

@@ -32,12 +32,17 @@ def make_photo(path: Path) -> Path:
     draw = ImageDraw.Draw(img)
     for y in range(800):
         t = y / 800
-        draw.line([(0, y), (1200, y)], fill=(int(90 + 120 * t), int(150 + 70 * t), int(230 - 40 * t)))
+        draw.line(
+            [(0, y), (1200, y)], fill=(int(90 + 120 * t), int(150 + 70 * t), int(230 - 40 * t))
+        )
     draw.ellipse((820, 120, 960, 260), fill=(255, 214, 90))
-    draw.polygon([(0, 560), (260, 380), (520, 540), (760, 330), (1200, 600), (1200, 800), (0, 800)],
-                 fill=(58, 122, 74))
-    draw.polygon([(0, 680), (400, 560), (900, 690), (1200, 620), (1200, 800), (0, 800)],
-                 fill=(86, 160, 84))
+    draw.polygon(
+        [(0, 560), (260, 380), (520, 540), (760, 330), (1200, 600), (1200, 800), (0, 800)],
+        fill=(58, 122, 74),
+    )
+    draw.polygon(
+        [(0, 680), (400, 560), (900, 690), (1200, 620), (1200, 800), (0, 800)], fill=(86, 160, 84)
+    )
     img = img.filter(ImageFilter.GaussianBlur(1.2))
     img.save(path, quality=90)
     return path
@@ -134,8 +139,9 @@ def main() -> int:
 
     steps.extend([captioned, batch, missing, missing_shot])
     window.model_state_changed.connect(
-        lambda s: s == "ready" and not window.history_model.rowCount()
-        and QTimer.singleShot(800, empty)
+        lambda s: (
+            s == "ready" and not window.history_model.rowCount() and QTimer.singleShot(800, empty)
+        )
     )
     window.start_model()
     QTimer.singleShot(120_000, app.quit)

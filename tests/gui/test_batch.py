@@ -70,8 +70,9 @@ def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):
     from conftest import FIXTURE_MODEL, make_window
 
     win = make_window(qtbot, settings, str(FIXTURE_MODEL))
-    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
-                          check_params_cb=lambda s: s == "ready"):
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
+    ):
         win.start_model()
     folder = image_folder(tmp_path / "many", copies=40, with_junk=False)
     win.batch_panel.set_folder(str(folder))
@@ -107,8 +108,10 @@ def test_gui_thread_is_never_blocked_long_during_a_batch(qtbot, window, tmp_path
     probe.stop()
     worst = max(gaps)  # the first tick includes start_batch() itself: it counts too
     at = sum(gaps[: gaps.index(worst)])
-    print(f"\nGUI thread: {len(gaps)} ticks, largest gap {worst} ms (at {at} ms) over "
-          f"{done.args[0].done} images; gaps > 50 ms: {sorted(g for g in gaps if g > 50)}")
+    print(
+        f"\nGUI thread: {len(gaps)} ticks, largest gap {worst} ms (at {at} ms) over "
+        f"{done.args[0].done} images; gaps > 50 ms: {sorted(g for g in gaps if g > 50)}"
+    )
     assert done.args[0].done == 6 * 25 + 1
     assert worst < 250
 
@@ -116,12 +119,14 @@ def test_gui_thread_is_never_blocked_long_during_a_batch(qtbot, window, tmp_path
 def test_results_model_stays_fast_with_10000_rows(qtbot, window):
     model = window.results_model
     model.reset("/photos")
-    rows = [BatchRow(f"/photos/img_{n:05d}.jpg", f"caption number {n}", -0.5) for n in range(10_000)]
+    rows = [
+        BatchRow(f"/photos/img_{n:05d}.jpg", f"caption number {n}", -0.5) for n in range(10_000)
+    ]
     window.tabs.setCurrentWidget(window.batch_panel)
     clock = QElapsedTimer()
     clock.start()
     for chunk in range(0, 10_000, 100):  # as the worker sends them: a chunk per 100 ms
-        model.append(rows[chunk:chunk + 100])
+        model.append(rows[chunk : chunk + 100])
     window.batch_panel.table.scrollToBottom()
     window.batch_panel.table.viewport().repaint()
     took = clock.elapsed()

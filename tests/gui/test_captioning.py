@@ -19,12 +19,22 @@ def drop_urls(widget, paths: list[Path]) -> None:
 
 def drop_mime(widget, mime: QMimeData) -> None:
     centre = widget.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, drop)
     assert drop.isAccepted()
 
@@ -80,8 +90,11 @@ def test_copy_button_puts_exact_caption_on_clipboard(qtbot, window):
     # Ctrl+Shift+C from anywhere in the window, and Ctrl+C in the caption box
     QGuiApplication.clipboard().setText("")
     window.batch_panel.folder.setFocus()
-    qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier
-                   | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_C,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     assert QGuiApplication.clipboard().text() == shown.args[0]
     QGuiApplication.clipboard().setText("")
     window.caption_panel.edit.setFocus()

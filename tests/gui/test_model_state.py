@@ -44,8 +44,9 @@ class NoModelBackend(Backend):
 
 def missing_window(qtbot, settings, api):
     win = make_window(qtbot, settings, None, api)
-    with qtbot.waitSignal(win.model_state_changed, timeout=30_000,
-                          check_params_cb=lambda s: s == "missing"):
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=30_000, check_params_cb=lambda s: s == "missing"
+    ):
         win.start_model()
     return win
 
@@ -88,8 +89,9 @@ def test_download_can_be_cancelled(qtbot, settings, tmp_path):
 
 def test_download_then_the_model_loads(qtbot, settings):
     win = missing_window(qtbot, settings, NoModelBackend(FIXTURE_MODEL))
-    with qtbot.waitSignal(win.model_state_changed, timeout=60_000,
-                          check_params_cb=lambda s: s == "ready"):
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
+    ):
         qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
     assert win.left.currentWidget() is win.drop_area
 
@@ -107,8 +109,9 @@ def test_choosing_a_model_folder_loads_it_and_captions_queued_drops(qtbot, setti
 
 def test_a_folder_that_is_no_bundle_says_why(qtbot, settings, tmp_path):
     win = make_window(qtbot, settings, str(tmp_path))
-    with qtbot.waitSignal(win.model_state_changed, timeout=30_000,
-                          check_params_cb=lambda s: s == "missing"):
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=30_000, check_params_cb=lambda s: s == "missing"
+    ):
         win.start_model()
     assert "could not be opened" in win.missing_panel.title.text()
     assert "config.json" in win.missing_panel.detail.text()
@@ -126,15 +129,28 @@ def test_drops_while_loading_are_queued_and_captioned(qtbot, settings):
 
 
 def test_run_prints_the_ready_line_and_quits(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NANOCAPTION_QUIT_AFTER_READY="model",
-               NANOCAPTION_DATA_DIR=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    code = ("import sys\nfrom nanocaption_desktop.gui import run\n"
-            "if __name__ == '__main__':\n"
-            f"    sys.exit(run(['nanocaption-desktop', '--model', {str(FIXTURE_MODEL)!r}]))\n")
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        NANOCAPTION_QUIT_AFTER_READY="model",
+        NANOCAPTION_DATA_DIR=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    code = (
+        "import sys\nfrom nanocaption_desktop.gui import run\n"
+        "if __name__ == '__main__':\n"
+        f"    sys.exit(run(['nanocaption-desktop', '--model', {str(FIXTURE_MODEL)!r}]))\n"
+    )
     script = tmp_path / "start.py"
     script.write_text(code)
-    out = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "NanoCaption ready: window shown"

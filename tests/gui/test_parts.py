@@ -58,7 +58,10 @@ def test_history_exports_csv_jsonl_and_text(qtbot, tmp_path):
         panel.export_to(str(target), "jsonl")
     assert "Exported" in said.args[0]
     assert [json.loads(x)["path"] for x in target.read_text().splitlines()] == [
-        "/p/a.jpg", "/p/b.jpg", "/p/notes.jpg"]
+        "/p/a.jpg",
+        "/p/b.jpg",
+        "/p/notes.jpg",
+    ]
 
 
 def test_read_mime_prefers_files_then_bytes_then_image():
