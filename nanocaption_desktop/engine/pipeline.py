@@ -84,7 +84,7 @@ def _lanes(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str
                     if out is None:
                         return
                     yield out
-            while pending:
+            while pending and not _stopped(cancel):
                 out = _pop(pending)
                 if out is None:
                     return

@@ -1,0 +1,177 @@
+"""The contenders of bench_speed.py, the machine's measured limits, and the lower bound.
+
+Every contender captions pixel values that are already preprocessed (the same arrays for all),
+encoder included, so the numbers compare the model part only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from nanocaption_desktop.engine.bundle import Bundle
+from nanocaption_desktop.engine.captioner import Captioner
+from nanocaption_desktop.engine.decoder import StockDecoder
+from nanocaption_desktop.engine.decoding import generate
+from nanocaption_desktop.engine.sessions import make_session
+
+
+class _NaiveRun:
+    """No key/value cache: the whole sequence goes through `decoder_model` at every step (or
+    through `decoder_with_past` with an empty past, when there is no `decoder_model`)."""
+
+    def __init__(self, session: ort.InferenceSession, enc: np.ndarray, rows: int,
+                 past: list[tuple[str, tuple[int, int]]]) -> None:
+        self.session = session
+        self.enc = np.repeat(enc, rows, axis=0)
+        self.seq = np.zeros((rows, 0), dtype=np.int64)
+        self.empty = {name: np.zeros((rows, h, 0, d), dtype=np.float32) for name, (h, d) in past}
+
+    def step(self, input_ids: np.ndarray) -> np.ndarray:
+        self.seq = np.concatenate([self.seq, input_ids], axis=1)
+        feeds = {"input_ids": self.seq, "encoder_hidden_states": self.enc, **self.empty}
+        return self.session.run(["logits"], feeds)[0][:, -1, :]
+
+    def reorder(self, rows: np.ndarray) -> None:
+        self.seq = self.seq[rows]
+
+
+def naive_decoder(bundle_dir: Path, threads: int) -> tuple[Callable[..., Any], str]:
+    onnx_dir = bundle_dir / "onnx"
+    plain = onnx_dir / "decoder_model_quantized.onnx"
+    path = plain if plain.is_file() else onnx_dir / "decoder_with_past_model_quantized.onnx"
+    session = make_session(path, threads=threads, spinning=True)
+    past = [(i.name, (i.shape[1], i.shape[3])) for i in session.get_inputs()
+            if i.name.startswith("past_key_values.")]
+    return (lambda enc, rows: _NaiveRun(session, enc, rows, past)), path.name
+
+
+class OnnxContender:
+    """Encoder + a decoder StepModel factory + our greedy/beam search."""
+
+    def __init__(self, captioner: Captioner, begin: Callable[..., Any]) -> None:
+        self.c = captioner
+        self.begin = begin
+
+    def __call__(self, pixels: np.ndarray, beams: int, tokens: int) -> tuple[int, ...]:
+        s = self.c.settings.override(beams=beams, max_new_tokens=tokens)
+        hidden = self.c.encode(pixels)
+        return generate(self.begin(hidden, s.num_beams), s).token_ids
+
+
+def engine(bundle_dir: Path, threads: int) -> Captioner:
+    return Captioner.load(bundle_dir, threads=threads)
+
+
+def stock_captioner(bundle_dir: Path, threads: int) -> Captioner:
+    """A Captioner on the stock decoder graph (what the Optimum export gives)."""
+    c = Captioner.load(bundle_dir, threads=threads)
+    bundle = Bundle.open(bundle_dir, decoder="decoder_with_past_model")
+    c.decoder = StockDecoder(make_session(bundle.decoder, threads=threads, spinning=True),
+                             str(bundle.decoder))
+    return c
+
+
+class TorchContender:
+    def __init__(self, hf_dir: Path, threads: int) -> None:
+        import torch
+        from transformers import VisionEncoderDecoderModel
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = VisionEncoderDecoderModel.from_pretrained(hf_dir).eval()
+
+    def __call__(self, pixels: np.ndarray, beams: int, tokens: int) -> tuple[int, ...]:
+        with self.torch.inference_mode():
+            out = self.model.generate(pixel_values=self.torch.from_numpy(pixels),
+                                      max_new_tokens=tokens, num_beams=beams)
+        return tuple(out[0].tolist())
+
+
+# ---- the machine's limits, measured with onnxruntime on the same threads ----------------------
+
+def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any]) -> bytes:
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(nodes, "probe", inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    del TensorProto
+    return m.SerializeToString()
+
+
+def _time(fn: Callable[[], Any], repeats: int = 7) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def machine_limits(threads: int) -> dict[str, float]:
+    """Read bandwidth (bytes/s, a reduction over 256 MB) and INT8 GEMM rate (ops/s, 197x768 by
+    768x3072, the shape of a ViT MLP layer) as onnxruntime achieves them on `threads` threads."""
+    from onnx import TensorProto, helper
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    big = np.ones(64 * 1024 * 1024, dtype=np.float32)
+    red = ort.InferenceSession(_model(
+        [helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [big.size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])]), opts)
+    bandwidth = big.nbytes / _time(lambda: red.run(None, {"x": big}))
+    m, k, n = 197 * 4, 768, 3072
+    a = np.random.default_rng(0).integers(0, 255, (m, k), dtype=np.uint8)
+    b = np.random.default_rng(1).integers(-127, 127, (k, n), dtype=np.int8)
+    mm = ort.InferenceSession(_model(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, [k, n])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])]), opts)
+    ops = 2.0 * m * k * n / _time(lambda: mm.run(None, {"a": a, "b": b}))
+    return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops}
+
+
+def lower_bound(config: dict[str, Any], tokens: int, limits: dict[str, float],
+                weight_bytes: int = 1) -> dict[str, float]:
+    """A floor for encoder + `tokens` greedy steps, with the image keys/values computed once.
+
+    Each part takes at least max(FLOPs / compute rate, weight bytes / read bandwidth): its
+    weights must be read from memory once per run (they do not fit in cache), and its
+    multiply-adds must be done. FLOPs = 2 x multiply-adds of the matrix products (everything
+    else is small); weight bytes = parameters x 1 for INT8.
+      encoder:  T = patches + 1 tokens, L layers of width d, MLP width f:
+                MACs = T * L * (4 d^2 + 2 d f) + L * 2 T^2 d  (+ the patch projection)
+      cross:    once per image, keys and values of T image tokens in every decoder layer:
+                MACs = L' * T * 2 d'^2, weights L' * 2 d'^2
+      per token at position t (batch 1): self-attention q,k,v,o 4 d'^2, cross q,o 2 d'^2,
+                MLP 2 d' f', LM head d' V: weights L' (6 d'^2 + 2 d' f') + d' V; attention over
+                t + T positions: L' * 2 d' (t + T) MACs.
+    """
+    enc, dec = config["encoder"], config["decoder"]
+    d, layers, f = enc["hidden_size"], enc["num_hidden_layers"], enc["intermediate_size"]
+    t_img = (enc["image_size"] // enc["patch_size"]) ** 2 + 1
+    patch = 3 * enc["patch_size"] ** 2 * d
+    dd, ll = dec["n_embd"], dec["n_layer"]
+    ff = dec.get("n_inner") or 4 * dd
+    vocab = dec["vocab_size"]
+    bw, ops = limits["read_bytes_per_s"], limits["int8_ops_per_s"]
+
+    def part(macs: float, weights: float) -> float:
+        return max(2 * macs / ops, weights * weight_bytes / bw)
+
+    enc_w = layers * (4 * d * d + 2 * d * f) + patch
+    encoder = part(t_img * layers * (4 * d * d + 2 * d * f) + layers * 2 * t_img**2 * d
+                   + t_img * patch, enc_w)
+    cross = part(ll * t_img * 2 * dd * dd, ll * 2 * dd * dd)
+    step_w = ll * (6 * dd * dd + 2 * dd * ff) + dd * vocab
+    steps = sum(part(step_w + ll * 2 * dd * (t + t_img), step_w) for t in range(1, tokens + 1))
+    return {"encoder": encoder, "cross": cross, "per_token": steps / tokens,
+            "total": encoder + cross + steps, "step_weight_bytes": float(step_w * weight_bytes)}

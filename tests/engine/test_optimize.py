@@ -1,0 +1,226 @@
+"""The hoisted decoder (engine/optimize.py, derive.py): same tokens as the stock graphs, used
+automatically when it can be, cached with a manifest, and a clean fallback when not."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nanocaption_desktop.engine import derive
+from nanocaption_desktop.engine.bundle import Bundle
+from nanocaption_desktop.engine.captioner import Captioner
+from nanocaption_desktop.engine.decoder import HoistedDecoder, StockDecoder
+
+onnx = pytest.importorskip("onnx")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# reference in expected.json -> (quantized, decoder kind)
+SETUPS = {"torch_fp32": (False, "decoder_with_past_model"),
+          "optimum_int8": (True, "decoder_with_past_model"),
+          "optimum_int8_merged": (True, "decoder_model_merged")}
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the tiny bundle (the derived copy is written beside it)."""
+    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("NANOCAPTION_STOCK_DECODER", raising=False)
+    dest = tmp_path / "tiny"
+    shutil.copytree(FIXTURES / "tiny-vit-gpt2", dest, ignore=shutil.ignore_patterns("optimized"))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, Any]:
+    return json.loads((FIXTURES / "expected.json").read_text())
+
+
+def load(path: Path, reference: str = "optimum_int8") -> Captioner:
+    quantized, kind = SETUPS[reference]
+    return Captioner(Bundle.open(path, quantized=quantized, decoder=kind), threads=1)
+
+
+def all_tokens(c: Captioner, expected: dict[str, Any]) -> dict[tuple[str, str], tuple[int, ...]]:
+    out = {}
+    for image in expected["images"]:
+        pixels = c.prepare(FIXTURES / "images" / image)
+        for name, s in expected["settings"].items():
+            cap = c.caption_pixels(pixels, beams=s["num_beams"],
+                                   max_new_tokens=s.get("max_new_tokens"))
+            out[image, name] = cap.token_ids
+    return out
+
+
+@pytest.mark.parametrize("reference", sorted(SETUPS))
+def test_optimized_graphs_give_the_reference_tokens(bundle, expected, reference):
+    c = load(bundle, reference)
+    assert isinstance(c.decoder, HoistedDecoder)
+    got = all_tokens(c, expected)
+    want = {(im, s): tuple(v[reference][s]["token_ids"])
+            for im, v in expected["images"].items() for s in expected["settings"]}
+    assert got == want  # greedy, beam 3, beam 4, with and without a length limit
+
+
+@pytest.mark.parametrize("reference", ["optimum_int8", "torch_fp32"])
+def test_optimized_equals_stock_on_every_image(bundle, expected, reference, monkeypatch):
+    hoisted = all_tokens(load(bundle, reference), expected)
+    monkeypatch.setenv("NANOCAPTION_STOCK_DECODER", "1")
+    stock_captioner = load(bundle, reference)
+    assert isinstance(stock_captioner.decoder, StockDecoder)
+    assert all_tokens(stock_captioner, expected) == hoisted
+
+
+def test_split_is_found_by_dependency_analysis(bundle):
+    from nanocaption_desktop.engine.optimize import split_decoder
+
+    model = onnx.load(str(bundle / "onnx" / "decoder_with_past_model_quantized.onnx"))
+    split = split_decoder(model)
+    onnx.checker.check_model(split.cross)
+    onnx.checker.check_model(split.step)
+    assert [i.name for i in split.cross.graph.input] == ["encoder_hidden_states"]
+    step_inputs = [i.name for i in split.step.graph.input]
+    assert "encoder_hidden_states" not in step_inputs
+    assert set(split.boundary) <= set(step_inputs)
+    # every weight lives in exactly one of the two graphs (small constants may be in both)
+    def big(m: Any) -> set[str]:
+        return {t.name for t in m.graph.initializer if len(t.raw_data) > 1024}
+
+    assert big(split.cross) and big(split.step) and not big(split.cross) & big(split.step)
+
+
+def test_beam_search_feeds_the_image_once_for_all_beams(bundle):
+    c = load(bundle)
+    found = derive.optimized_decoder(c.bundle.decoder)
+    assert found is not None and found.broadcast
+    pixels = c.prepare(FIXTURES / "images" / "blocks.webp")
+    values = c.decoder.image_for(c.encode(pixels), 4)
+    assert all(v.shape()[0] == 1 for v in values if len(v.shape()) == 4)
+
+
+def test_cached_copy_is_reused_and_touching_the_source_keeps_it(bundle, monkeypatch):
+    source = Bundle.open(bundle).decoder
+    first = derive.optimized_decoder(source)
+    assert first is not None and first.folder == bundle / "optimized" / source.stem
+    manifest = json.loads((first.folder / "manifest.json").read_text())
+    assert manifest["source"]["sha256"] == derive.sha256(source)
+    assert manifest["versions"]["onnx"] == onnx.__version__
+
+    def no_derive(*a: Any) -> None:
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(derive, "_derive", no_derive)
+    assert derive.optimized_decoder(source) == first
+    st = source.stat()
+    import os
+
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same bytes
+    assert derive.optimized_decoder(source) == first
+
+
+def test_changed_source_is_derived_again(bundle, expected):
+    source = Bundle.open(bundle).decoder
+    first = derive.optimized_decoder(source)
+    assert first is not None
+    old = json.loads((first.folder / "manifest.json").read_text())["source"]["sha256"]
+    model = onnx.load(str(source))
+    model.producer_version = "changed"
+    onnx.save(model, str(source))
+    again = derive.optimized_decoder(source)
+    assert again is not None
+    new = json.loads((again.folder / "manifest.json").read_text())["source"]["sha256"]
+    assert new != old and new == derive.sha256(source)
+
+
+def test_without_onnx_the_stock_graph_is_used(bundle, expected, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    with caplog.at_level(logging.INFO, logger="nanocaption_desktop.engine.derive"):
+        c = load(bundle)
+    assert isinstance(c.decoder, StockDecoder)
+    assert "onnx package is not installed" in caplog.text
+    assert not (bundle / "optimized" / c.bundle.decoder.stem / "manifest.json").exists()
+    pixels = c.prepare(FIXTURES / "images" / "gradient.png")
+    want = expected["images"]["gradient.png"]["optimum_int8"]["beam3"]["token_ids"]
+    assert list(c.caption_pixels(pixels, beams=3).token_ids) == want
+
+
+def test_a_truncated_cache_is_derived_again(bundle, expected):
+    source = Bundle.open(bundle).decoder
+    first = derive.optimized_decoder(source)
+    assert first is not None
+    first.step.write_bytes(first.step.read_bytes()[:1000])
+    c = load(bundle)
+    assert isinstance(c.decoder, HoistedDecoder)
+    assert first.step.stat().st_size > 1000
+    pixels = c.prepare(FIXTURES / "images" / "waves_gray.png")
+    want = expected["images"]["waves_gray.png"]["optimum_int8"]["greedy"]["token_ids"]
+    assert list(c.caption_pixels(pixels).token_ids) == want
+
+
+def test_a_corrupt_cache_that_looks_intact_falls_back_to_stock(bundle, expected, caplog):
+    import os
+
+    source = Bundle.open(bundle).decoder
+    first = derive.optimized_decoder(source)
+    assert first is not None
+    st = first.step.stat()
+    first.step.write_bytes(b"\0garbage" * (st.st_size // 8) + b"\0" * (st.st_size % 8))
+    os.utime(first.step, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime
+    with caplog.at_level(logging.WARNING):
+        c = load(bundle)
+    assert isinstance(c.decoder, StockDecoder)
+    assert "stock decoder graph" in caplog.text
+    pixels = c.prepare(FIXTURES / "images" / "waves_gray.png")
+    want = expected["images"]["waves_gray.png"]["optimum_int8"]["greedy"]["token_ids"]
+    assert list(c.caption_pixels(pixels).token_ids) == want
+
+
+def test_read_only_bundle_caches_in_the_user_cache(bundle, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setattr(derive, "_writable", lambda folder: folder.is_relative_to(data))
+    source = Bundle.open(bundle).decoder
+    found = derive.optimized_decoder(source)
+    assert found is not None
+    assert found.folder.is_relative_to(tmp_path / "data" / "cache" / "optimized")
+    assert derive.sha256(source)[:24] in found.folder.name
+    assert not (bundle / "optimized").exists() or not any((bundle / "optimized").rglob("*.onnx"))
+    assert derive.optimized_decoder(source) == found  # found again without deriving
+
+
+def test_a_graph_that_cannot_be_split_is_remembered(bundle, monkeypatch):
+    from nanocaption_desktop.engine import optimize
+
+    calls = []
+
+    def refuse(model: Any) -> Any:
+        calls.append(1)
+        raise optimize.OptimizeError("nothing step-invariant to hoist")
+
+    monkeypatch.setattr(optimize, "split_decoder", refuse)
+    source = Bundle.open(bundle).decoder
+    assert derive.optimized_decoder(source) is None
+    assert derive.optimized_decoder(source) is None
+    assert calls == [1]
+    doc = json.loads((bundle / "optimized" / source.stem / "manifest.json").read_text())
+    assert doc["usable"] is False and "nothing" in doc["reason"]
+
+
+def test_hoisted_run_matches_stock_logits_bit_for_bit(bundle):
+    c = load(bundle)
+    src = c.bundle.decoder
+    from nanocaption_desktop.engine.sessions import make_session
+
+    stock = StockDecoder(make_session(src, threads=1), str(src))
+    hidden = c.encode(c.prepare(FIXTURES / "images" / "sun_and_grass.jpg"))
+    a, b = stock.begin(hidden, 3), c.decoder.begin(hidden, 3)
+    for ids in ([[0], [5], [9]], [[7], [7], [1]], [[2], [3], [4]]):
+        x = np.array(ids, dtype=np.int64)
+        assert np.array_equal(a.step(x), b.step(x))
+        a.reorder(np.array([2, 0, 0]))
+        b.reorder(np.array([2, 0, 0]))
