@@ -10,9 +10,7 @@ producer that is stuck in a slow decode: that thread is a daemon and its output 
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -57,7 +55,6 @@ def prefetch(
 
     def produce() -> None:
         end = _End()
-        lower_thread_priority()
         try:
             for item in items:
                 if cancelled():
@@ -97,21 +94,6 @@ def prefetch(
             log.debug("prefetch thread still busy (a slow decode); left to finish on its own")
 
 
-def lower_thread_priority(step: int = 5) -> None:
-    """Make the calling thread yield the CPU to the model's threads (Linux: per-thread nice).
-
-    Decoding ahead then fills the gaps instead of preempting onnxruntime's worker threads,
-    which on a 2-core machine would stall a whole parallel operator. Elsewhere: no-op.
-    """
-    if not sys.platform.startswith("linux"):
-        return  # setpriority() on a thread id would change the whole process there
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
-    except (OSError, AttributeError):
-        pass
-
-
 def _drain(q: queue.Queue[Any]) -> None:
     while True:
         try:
@@ -127,7 +109,6 @@ def count_in_background(
     stop = threading.Event()
 
     def run() -> None:
-        lower_thread_priority()
         n = 0
         try:
             for _ in items:
