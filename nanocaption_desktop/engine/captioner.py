@@ -52,8 +52,12 @@ class Captioner:
         except ValueError as e:
             raise ModelError(str(bundle.path / "generation_config.json"), str(e)) from e
         self.detokenizer = Detokenizer(bundle.tokenizer_file)
-        self.encoder = make_session(bundle.encoder, threads=threads, spinning=False)
+        # The decoder first: creating a session briefly holds its weights twice, and that peak
+        # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
+        # encoder keeps no prepacked weight copies (-65 MB, same outputs; sessions.py).
         self.decoder = self._load_decoder(bundle, threads)
+        self.encoder = make_session(bundle.encoder, threads=threads, spinning=False,
+                                    prepack=False)
 
     @staticmethod
     def _load_decoder(bundle: Bundle, threads: int | None) -> Any:

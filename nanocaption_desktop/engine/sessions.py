@@ -34,12 +34,16 @@ def physical_cores() -> int:
 
 
 def make_session(path: str | Path, *, threads: int | None = None, spinning: bool = False,
-                 optimized_model_path: str | Path | None = None) -> ort.InferenceSession:
+                 optimized_model_path: str | Path | None = None,
+                 prepack: bool = True) -> ort.InferenceSession:
     """A CPU session with explicit options.
 
     `spinning`: let idle intra-op threads spin between runs. On for the per-token decoder loop
     (runs back to back, measured faster); off for graphs that run once per image (the encoder),
     where spinning only burns CPU that the next session needs.
+    `prepack`: let kernels keep re-laid-out copies of the weights. Off for the encoder (measured
+    on the full INT8 model: 65 MB less resident memory for ~15% more encoder time, same outputs);
+    on for the step graph, where it is what makes the per-token loop fast.
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or physical_cores()
@@ -49,6 +53,8 @@ def make_session(path: str | Path, *, threads: int | None = None, spinning: bool
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if not prepack:
+        opts.add_session_config_entry("session.disable_prepacking", "1")
     if optimized_model_path is not None:
         opts.optimized_model_filepath = str(optimized_model_path)
     path = Path(path)
