@@ -69,12 +69,10 @@ def install_excepthook(log_file: Path | None) -> None:
     sys.excepthook = hook
 
 
-def show_error_dialog(text: str, log_file: Path | None) -> None:
-    from PySide6.QtWidgets import QApplication, QMessageBox
+def error_box(text: str, log_file: Path | None):  # type: ignore[no-untyped-def]
+    """The dialog for an unexpected error: what happened, that the app goes on, the log file."""
+    from PySide6.QtWidgets import QMessageBox
 
-    if QApplication.instance() is None:
-        print(text, file=sys.stderr)
-        return
     where = f"The details are in the log file:\n{log_file}" if log_file else "No log file."
     box = QMessageBox(
         QMessageBox.Icon.Critical,
@@ -82,4 +80,13 @@ def show_error_dialog(text: str, log_file: Path | None) -> None:
         f"Something went wrong: {text}\n\nThe app keeps running. {where}",
     )
     box.setAccessibleName("Unexpected error")
-    box.exec()
+    return box
+
+
+def show_error_dialog(text: str, log_file: Path | None) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        print(text, file=sys.stderr)
+        return
+    error_box(text, log_file).exec()

@@ -108,3 +108,25 @@ def test_every_menu_shortcut_is_listed_in_help(window):
         key = action.shortcut().toString()
         if key:
             assert key.split("+")[-1] in listed, key
+
+
+def test_excepthook_logs_and_names_the_log_file(qtbot, tmp_path, monkeypatch, caplog):
+    import sys
+
+    from nanocaption_desktop.gui import logsetup
+
+    shown = []
+    monkeypatch.setattr(
+        logsetup, "show_error_dialog", lambda text, path: shown.append((text, path))
+    )
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    log_file = tmp_path / "nanocaption.log"
+    logsetup.install_excepthook(log_file)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert shown == [("ValueError: boom", log_file)]
+    assert "unexpected error" in caplog.text
+    box = logsetup.error_box("ValueError: boom", log_file)
+    assert str(log_file) in box.text() and "keeps running" in box.text()
