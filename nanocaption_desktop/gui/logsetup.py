@@ -54,7 +54,18 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
 
 
 def install_excepthook(log_file: Path | None) -> None:
-    """Unexpected exceptions get logged and shown in a dialog that names the log file."""
+    """Unexpected exceptions get logged and shown in a dialog that names the log file.
+
+    The dialog always opens on the GUI thread: an exception in another thread reaches it
+    through a queued signal.
+    """
+    from PySide6.QtCore import QObject, Signal
+
+    class _Relay(QObject):
+        error = Signal(str)
+
+    relay = _Relay()  # lives in the thread that installs the hook: the GUI thread
+    relay.error.connect(lambda text: show_error_dialog(text, log_file))
 
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
@@ -63,9 +74,9 @@ def install_excepthook(log_file: Path | None) -> None:
         logging.getLogger("nanocaption_desktop").critical(
             "unexpected error", exc_info=(kind, value, tb)
         )
-        text = "".join(traceback.format_exception_only(kind, value)).strip()
-        show_error_dialog(text, log_file)
+        relay.error.emit("".join(traceback.format_exception_only(kind, value)).strip())
 
+    hook.relay = relay  # type: ignore[attr-defined]  # keep it alive with the hook
     sys.excepthook = hook
 
 

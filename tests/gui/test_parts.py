@@ -126,6 +126,7 @@ def test_excepthook_logs_and_names_the_log_file(qtbot, tmp_path, monkeypatch, ca
         raise ValueError("boom")
     except ValueError:
         sys.excepthook(*sys.exc_info())
+    qtbot.waitUntil(lambda: bool(shown))
     assert shown == [("ValueError: boom", log_file)]
     assert "unexpected error" in caplog.text
     box = logsetup.error_box("ValueError: boom", log_file)
