@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             isolate=args.isolate,
         )
         if to_stdout:
-            sys.stdout.write(csv_header().decode("utf-8"))
+            _write_stdout(csv_header())
         with _signals(interrupt):
             for result in results:
                 total += 1
@@ -250,8 +250,18 @@ def _silence_stdout() -> None:
 
 
 def _print_row(result: BatchResult) -> None:
-    sys.stdout.write(csv_row(result.row()).decode("utf-8"))
-    sys.stdout.flush()
+    _write_stdout(csv_row(result.row()))
+
+
+def _write_stdout(data: bytes) -> None:
+    """UTF-8 bytes as they are, whatever the console's encoding."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        sys.stdout.flush()
+        buffer.write(data)
+        buffer.flush()
 
 
 def _summary(p: BatchProgress | None, total: int, failed: int, args: argparse.Namespace) -> str:
