@@ -146,3 +146,45 @@ def test_cli_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
     rows = read_csv(out)
     done = len(journal.read_bytes().splitlines()) - 1
     assert 0 < len(rows) == done < 120  # every finished image written, nothing half done
+
+
+def test_recursive_folder_with_loop_unreadable_hidden_and_non_images(
+    captioner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanocaption_desktop.jobs import scan as scan_mod
+
+    folder = tmp_path / "photos"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    (folder / "locked").mkdir()
+    src = sorted(IMAGES.iterdir())
+    (folder / src[0].name).write_bytes(src[0].read_bytes())
+    (folder / "sub" / src[1].name).write_bytes(src[1].read_bytes())
+    (folder / "sub" / "deeper" / src[2].name).write_bytes(src[2].read_bytes())
+    (folder / ".hidden" / src[3].name).write_bytes(src[3].read_bytes())
+    (folder / ".dot.png").write_bytes(src[3].read_bytes())
+    (folder / "locked" / src[4].name).write_bytes(src[4].read_bytes())
+    (folder / "notes.txt").write_text("hello")
+    (folder / "data.bin").write_bytes(os.urandom(64))
+    os.symlink("../..", folder / "sub" / "deeper" / "loop")
+    real = os.scandir
+    locked = str(folder / "locked")
+
+    def scandir(path):  # tests run as root: refuse the folder as the OS would for a user
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real(path)
+
+    monkeypatch.setattr(scan_mod.os, "scandir", scandir)
+    out = tmp_path / "o.csv"
+    results = list(caption_folder(folder, captioner=captioner, recursive=True, csv=out))
+    assert [(r.relpath, r.status.value) for r in results] == [
+        (src[0].name, "ok"),
+        ("locked", "failed"),
+        (f"sub/deeper/{src[2].name}", "ok"),
+        (f"sub/{src[1].name}", "ok"),
+    ]
+    assert results[1].error == "cannot read folder: Permission denied"
+    rows = read_csv(out)
+    assert [r["path"] for r in rows] == [r.relpath for r in results]
+    assert rows[2]["caption"] == captioner.caption(folder / "sub" / "deeper" / src[2].name).text
