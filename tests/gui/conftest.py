@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,16 +9,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import FIXTURE_MODEL, make_window  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from nanocaption_desktop.gui.compat import protect_singletons  # noqa: E402
 
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see compat.py)
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
-FIXTURE_IMAGES = ROOT / "tests" / "fixtures" / "images"
-PHOTO = FIXTURE_IMAGES / "sun_and_grass.jpg"
 
 
 @pytest.fixture(autouse=True)
@@ -47,19 +42,6 @@ def settings(tmp_path: Path):
     return Settings(store)
 
 
-def make_window(qtbot, settings, model_dir: str | None = None, api=None):
-    from nanocaption_desktop.gui.service import CaptionService
-    from nanocaption_desktop.gui.window import MainWindow
-
-    service = CaptionService(api)
-    service.start()
-    window = MainWindow(settings, service, model_dir)
-    qtbot.addWidget(window, before_close_func=lambda w: w.close())
-    window.resize(1000, 700)
-    window.show()
-    return window
-
-
 @pytest.fixture
 def window(qtbot, settings):
     """The window with the tiny model loaded (ready)."""
@@ -77,14 +59,3 @@ def reference_captioner():
     from nanocaption_desktop.engine.captioner import Captioner
 
     return Captioner.load(FIXTURE_MODEL)
-
-
-def image_folder(folder: Path, copies: int = 1, with_junk: bool = True) -> Path:
-    """A folder of fixture images (``copies`` of each) and, optionally, a file that is no image."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in range(copies):
-        for image in sorted(FIXTURE_IMAGES.iterdir()):
-            shutil.copy(image, folder / f"{image.stem}_{n:03d}{image.suffix}")
-    if with_junk:
-        (folder / "notes.jpg").write_text("this is not an image\n")
-    return folder

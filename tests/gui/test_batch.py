@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import FIXTURE_IMAGES, image_folder
+from gui_helpers import FIXTURE_IMAGES, FIXTURE_MODEL, drop_urls, image_folder, make_window
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from test_captioning import drop_urls
 
 from nanocaption_desktop.gui.messages import BatchRow
 
@@ -67,8 +66,6 @@ def test_cancel_mid_batch_stops_within_two_seconds(qtbot, window, tmp_path):
 
 
 def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):
-    from conftest import FIXTURE_MODEL, make_window
-
     win = make_window(qtbot, settings, str(FIXTURE_MODEL))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"

@@ -2,41 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from conftest import PHOTO
-from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication
-
-
-def drop_urls(widget, paths: list[Path]) -> None:
-    """A real drag enter + drop, as a file manager sends them."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    drop_mime(widget, mime)
-
-
-def drop_mime(widget, mime: QMimeData) -> None:
-    centre = widget.rect().center()
-    enter = QDragEnterEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(widget, drop)
-    assert drop.isAccepted()
+from gui_helpers import PHOTO, drop_mime, drop_urls
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QImage
 
 
 def test_drop_file_shows_its_caption(qtbot, window, reference_captioner):

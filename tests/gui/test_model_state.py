@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import FIXTURE_MODEL, PHOTO, ROOT, make_window
+from gui_helpers import FIXTURE_MODEL, PHOTO, ROOT, make_window
 from PySide6.QtCore import Qt
 
 from nanocaption_desktop.engine.errors import Cancelled
