@@ -87,6 +87,7 @@ class ImageLoader(QObject):
         self._lock = threading.Lock()
         self._running = False
         self._closed = False
+        self.requested = 0  # how many loads were asked for (tests check thumbnails are lazy)
         self._pool = QThreadPool()
         self._pool.setMaxThreadCount(1)
         self._signals = _Signals()
@@ -97,6 +98,7 @@ class ImageLoader(QObject):
         with self._lock:
             if self._closed or key in self._queued:
                 return
+            self.requested += 1
             self._queue.append((key, source))
             self._queued.add(key)
             while len(self._queue) > self._limit:

@@ -31,6 +31,9 @@ def test_drop_folder_runs_a_batch_fills_the_table_and_the_csv(qtbot, window, tmp
     written = list(read_csv(folder / "captions.csv"))
     assert len(written) == images + 1
     assert window.batch_panel.open_output.isEnabled()
+    qtbot.waitUntil(
+        lambda: model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole) is not None
+    )
     assert "Finished" in window.batch_panel.counts.text()
 
 
@@ -131,3 +134,5 @@ def test_results_model_stays_fast_with_10000_rows(qtbot, window):
     assert model.rowCount() == 10_000
     assert took < 1500
     assert model.data(model.index(9_999, 1)) == "img_09999.jpg"
+    print(f"thumbnails asked for: {window.thumbs.requested} of 10,000 rows")
+    assert window.thumbs.requested < 200  # only rows that were on screen
