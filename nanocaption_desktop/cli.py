@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the window (the default)")
-    g.add_argument("files", nargs="*", help="images or folders to open")
+    g.add_argument("files", nargs="*", metavar="FILE", help="images or folders to open")
+    g.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
     g.set_defaults(handler=_cmd_gui)
 
     c = sub.add_parser("caption", help="caption image files")
