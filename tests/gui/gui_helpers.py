@@ -38,7 +38,7 @@ def drop_urls(widget, paths: list[Path]) -> None:
 def drop_mime(widget, mime: QMimeData) -> None:
     centre = widget.rect().center()
     enter = QDragEnterEvent(
-        QPointF(centre),
+        centre,  # QPoint (QDropEvent below takes a QPointF)
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
