@@ -109,13 +109,17 @@ class Backend:
         return captioner.caption_pixels(pixels, source=request.name, **options)
 
     def run_batch(
-        self, captioner: Any, request: BatchRequest
+        self,
+        captioner: Any,
+        request: BatchRequest,
+        started: Callable[[str], None] | None = None,
     ) -> Iterator[tuple[BatchRow | None, BatchProgress | None]]:
+        """Caption the folder; ``started(path)`` is called as the model starts on each image."""
         from ..jobs import caption_folder
 
         results = caption_folder(
             request.folder,
-            captioner=captioner,
+            captioner=_Announcing(captioner, started) if started else captioner,
             recursive=request.recursive,
             csv=request.csv,
             jsonl=request.jsonl,
@@ -128,6 +132,29 @@ class Backend:
         )
         for result in results:
             yield _row(result), _progress(request.id, result)
+
+
+class _Announcing:
+    """The captioner, saying which image the model starts on before it runs.
+
+    ``jobs`` has no "image started" event: its batch calls ``caption_pixels(pixels,
+    source=<path relative to the folder>, ...)`` on this (the worker's) thread for each image,
+    right before the model runs, so that call is where the image being captioned now is known.
+    Everything else passes through.
+    """
+
+    def __init__(self, captioner: Any, started: Callable[[str], None]) -> None:
+        self._captioner = captioner
+        self._started = started
+
+    def caption_pixels(self, pixels: Any, *args: Any, **kwargs: Any) -> Any:
+        source = kwargs.get("source")
+        if source:
+            self._started(str(source))
+        return self._captioner.caption_pixels(pixels, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._captioner, name)
 
 
 def _row(result: Any) -> BatchRow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .messages import BatchRequest
+from .messages import BatchRequest, Latest
 
 if TYPE_CHECKING:
     from .window import MainWindow
@@ -53,6 +53,12 @@ class BatchFlow(_Base):
             return
         self.batch_panel.show_progress(progress)  # type: ignore[arg-type]
         self.batch_progressed.emit(progress)
+
+    def _batch_file_started(self, box: object) -> None:
+        started = box.take() if isinstance(box, Latest) else None
+        if started is None or self._batch is None or started.id != self._batch.id:
+            return
+        self.batch_panel.show_current(started.path)
 
     def cancel_batch(self) -> None:
         if self._batch is not None:

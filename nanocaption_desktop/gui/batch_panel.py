@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -48,6 +49,32 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+class ElidedLabel(QLabel):
+    """One line that shortens in the middle (…) to fit: a long path never widens the window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setAccessibleDescription(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        metrics = self.fontMetrics()
+        self.setText(metrics.elidedText(self._full, Qt.TextElideMode.ElideMiddle, self.width()))
 
 
 class BatchPanel(QWidget):
@@ -131,14 +158,13 @@ class BatchPanel(QWidget):
         self.counts = QLabel("")
         self.counts.setAccessibleName("Batch counts")
         self.counts.setToolTip("Images done, failures, speed and time left")
-        self.current = QLabel("")
+        self.current = ElidedLabel()
         self.current.setAccessibleName("Current file")
         self.current.setToolTip("The image being captioned now")
-        self.current.setTextFormat(Qt.TextFormat.PlainText)
+        self.current.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         status = QHBoxLayout()
         status.addWidget(self.counts)
-        status.addStretch(1)
-        status.addWidget(self.current)
+        status.addWidget(self.current, 1)
         layout.addLayout(status)
 
         self.table = QTableView()
@@ -199,7 +225,7 @@ class BatchPanel(QWidget):
         self.set_running(True)
         self.progress.setRange(0, 0)  # busy until the first count arrives
         self.counts.setText("Starting…")
-        self.current.setText("")
+        self.current.set_full_text("")
         self.open_output.setEnabled(False)
 
     def set_running(self, running: bool) -> None:
@@ -227,8 +253,11 @@ class BatchPanel(QWidget):
         total = f" of {p.total}" if p.total else ""
         eta = f" · about {format_duration(p.eta)} left" if p.eta is not None else ""
         self.counts.setText(f"{p.done}{total} done{failed} · {p.rate:.1f} images/s{eta}")
-        if p.current:
-            self.current.setText(self.model.display_name(p.current))
+
+    def show_current(self, relpath: str) -> None:
+        """The image the model is captioning now (``relpath``: relative to the batch folder)."""
+        self.current.set_full_text(f"Captioning {relpath}")
+        self.current.setToolTip(f"The image being captioned now: {relpath}")
 
     def batch_finished(self, s: BatchSummary) -> None:
         self.set_running(False)
@@ -243,7 +272,7 @@ class BatchPanel(QWidget):
         self.counts.setText(
             f"{verb}: {s.done} images{failed}{skipped} in {format_duration(s.seconds)}{error}"
         )
-        self.current.setText("")
+        self.current.set_full_text("")
         self.open_output.setEnabled(bool(self._output_folder))
 
     def _follow(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,9 +21,22 @@ ALT_TEXT_LIMIT = 125  # characters: longer alt text gets cut or skimmed by scree
 
 
 class CaptionEdit(QPlainTextEdit):
-    """Ctrl+C with nothing selected copies the whole caption."""
+    """Ctrl+C with nothing selected copies the whole caption. Sized for a caption, not a page:
+    four lines by default (a long alt text), the history below takes the rest of the height."""
 
     copy_all = Signal()
+    LINES = 4
+
+    def _lines_height(self, lines: int) -> int:
+        margins = self.contentsMargins()
+        frame = margins.top() + margins.bottom() + 2 * int(self.document().documentMargin())
+        return self.fontMetrics().lineSpacing() * lines + frame + 4
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(super().sizeHint().width(), self._lines_height(self.LINES))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(super().minimumSizeHint().width(), self._lines_height(2))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.matches(QKeySequence.StandardKey.Copy) and not self.textCursor().hasSelection():
@@ -59,7 +72,6 @@ class CaptionPanel(QWidget):
         self.edit.setTabChangesFocus(True)
         self.edit.setAccessibleName("Caption")
         self.edit.setToolTip("The caption: select, edit, or copy it (Ctrl+C copies all of it)")
-        self.edit.setMinimumHeight(80)
         self.edit.copy_all.connect(self.copy_caption)
         self.edit.textChanged.connect(self._update_count)
         layout.addWidget(self.edit, 1)

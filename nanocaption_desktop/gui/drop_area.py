@@ -9,6 +9,9 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QStackedLayout, QVBoxLayout, QWidget
 
+#: A small image is shown at most this many times its own size (in device-independent pixels):
+#: at its natural size, never blown up into blur.
+MAX_UPSCALE = 1.0
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
 
 
@@ -134,13 +137,27 @@ class DropArea(QFrame):
         if size.width() < 2 or size.height() < 2:
             return
         ratio = self.devicePixelRatioF()
-        scaled = self._pixmap.scaled(
-            size * ratio,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
+        # Fit the area, but never blow a small image up beyond MAX_UPSCALE times its own size: a
+        # 64-pixel icon stretched over the whole area is only blur. Aspect ratio kept.
+        box = size.boundedTo(self._pixmap.size() * MAX_UPSCALE)
+        target = self._pixmap.size().scaled(box * ratio, Qt.AspectRatioMode.KeepAspectRatio)
+        if target == self._pixmap.size():
+            scaled = QPixmap(self._pixmap)
+        else:
+            scaled = self._pixmap.scaled(
+                target,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         scaled.setDevicePixelRatio(ratio)
         self._preview.setPixmap(scaled)
+
+    def shown_size(self) -> QSize:
+        """The preview's size on screen, in device-independent pixels (tests, screenshots)."""
+        pixmap = self._preview.pixmap()
+        if pixmap is None or pixmap.isNull():
+            return QSize()
+        return pixmap.deviceIndependentSize().toSize()
 
     # ---------------------------------------------------------------- drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -20,6 +20,22 @@ from .history import EXPORT_KINDS, HistoryEntry, HistoryModel, format_history, w
 from .tasks import run_task
 
 THUMB_SIZE = 56
+EMPTY_TEXT = "Images you caption in this session are listed here."
+
+
+class HistoryView(QListView):
+    """The list, with a quiet hint instead of a blank box while it is empty."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            rect = self.viewport().rect().adjusted(12, 12, -12, -12)
+            flags = Qt.AlignmentFlag.AlignCenter.value | Qt.TextFlag.TextWordWrap.value
+            painter.drawText(rect, flags, EMPTY_TEXT)
+            painter.end()
 
 
 class HistoryPanel(QWidget):
@@ -35,7 +51,7 @@ class HistoryPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         title = QLabel("&History")
         title.setObjectName("sectionTitle")
-        self.view = QListView()
+        self.view = HistoryView()
         title.setBuddy(self.view)
         self.view.setModel(model)
         self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))

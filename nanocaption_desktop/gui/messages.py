@@ -100,6 +100,39 @@ class BatchSummary:
     error: str = ""
 
 
+class Latest:
+    """A one-slot mailbox: the newest value wins; ``put`` says whether the slot was empty.
+
+    The worker sends a signal only when it fills an empty slot, and the window empties it when
+    the signal arrives: at most one such signal waits in the GUI queue however fast values come,
+    and the window always ends up with the newest one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._full = False
+
+    def put(self, value: Any) -> bool:
+        with self._lock:
+            was_empty = not self._full
+            self._value, self._full = value, True
+            return was_empty
+
+    def take(self) -> Any:
+        with self._lock:
+            value, self._value, self._full = self._value, None, False
+            return value
+
+
+@dataclass(frozen=True)
+class FileStarted:
+    """The model of batch ``id`` started on ``path`` (relative to the batch folder)."""
+
+    id: int
+    path: str
+
+
 @dataclass(frozen=True)
 class FetchProgress:
     done: int

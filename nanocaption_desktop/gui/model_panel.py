@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from .messages import ModelProblem
 
+TEXT_WIDTH = 560
+
 
 class MissingModelPanel(QFrame):
     download_requested = Signal()
@@ -49,7 +51,8 @@ class MissingModelPanel(QFrame):
         buttons.addWidget(self.choose)
         buttons.addStretch(1)
         for widget in (self.title, self.body, self.detail):
-            layout.addWidget(widget)
+            widget.setMaximumWidth(TEXT_WIDTH)  # readable lines, not one across the whole panel
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addSpacing(12)
         layout.addLayout(buttons)
         layout.addStretch(1)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from itertools import count
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -30,10 +27,11 @@ from .batch_flow import BatchFlow
 from .batch_panel import BatchPanel
 from .caption_flow import CaptionFlow
 from .caption_panel import CaptionPanel
-from .drop_area import DropArea, Dropped, read_mime
+from .drop_area import DropArea
 from .history import HistoryModel
 from .history_panel import HistoryPanel
 from .imaging import ImageLoader
+from .input_flow import InputFlow
 from .menus import build_menus
 from .messages import BatchRequest, CaptionRequest, ModelInfo, ModelProblem
 from .model_panel import MissingModelPanel
@@ -45,17 +43,15 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 1024
-IMAGE_FILTER = (
-    "Images (*.jpg *.jpeg *.png *.webp *.gif *.bmp *.tif *.tiff *.heic *.avif);;All files (*)"
-)
 
 
-class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
+class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
     model_state_changed = Signal(str)  # loading | ready | missing
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
     batch_progressed = Signal(object)  # BatchProgress, once shown
     batch_done = Signal(object)  # BatchSummary
+    drop_handled = Signal(object)  # SortedDrop: its captions or batch have been asked for
 
     def __init__(self, settings: Settings, service: CaptionService, model_dir: str | None = None):
         super().__init__()
@@ -74,6 +70,7 @@ class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
         self.setWindowTitle("NanoCaption")
         self.setAcceptDrops(True)
         self._build()
+        self._init_input()
         self._connect()
         build_menus(self)
         self._restore()
@@ -99,8 +96,8 @@ class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
         right_splitter = QSplitter(Qt.Orientation.Vertical)
         right_splitter.addWidget(self.caption_panel)
         right_splitter.addWidget(self.history_panel)
-        right_splitter.setStretchFactor(0, 3)
-        right_splitter.setStretchFactor(1, 2)
+        right_splitter.setStretchFactor(0, 0)  # the caption panel at its size; history the rest
+        right_splitter.setStretchFactor(1, 1)
         right_splitter.setChildrenCollapsible(False)
         right_layout.addWidget(right_splitter)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -139,6 +136,7 @@ class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
         w.model_missing.connect(self._model_missing)
         w.caption_ready.connect(self._caption_ready)
         w.batch_progress.connect(self._batch_progress)
+        w.batch_file_started.connect(self._batch_file_started)
         w.batch_results.connect(self.results_model.append)
         w.batch_finished.connect(self._batch_finished)
         w.worker_error.connect(self.show_message)
@@ -241,46 +239,6 @@ class MainWindow(CaptionFlow, BatchFlow, QMainWindow):
         self.settings.set_model_folder(folder)
         self.model_dir = None
         self.start_model()
-
-    # ================================================================= input
-    def handle_dropped(self, what: Dropped) -> None:
-        folders = [p for p in what.paths if os.path.isdir(p)]
-        files = [p for p in what.paths if p not in folders]
-        if folders:
-            self.batch_panel.set_folder(folders[0])
-            self.tabs.setCurrentWidget(self.batch_panel)
-            self.start_batch()
-            if len(folders) > 1:
-                self.show_message("One folder at a time: captioning the first one.")
-        for number, path in enumerate(files):
-            self.caption_source(path, os.path.basename(path) or path, show=number == 0)
-        if what.data is not None:
-            self.caption_source(what.data, "Pasted image", show=True)
-        if what.remote and not what.paths and what.data is None:
-            self.show_message(
-                "That is a web link. NanoCaption works offline: drag the image "
-                "itself, or save it and drop the file."
-            )
-
-    def paste(self) -> None:
-        what = read_mime(QGuiApplication.clipboard().mimeData())
-        if what:
-            self.handle_dropped(what)
-        else:
-            self.show_message("The clipboard holds no image or file.")
-
-    def open_files(self) -> None:
-        start = self.settings.last_open_folder() or str(Path.home())
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", start, IMAGE_FILTER)
-        if paths:
-            self.settings.set_last_open_folder(str(Path(paths[0]).parent))
-            self.handle_dropped(Dropped(paths=paths))
-
-    def open_folder(self) -> None:
-        start = self.batch_panel.folder_path() or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Caption a folder", start)
-        if folder:
-            self.handle_dropped(Dropped(paths=[folder]))
 
     # ================================================================= misc
     def show_message(self, text: str) -> None:

@@ -22,6 +22,8 @@ from .messages import (
     CaptionOutcome,
     CaptionRequest,
     FetchProgress,
+    FileStarted,
+    Latest,
     ModelInfo,
     ModelProblem,
 )
@@ -39,6 +41,7 @@ class CaptionWorker(QObject):
     caption_ready = Signal(object)  # CaptionOutcome (ok, failed or cancelled)
     batch_started = Signal(object)  # BatchRequest
     batch_progress = Signal(object)  # BatchProgress
+    batch_file_started = Signal(object)  # Latest holding the newest FileStarted (take() it)
     batch_results = Signal(object)  # list of BatchRow, in order
     batch_finished = Signal(object)  # BatchSummary
     fetch_progress = Signal(object)  # FetchProgress
@@ -148,8 +151,14 @@ class CaptionWorker(QObject):
             )
             return
         error = ""
+        current = Latest()
+
+        def started(path: str) -> None:
+            if current.put(FileStarted(request.id, path)):
+                self.batch_file_started.emit(current)
+
         try:
-            for row, progress in self._api.run_batch(self._captioner, request):
+            for row, progress in self._api.run_batch(self._captioner, request, started):
                 if row is not None:
                     pending.append(row)
                     if row.status == "failed":

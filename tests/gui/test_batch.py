@@ -37,6 +37,28 @@ def test_drop_folder_runs_a_batch_fills_the_table_and_the_csv(qtbot, window, tmp
     assert "Finished" in window.batch_panel.counts.text()
 
 
+def test_current_file_is_the_image_being_captioned_not_the_last_finished(qtbot, window, tmp_path):
+    folder = image_folder(tmp_path / "photos", copies=3, with_junk=False)
+    panel = window.batch_panel
+    seen: list[tuple[str, set[str]]] = []  # (shown as current, files finished at that moment)
+    show_current = panel.show_current
+
+    def spy(relpath: str) -> None:
+        finished = {r.path.rsplit("/", 1)[-1] for r in window.results_model.rows()}
+        seen.append((relpath, finished))
+        show_current(relpath)
+
+    panel.show_current = spy
+    window.batch_panel.set_folder(str(folder))
+    with qtbot.waitSignal(window.batch_done, timeout=60_000):
+        window.start_batch()
+    names = {p.name for p in folder.iterdir()}
+    assert seen and all(relpath in names for relpath, _ in seen)
+    assert all(relpath not in finished for relpath, finished in seen)  # not done yet
+    assert seen[0][1] == set() or len(seen) > 1
+    assert panel.current.full_text() == ""  # cleared when the batch ends
+
+
 def test_resume_skips_images_done_before(qtbot, window, tmp_path):
     folder = image_folder(tmp_path / "photos", with_junk=False)
     window.batch_panel.set_folder(str(folder))

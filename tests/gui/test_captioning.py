@@ -127,3 +127,55 @@ def test_long_caption_gets_an_alt_text_hint(qtbot, window):
     assert "long for alt text" in window.caption_panel.count.text()
     window.caption_panel.show_caption("a short caption", 0.5, -1.0)
     assert window.caption_panel.count.text() == "15 characters"
+
+
+def test_dropped_paths_are_looked_at_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from nanocaption_desktop.gui import input_flow
+
+    threads: list[str] = []
+    isdir = os.path.isdir
+
+    def spy(path):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return isdir(path)
+
+    monkeypatch.setattr(input_flow.os.path, "isdir", spy)
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [PHOTO])
+    assert threads and threading.main_thread().name not in threads
+
+
+def _save(image, path, **kwargs):  # type: ignore[no-untyped-def]
+    image.save(path, **kwargs)
+    return path
+
+
+def test_small_image_is_not_blown_up_and_exif_orientation_is_applied(qtbot, window, tmp_path):
+    from PIL import Image
+
+    small = _save(Image.new("RGB", (64, 48), (200, 40, 40)), tmp_path / "small.png")
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [small])
+    qtbot.waitUntil(window.drop_area.has_image, timeout=30_000)
+    assert window.drop_area.width() > 300
+    shown = window.drop_area.shown_size()
+    assert (shown.width(), shown.height()) == (64, 48)  # natural size, not stretched
+
+    exif = Image.Exif()
+    exif[274] = 6  # "rotate 90° clockwise to view": stored 80×40, seen 40×80
+    rotated = _save(Image.new("RGB", (80, 40), (40, 40, 200)), tmp_path / "r.jpg", exif=exif)
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [rotated])
+    qtbot.waitUntil(lambda: window.drop_area.shown_size().height() == 80, timeout=30_000)
+    assert window.drop_area.shown_size().width() == 40
+
+    big = _save(Image.new("RGB", (1600, 400), (40, 160, 40)), tmp_path / "wide.png")
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        drop_urls(window.drop_area, [big])
+    qtbot.waitUntil(lambda: window.drop_area.shown_size().width() > 100, timeout=30_000)
+    shown = window.drop_area.shown_size()
+    assert shown.width() <= window.drop_area.width()
+    assert abs(shown.width() / shown.height() - 4.0) < 0.05  # aspect ratio kept

@@ -122,7 +122,8 @@ def test_drops_while_loading_are_queued_and_captioned(qtbot, settings):
 
     win = make_window(qtbot, settings, str(FIXTURE_MODEL))
     assert win.model_state == "loading"  # the window is up before any model work
-    win.handle_dropped(Dropped(paths=[str(PHOTO)]))
+    with qtbot.waitSignal(win.drop_handled, timeout=10_000):
+        win.handle_dropped(Dropped(paths=[str(PHOTO)]))
     assert "Loading model" in win.caption_panel.status.text()
     with qtbot.waitSignal(win.caption_shown, timeout=60_000):
         win.start_model()
