@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import sys
-from importlib import metadata
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
@@ -47,6 +46,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 
 
 def _version(dist: str) -> str:
+    from importlib import metadata  # only when the About box opens: ~50 ms at start-up
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

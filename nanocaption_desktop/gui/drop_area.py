@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QStackedLayout, QVBox
 #: A small image is shown at most this many times its own size (in device-independent pixels):
 #: at its natural size, never blown up into blur.
 MAX_UPSCALE = 1.0
+PADDING = 12  # between the preview and the drop area's dashed border
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
 
 
@@ -133,7 +134,7 @@ class DropArea(QFrame):
     def _rescale(self) -> None:
         if self._pixmap is None or self._pixmap.isNull():
             return
-        size = self._preview.size() - QSize(8, 8)
+        size = self._preview.size() - QSize(2 * PADDING, 2 * PADDING)
         if size.width() < 2 or size.height() < 2:
             return
         ratio = self.devicePixelRatioF()

@@ -101,6 +101,8 @@ class InputFlow(_Base):
             self.statusBar().showMessage(f"Opening {_name(what.paths[0])}…", 2000)
 
     def _dropped_sorted(self, drop: SortedDrop) -> None:
+        if self.statusBar().currentMessage().startswith("Opening "):
+            self.statusBar().clearMessage()
         what = drop.what
         if drop.folders:
             self.batch_panel.set_folder(drop.folders[0])

@@ -50,9 +50,17 @@ class MissingModelPanel(QFrame):
         buttons.addWidget(self.download)
         buttons.addWidget(self.choose)
         buttons.addStretch(1)
+        text = QWidget()  # readable lines, not one across the whole panel
+        text.setMaximumWidth(TEXT_WIDTH)
+        text_layout = QVBoxLayout(text)
+        text_layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.title, self.body, self.detail):
-            widget.setMaximumWidth(TEXT_WIDTH)  # readable lines, not one across the whole panel
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+            text_layout.addWidget(widget)
+        centred = QHBoxLayout()
+        centred.addStretch(1)
+        centred.addWidget(text, 100)
+        centred.addStretch(1)
+        layout.addLayout(centred)
         layout.addSpacing(12)
         layout.addLayout(buttons)
         layout.addStretch(1)

@@ -81,7 +81,9 @@ def apply(app: QApplication, appearance: str = "system") -> bool:
     palette = QPalette()
     for role, value in colours.items():
         palette.setColor(role, QColor(value))
-    disabled = QColor("#6b6f75") if dark else QColor("#a0a6ad")
+    # Disabled text stays legible (about 4.5:1 on the window colour in dark, 3.5:1 in light)
+    # while still plainly dimmer than enabled text.
+    disabled = QColor("#8b9097") if dark else QColor("#7d848c")
     for role in (_ROLES.WindowText, _ROLES.Text, _ROLES.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
     app.setPalette(palette)

@@ -106,6 +106,7 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([600, 400])  # proportions: the same split whatever the contents
         page = QWidget()
         page_layout = QVBoxLayout(page)
         page_layout.addWidget(self.splitter)

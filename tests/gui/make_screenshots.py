@@ -48,6 +48,33 @@ def make_photo(path: Path) -> Path:
     return path
 
 
+def wait_for(signal, predicate=lambda *_: True, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Run the event loop until ``signal`` fires with arguments ``predicate`` accepts."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+
+    def check(*args) -> None:  # type: ignore[no-untyped-def]
+        if predicate(*args):
+            loop.quit()
+
+    signal.connect(check)
+    QTimer.singleShot(timeout_ms, lambda: loop.exit(1))
+    failed = loop.exec()
+    signal.disconnect(check)
+    if failed:
+        raise SystemExit(f"timed out waiting for {signal}")
+
+
+def pause(ms: int) -> None:
+    """Let the window paint and settle (timers, previews) for ``ms``."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="1280x800")
@@ -68,7 +95,7 @@ def main() -> int:
     from nanocaption_desktop.gui.compat import protect_singletons
 
     protect_singletons()
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -83,79 +110,55 @@ def main() -> int:
     app = QApplication([sys.argv[0]])
     app.setWindowIcon(QIcon(str(icon_path())))
     theme.apply(app, args.appearance)
-    store = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    settings = Settings(store)
-    settings.set_batch_write_csv(True)
-    service = CaptionService()
-    service.start()
-    window = MainWindow(settings, service, str(MODEL))
-    window.resize(width, height)
-    window.move(0, 0)
-    window.show()
     OUT.mkdir(parents=True, exist_ok=True)
     suffix = f"{args.size}-{args.appearance}"
 
-    def shoot(state: str) -> None:
-        app.processEvents()
+    def open_window(name: str, model: str | None) -> MainWindow:
+        store = QSettings(str(work / f"{name}.ini"), QSettings.Format.IniFormat)
+        settings = Settings(store)
+        settings.set_batch_write_csv(True)
+        service = CaptionService()
+        service.start()
+        window = MainWindow(settings, service, model)
+        window.resize(width, height)
+        window.move(0, 0)
+        window.show()
+        return window
+
+    def shoot(window: MainWindow, state: str) -> None:
+        pause(400)
         target = OUT / f"{state}-{suffix}.png"
         subprocess.run(["import", "-window", str(int(window.winId())), str(target)], check=True)
         print("wrote", target.relative_to(ROOT), flush=True)
 
-    steps: list = []
-
-    def step() -> None:
-        if steps:
-            steps.pop(0)()
-
-    def later(ms: int) -> None:
-        QTimer.singleShot(ms, step)
-
-    def empty() -> None:
-        shoot("empty")
-        window.caption_shown.connect(lambda _t: later(900), type=_unique())
-        window.handle_dropped(Dropped(paths=[str(photo)]))
-
-    def captioned() -> None:
-        window.caption_shown.disconnect()
-        shoot("captioned")
-        window.batch_panel.set_folder(str(photos))
-        window.start_batch()
-        later(2500)
-
-    def batch() -> None:
-        shoot("batch")
-        window.cancel_batch()
-        window.batch_done.connect(lambda _s: later(300))
-
-    def missing() -> None:
-        window.tabs.setCurrentIndex(0)
-        window.model_state_changed.connect(lambda s: s == "missing" and later(600))
-        window.model_dir = None
-        window.use_model_folder("")
-
-    def missing_shot() -> None:
-        shoot("missing-model")
-        window.close()
-
-    steps.extend([captioned, batch, missing, missing_shot])
-    window.model_state_changed.connect(
-        lambda s: (
-            s == "ready" and not window.history_model.rowCount() and QTimer.singleShot(800, empty)
-        )
-    )
+    window = open_window("main", str(MODEL))
     window.start_model()
-    QTimer.singleShot(120_000, app.quit)
-    code = app.exec()
-    service.shutdown()
+    wait_for(window.model_state_changed, lambda s: s == "ready")
+    shoot(window, "empty")
+
+    window.handle_dropped(Dropped(paths=[str(photo)]))
+    wait_for(window.caption_shown)
+    shoot(window, "captioned")
+
+    window.batch_panel.set_folder(str(photos))
+    window.start_batch()
+    wait_for(window.batch_progressed, lambda p: p.done >= 120)
+    shoot(window, "batch")
+    window.cancel_batch()
+    wait_for(window.batch_done)
+    window.close()
+    window.service.shutdown()
+
+    # First launch without a model: a fresh window, nothing captioned, nothing in the history.
+    first = open_window("first-launch", None)
+    first.start_model()
+    wait_for(first.model_state_changed, lambda s: s == "missing")
+    shoot(first, "missing-model")
+    first.close()
+    first.service.shutdown()
     close_preview_pool()
     shutil.rmtree(work, ignore_errors=True)
-    return code
-
-
-def _unique():
-    from PySide6.QtCore import Qt
-
-    return Qt.ConnectionType.AutoConnection
+    return 0
 
 
 if __name__ == "__main__":
