@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .bundle import Bundle
-from .decoder import StockDecoder, open_hoisted
+from .decoder import STEP_SPINNING, StockDecoder, open_hoisted
 from .decoding import CancelFlag, GenerationSettings, generate
 from .derive import optimized_decoder
 from .errors import Cancelled, ModelError, NanoCaptionError
@@ -73,7 +73,7 @@ class Captioner:
                                     broadcast=found.broadcast)
             except ModelError as e:
                 log.warning("using the stock decoder graph: %s", e)
-        session = make_session(bundle.decoder, threads=threads, spinning=True)
+        session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
 
     @classmethod

@@ -1,14 +1,16 @@
 """Captions for a stream of images, keeping every core busy; each caption as if alone.
 
 Images are never stacked into one batch (INT8 dynamic quantization shares one scale per tensor
-across a batch, which would make a caption depend on its neighbours). Two strategies, chosen
-from the sessions' thread count:
+across a batch, which would make a caption depend on its neighbours). Instead, when the sessions
+use fewer threads than there are cores (`Captioner.load(..., threads=1)` on two cores),
+`cores // threads` images are captioned at once on the same sessions, one per worker thread
+(onnxruntime runs one session from several threads; the weights are not duplicated). When the
+sessions use every core already, images go one after the other.
 
-- lanes: when the sessions use fewer threads than there are cores (e.g. `threads=1` on two
-  cores), `cores // threads` images are captioned at once on the same sessions, one per worker
-  thread (onnxruntime runs one session from several threads; the weights are shared).
-- overlap: when the sessions use every core, the next image's encoder (and cross graph) runs on a
-  helper thread while the current image decodes.
+Measured on the full INT8 model, 32 images, 2 cores (tests/benchmarks/bench_speed.py): a plain
+loop on 2-thread sessions 1.83 images/s; two lanes on 1-thread sessions 2.17; the next image's
+encoder overlapping the current image's decoding on 2-thread sessions 1.26 (four busy threads on
+two cores), so that strategy was dropped.
 
 Results come out in input order. Each image gets exactly the computation it gets alone (the same
 graphs, one image per run), so its tokens are the same; tests check that.
@@ -16,15 +18,14 @@ graphs, one image per run), so its tokens are the same; tests check that.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from .decoding import CancelFlag, generate
+from .decoding import CancelFlag
 from .errors import Cancelled
 from .sessions import physical_cores
 
@@ -58,7 +59,7 @@ def caption_stream(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | N
     if n > 1:
         yield from _lanes(captioner, items, n, beams, max_new_tokens, cancel)
     else:
-        yield from _overlap(captioner, items, beams, max_new_tokens, cancel)
+        yield from _loop(captioner, items, beams, max_new_tokens, cancel)
 
 
 def _stopped(cancel: CancelFlag | None) -> bool:
@@ -105,46 +106,18 @@ def _pop(pending: deque[tuple[T, Future[Caption] | None]]) -> tuple[T, Caption |
         return None
 
 
-def _overlap(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]],
-             beams: int | None, max_new_tokens: int | None,
-             cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
-    from .captioner import Caption
-
-    settings = captioner.settings.override(beams=beams, max_new_tokens=max_new_tokens)
-    rows = settings.num_beams
-    decoder = captioner.decoder
-
-    def encode(pixels: np.ndarray) -> tuple[np.ndarray, Any, float]:
-        t0 = time.perf_counter()
-        hidden = captioner.encode(np.ascontiguousarray(pixels, dtype=np.float32))
-        prepare = getattr(decoder, "image_for", None)
-        return hidden, prepare(hidden, rows) if prepare else None, time.perf_counter() - t0
-
-    with ThreadPoolExecutor(1, thread_name_prefix="nanocaption-encode") as pool:
-        it = iter(items)
-        ahead: tuple[T, Future[Any] | None, str] | None = None
-
-        def submit() -> tuple[T, Future[Any] | None, str] | None:
-            for tag, pixels, source in it:
-                return tag, None if pixels is None else pool.submit(encode, pixels), source
-            return None
-
-        ahead = submit()
-        while ahead is not None:
-            if _stopped(cancel):
-                return
-            tag, fut, source = ahead
-            if fut is None:
-                ahead = submit()
-                yield tag, None
-                continue
-            hidden, image, seconds = fut.result()
-            ahead = submit()  # the next image encodes while this one decodes
-            t0 = time.perf_counter()
-            try:
-                result = generate(decoder.begin(hidden, rows, image=image), settings, cancel)
-            except Cancelled:
-                return
-            text = captioner.detokenizer.decode(result.token_ids)
-            yield tag, Caption(text, result.token_ids, result.score,
-                               seconds + time.perf_counter() - t0, source)
+def _loop(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]],
+          beams: int | None, max_new_tokens: int | None,
+          cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
+    for tag, pixels, source in items:
+        if _stopped(cancel):
+            return
+        if pixels is None:
+            yield tag, None
+            continue
+        try:
+            cap = captioner.caption_pixels(pixels, source=source, beams=beams,
+                                           max_new_tokens=max_new_tokens, cancel=cancel)
+        except Cancelled:
+            return
+        yield tag, cap

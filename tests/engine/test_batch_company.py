@@ -1,5 +1,5 @@
 """A caption never depends on the images captioned with it: alone, in a folder, first or last,
-whichever strategy caption_stream picks (parallel lanes or encoder overlap)."""
+parallel lanes or one after the other."""
 
 from __future__ import annotations
 
