@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QResizeEvent
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from .messages import BatchProgress, BatchSummary
 from .results_model import THUMB, ResultsModel
+from .widgets import ElidedLabel, LiveLabel
 
 SIDECAR_LABELS = {
     "off": "No .txt sidecars",
@@ -51,32 +51,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-class ElidedLabel(QLabel):
-    """One line that shortens in the middle (…) to fit: a long path never widens the window."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-
-    def full_text(self) -> str:
-        return self._full
-
-    def set_full_text(self, text: str) -> None:
-        self._full = text
-        self.setAccessibleDescription(text)
-        self._elide()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        metrics = self.fontMetrics()
-        self.setText(metrics.elidedText(self._full, Qt.TextElideMode.ElideMiddle, self.width()))
-
-
 class BatchPanel(QWidget):
     start_requested = Signal()
     cancel_requested = Signal()
@@ -85,6 +59,7 @@ class BatchPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self._output_folder = ""
+        self._total: int | None = None  # images in the running batch's folder, once counted
         layout = QVBoxLayout(self)
         grid = QGridLayout()
         folder_label = QLabel("&Folder:")
@@ -155,11 +130,9 @@ class BatchPanel(QWidget):
         controls.addWidget(self.open_output)
         layout.addLayout(controls)
 
-        self.counts = QLabel("")
-        self.counts.setAccessibleName("Batch counts")
+        self.counts = LiveLabel("Batch counts")
         self.counts.setToolTip("Images done, failures, speed and time left")
-        self.current = ElidedLabel()
-        self.current.setAccessibleName("Current file")
+        self.current = ElidedLabel("Current file")
         self.current.setToolTip("The image being captioned now")
         self.current.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         status = QHBoxLayout()
@@ -222,6 +195,7 @@ class BatchPanel(QWidget):
     def batch_started(self, folder: str) -> None:
         self.model.reset(folder)
         self._output_folder = folder
+        self._total = None
         self.set_running(True)
         self.progress.setRange(0, 0)  # busy until the first count arrives
         self.counts.setText("Starting…")
@@ -243,6 +217,7 @@ class BatchPanel(QWidget):
             widget.setEnabled(not running)
 
     def show_progress(self, p: BatchProgress) -> None:
+        self._total = p.total
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(min(p.done, p.total))
@@ -261,7 +236,8 @@ class BatchPanel(QWidget):
 
     def batch_finished(self, s: BatchSummary) -> None:
         self.set_running(False)
-        total = max(s.done, 1)
+        # a cancelled batch keeps the folder's count: 105 / 600, not a full bar
+        total = max(s.done, self._total or 0, 1) if s.cancelled else max(s.done, 1)
         self.progress.setRange(0, total)
         self.progress.setValue(s.done if s.done else 0)
         self.progress.setFormat("%v / %m")

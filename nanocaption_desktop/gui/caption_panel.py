@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .widgets import LiveLabel
+
 ALT_TEXT_LIMIT = 125  # characters: longer alt text gets cut or skimmed by screen readers
 
 
@@ -56,10 +58,9 @@ class CaptionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
-        self.status = QLabel("")
+        self.status = LiveLabel("Caption status")
         self.status.setObjectName("captionStatus")
         self.status.setWordWrap(True)
-        self.status.setAccessibleName("Caption status")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status)
 
@@ -77,15 +78,12 @@ class CaptionPanel(QWidget):
         layout.addWidget(self.edit, 1)
 
         info = QHBoxLayout()
-        self.count = QLabel("")
-        self.count.setAccessibleName("Character count")
+        self.count = LiveLabel("Character count")
         self.count.setToolTip(f"Good alt text stays under about {ALT_TEXT_LIMIT} characters")
-        self.stats = QLabel("")
-        self.stats.setAccessibleName("Time and score")
+        self.stats = LiveLabel("Time and score")
         self.stats.setToolTip("Time the caption took, and the model's score (higher is surer)")
-        self.copied_label = QLabel("")
+        self.copied_label = LiveLabel("Copy confirmation")
         self.copied_label.setObjectName("copiedLabel")
-        self.copied_label.setAccessibleName("Copy confirmation")
         info.addWidget(self.count)
         info.addStretch(1)
         info.addWidget(self.stats)

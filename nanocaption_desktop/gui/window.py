@@ -13,7 +13,6 @@ from itertools import count
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QLabel,
     QMainWindow,
     QProgressBar,
     QSplitter,
@@ -39,6 +38,7 @@ from .model_setup import ModelSetup
 from .results_model import THUMB, ResultsModel
 from .service import CaptionService
 from .settings import Settings
+from .widgets import LiveLabel
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         self.batch_panel = BatchPanel(self.results_model)
         self.tabs.addTab(self.batch_panel, "&Batch")
 
-        self.model_label = QLabel("Loading model…")
-        self.model_label.setAccessibleName("Model status")
+        self.model_label = LiveLabel("Model status")
+        self.model_label.setText("Loading model…")
         self.model_label.setToolTip("The captioning model and its state")
         self.model_busy = QProgressBar()
         self.model_busy.setRange(0, 0)

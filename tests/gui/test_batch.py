@@ -88,6 +88,9 @@ def test_cancel_mid_batch_stops_within_two_seconds(qtbot, window, tmp_path):
     assert took < 2.0
     assert window.results_model.rowCount() == summary.done
     assert window.batch_panel.start.isEnabled() and not window.batch_panel.cancel.isEnabled()
+    bar = window.batch_panel.progress
+    assert bar.value() == summary.done and bar.maximum() == 240  # not a full bar
+    assert window.batch_panel.counts.accessibleName().startswith("Batch counts: Cancelled")
 
 
 def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):

@@ -131,3 +131,23 @@ def test_excepthook_logs_and_names_the_log_file(qtbot, tmp_path, monkeypatch, ca
     assert "unexpected error" in caplog.text
     box = logsetup.error_box("ValueError: boom", log_file)
     assert str(log_file) in box.text() and "keeps running" in box.text()
+
+
+def test_live_labels_tell_screen_readers_what_they_say(qtbot):
+    from nanocaption_desktop.gui.widgets import ElidedLabel, LiveLabel
+
+    label = LiveLabel("Batch counts")
+    qtbot.addWidget(label)
+    assert label.accessibleName() == "Batch counts"
+    label.setText("3 of 9 done")
+    assert label.accessibleName() == "Batch counts: 3 of 9 done"
+    elided = ElidedLabel("Current file")
+    qtbot.addWidget(elided)
+    elided.resize(80, 20)
+    elided.set_full_text("Captioning a/very/long/path/to/some/photo_0001.jpg")
+    assert "…" in elided.text() and elided.full_text().endswith("photo_0001.jpg")
+    assert elided.accessibleName().endswith("photo_0001.jpg")
+    assert (
+        elided.minimumSizeHint().width() <= 0
+        or elided.sizePolicy().horizontalPolicy().name == "Ignored"
+    )
