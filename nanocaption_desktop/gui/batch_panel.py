@@ -97,10 +97,16 @@ class BatchPanel(QWidget):
         self.resume = QCheckBox("Skip &done images (resume)")
         self.resume.setAccessibleName("Resume previous batch")
         self.resume.setToolTip("Skip images an earlier batch of this folder already captioned")
-        for widget in (self.recursive, self.csv, self.jsonl, self.sidecars, self.resume):
+        # two short rows, not one long one: the page (and the window) stays narrow
+        for widget in (self.recursive, self.resume):
             options.addWidget(widget)
         options.addStretch(1)
+        outputs = QHBoxLayout()
+        for widget in (self.csv, self.jsonl, self.sidecars):
+            outputs.addWidget(widget)
+        outputs.addStretch(1)
         grid.addLayout(options, 1, 1, 1, 2)
+        grid.addLayout(outputs, 2, 1, 1, 2)
         layout.addLayout(grid)
 
         controls = QHBoxLayout()

@@ -79,6 +79,7 @@ class DropArea(QFrame):
         self._title = QLabel("Drop a photo here")
         self._title.setObjectName("dropTitle")
         self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._title.setWordWrap(True)  # a narrow window wraps it instead of cutting it off
         self._hint = QLabel("…or a folder to caption every image in it.\nPaste with Ctrl+V.")
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._hint.setWordWrap(True)

@@ -46,9 +46,11 @@ class MissingModelPanel(QFrame):
         self.choose.setAccessibleName("Choose model folder")
         self.choose.setToolTip("Use a model bundle folder that is already on this computer")
         self.choose.clicked.connect(self.choose_requested)
+        stacked = QVBoxLayout()  # one above the other: the panel stays narrow in a small window
+        stacked.addWidget(self.download)
+        stacked.addWidget(self.choose)
         buttons.addStretch(1)
-        buttons.addWidget(self.download)
-        buttons.addWidget(self.choose)
+        buttons.addLayout(stacked)
         buttons.addStretch(1)
         text = QWidget()  # readable lines, not one across the whole panel
         text.setMaximumWidth(TEXT_WIDTH)
