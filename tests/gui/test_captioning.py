@@ -179,3 +179,32 @@ def test_small_image_is_not_blown_up_and_exif_orientation_is_applied(qtbot, wind
     shown = window.drop_area.shown_size()
     assert shown.width() <= window.drop_area.width()
     assert abs(shown.width() / shown.height() - 4.0) < 0.05  # aspect ratio kept
+
+
+def test_a_stuck_path_does_not_freeze_the_window(qtbot, window, monkeypatch):
+    import threading
+
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from nanocaption_desktop.gui import input_flow
+
+    release = threading.Event()
+    isdir = input_flow.os.path.isdir
+
+    def stuck(path):  # type: ignore[no-untyped-def]
+        release.wait(30)  # a sleeping network share
+        return isdir(path)
+
+    monkeypatch.setattr(input_flow.os.path, "isdir", stuck)
+    clock = QElapsedTimer()
+    clock.start()
+    drop_urls(window.drop_area, [PHOTO])
+    assert clock.elapsed() < 250  # the drop returned at once, the path still being looked at
+    probe = QTimer()
+    probe.setSingleShot(True)
+    with qtbot.waitSignal(probe.timeout, timeout=2000):  # and the event loop keeps running
+        probe.start(20)
+    assert "Opening sun_and_grass.jpg" in window.statusBar().currentMessage()
+    assert window.caption_panel.text() == ""
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000):
+        release.set()
