@@ -90,6 +90,9 @@ class BatchPanel(QWidget):
         for key, label in SIDECAR_LABELS.items():
             self.sidecars.addItem(label, key)
         self.sidecars.setAccessibleName("Text sidecars")
+        self.sidecars.setAccessibleDescription(  # Qt names a combo box by its current item
+            "Text sidecars: none, keep existing, overwrite, or append"
+        )
         self.sidecars.view().setAccessibleName("Sidecar policies")
         self.sidecars.setToolTip(
             "Write photo.txt next to photo.jpg: skip existing ones, overwrite them, or append"

@@ -109,6 +109,10 @@ class CaptionPanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(["Model default", "Greedy (fastest)", "Beam search"])
         self.mode.setAccessibleName("Search mode")
+        # Qt reports a combo box's current item as its name: say what the box is in the description
+        self.mode.setAccessibleDescription(
+            "Search mode: the model's default, greedy (fastest), or beam search"
+        )
         self.mode.view().setAccessibleName("Search modes")
         self.mode.setToolTip(
             "The model's own setting; greedy (fastest); or beam search, which weighs several "
