@@ -25,9 +25,10 @@ from .sessions import make_session, run
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 
 #: Idle-thread spinning for the per-token session. Measured on the full INT8 model, 2 threads,
-#: on a 2-core machine shared with other work: 33 ms/token spinning against 20 ms without (and
-#: 19 ms on one thread); the gain spinning showed on an idle machine (~8%) does not pay for that.
-STEP_SPINNING = False
+#: 16 steps: on an idle 2-core machine 121 ms spinning against 162 ms without (and 148 ms on one
+#: thread); but with other processes busy on the same cores, 33 ms/token spinning against 20 ms.
+#: The app's case is the idle laptop, so it spins.
+STEP_SPINNING = True
 
 
 @dataclass(frozen=True)
