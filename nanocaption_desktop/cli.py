@@ -145,7 +145,8 @@ def _self_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
-    import onnxruntime  # noqa: F401  before Qt: the DLL load order matters on Windows
+    if sys.platform == "win32":  # onnxruntime before Qt: the DLL load order matters there
+        import onnxruntime  # noqa: F401
 
     from .gui.app import run
 
