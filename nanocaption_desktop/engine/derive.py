@@ -86,8 +86,13 @@ def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str 
         src = doc["source"]
         if (src["name"], src["size"]) != (facts["name"], facts["size"]):
             return None
-        if src["mtime_ns"] != facts["mtime_ns"] and src["sha256"] != sha256(source):
-            return None  # touched and changed (a touched but equal file is still good)
+        if src["mtime_ns"] != facts["mtime_ns"]:
+            if src["sha256"] != sha256(source):
+                return None  # touched and changed (a touched but equal file is still good)
+            try:  # remember the new mtime so that the next start need not hash it again
+                _write_manifest(folder, doc | {"source": src | {"mtime_ns": facts["mtime_ns"]}})
+            except OSError:
+                pass
         if not doc.get("usable", True):
             return _UNUSABLE if doc.get("versions") == _versions() else None
         for name in (CROSS, STEP):

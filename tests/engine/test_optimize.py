@@ -122,6 +122,8 @@ def test_cached_copy_is_reused_and_touching_the_source_keeps_it(bundle, monkeypa
 
     os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same bytes
     assert derive.optimized_decoder(source) == first
+    manifest = json.loads((first.folder / "manifest.json").read_text())
+    assert manifest["source"]["mtime_ns"] == source.stat().st_mtime_ns  # no hashing next time
 
 
 def test_changed_source_is_derived_again(bundle, expected):
