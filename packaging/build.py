@@ -147,10 +147,7 @@ def run_pyinstaller(args: argparse.Namespace, work: Path, dist: Path, model: Pat
     if ICON.is_file() and sys.platform in ("win32", "darwin"):  # Linux executables have no icon
         cmd += ["--icon", str(ICON)]
     cmd += ["--version-file", str(version_file(work / "version_info.txt", __version__))]
-    if args.compress_model:
-        cmd.append("--compress-model")
-    if args.store_all:
-        cmd.append("--store-all")
+    cmd += ["--compress", args.compress]
     if args.windowed:
         cmd.append("--windowed")
     print("+", " ".join(cmd), flush=True)
@@ -182,11 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=str(ROOT / "build" / "pyinstaller"),
                     help="work folder (default build/pyinstaller/)")
     ap.add_argument("--name", default=APP_NAME, help="executable name")
-    packing = ap.add_mutually_exclusive_group()
-    packing.add_argument("--compress-model", action="store_true",
-                         help="zlib-compress the model inside (a little smaller, slower to start)")
-    packing.add_argument("--store-all", action="store_true",
-                         help="compress nothing: a bigger file that unpacks faster")
+    ap.add_argument("--compress", choices=("none", "code", "all"), default="none",
+                    help="what to zlib-compress inside the executable: nothing (the default, "
+                         "fastest start), code and libraries, or all (smallest, slowest start)")
     ap.add_argument("--windowed", action="store_true",
                     help="Windows/macOS: no console window (the CLI commands then print nothing)")
     ap.add_argument("--clean", action="store_true", help="redo the analysis from scratch")
