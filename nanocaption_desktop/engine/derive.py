@@ -158,7 +158,7 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
     try:
         import onnx
 
-        from .optimize import OptimizeError, describe, lift_cache_branch, split_decoder
+        from .optimize import describe, lift_cache_branch, split_decoder
     except ImportError as e:
         log.info("the onnx package is not installed (%s): stock decoder graphs for %s", e, source)
         return None
@@ -184,9 +184,12 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
             st = (folder / name).stat()
             files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
         doc |= {"usable": True, "files": files, "broadcast": broadcast, "split": describe(split)}
-    except (OptimizeError, DeriveCheckFailed) as e:  # a model this cannot help: remember that
-        _write_manifest(folder, doc | {"usable": False, "reason": str(e)})
-        log.info("stock decoder graph for %s: %s", source, e)
+    except OSError:
+        raise  # disk trouble: try again next time
+    except Exception as e:  # noqa: BLE001 - a model this cannot help: remember that
+        reason = f"{type(e).__name__}: {e}"[:500]
+        _write_manifest(folder, doc | {"usable": False, "reason": reason})
+        log.info("stock decoder graph for %s: %s", source, reason)
         return _UNUSABLE
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -208,7 +211,8 @@ def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> b
 
     stock = StockDecoder(make_session(source, threads=1), str(source))
     hoisted = open_hoisted(cross_file, step_file, threads=1, broadcast=False)
-    hidden = stock.session.get_inputs()[1].shape[-1]
+    hidden = next(i.shape[-1] for i in stock.session.get_inputs()
+                  if i.name == "encoder_hidden_states")
     if not isinstance(hidden, int):
         raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
     rng = np.random.default_rng(0)
