@@ -56,3 +56,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
             terminalreporter.write_line(f"{title}:")
             for line in text.splitlines():
                 terminalreporter.write_line(f"  {line}")
+
+
+def pytest_runtest_logreport(report) -> None:
+    """What a passing test printed is a figure it measured: show it in the summary too."""
+    if report.when == "call" and report.passed and report.capstdout.strip():
+        _FIGURES.append((report.nodeid, report.capstdout.strip()))
