@@ -78,14 +78,16 @@ def _lanes(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str
         try:
             for tag, pixels, source in items:
                 if _stopped(cancel):
-                    return
+                    break
                 pending.append((tag, None if pixels is None else pool.submit(one, pixels, source)))
                 while pending and (pending[0][1] is None or len(pending) > 2 * n):
                     out = _pop(pending)
                     if out is None:
                         return
                     yield out
-            while pending and not _stopped(cancel):
+            # in order: what finished before a cancel is still handed out (and so written);
+            # the first caption the cancel interrupted ends the stream
+            while pending:
                 out = _pop(pending)
                 if out is None:
                     return

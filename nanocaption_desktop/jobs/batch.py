@@ -135,10 +135,8 @@ class BatchRun:
             works = prefetch(
                 self._entries(cleanup=True), self._prepare, depth=s.prefetch, cancel=self.cancel
             )
-            for work in works:
-                result = work.done or self._caption(work)
-                if result is None:  # cancelled inside the model: not finished, not written
-                    break
+            for work, cap in self._captions(works):
+                result = work.done or self._result(work, cap)
                 if work.entry.error is not None:
                     self.folder_errors.add(work.entry.relpath)
                 if not result.resumed and self.journal is not None:
@@ -158,26 +156,19 @@ class BatchRun:
             _stop(works, stop_count)
             self._finish(completed)
 
-    def _caption(self, work: Work) -> BatchResult | None:
-        if self.cancel is not None and self.cancel.is_set():
-            return None
-        t0 = time.monotonic()
-        try:
-            cap = self.captioner.caption_pixels(
-                work.pixels,
-                source=work.display,
-                beams=self.s.beams,
-                max_new_tokens=self.s.max_new_tokens,
-                cancel=self.cancel,
-            )
-        except Cancelled:
-            return None
-        except ModelError:
-            raise
-        except Exception as e:
-            log.exception("captioning %s failed", work.display)
-            return self._failed(work.entry, work.display, f"captioning failed: {e}")
-        seconds = getattr(cap, "seconds", None) or (time.monotonic() - t0)
+    def _captions(self, works: Iterator[Work]) -> Iterator[tuple[Work, Any]]:
+        """`(work, caption)` in order, as many images at once as the engine's sessions leave
+        cores for (engine/pipeline.py); a caption never depends on its neighbours. Ends at the
+        first caption a cancel interrupted: that one is not finished and not written."""
+        from ..engine.pipeline import caption_stream, lanes_for
+
+        items = ((w, None if w.done else w.pixels, w.display) for w in works)
+        yield from caption_stream(_Guarded(self.captioner), items, beams=self.s.beams,
+                                  max_new_tokens=self.s.max_new_tokens, cancel=self.cancel,
+                                  lanes=lanes_for(self.captioner))
+
+    def _result(self, work: Work, cap: Any) -> BatchResult:
+        seconds = getattr(cap, "seconds", 0.0)
         path, display = work.entry.path, work.display
         if getattr(cap, "error", None):
             return BatchResult(path, display, ResultStatus.FAILED, error=str(cap.error))
@@ -275,3 +266,28 @@ def _stop(works: Iterator[Work] | None, stop_count: threading.Event | None) -> N
     close = getattr(works, "close", None)
     if close is not None:
         close()  # stops the prefetch thread before the outputs are rendered
+
+
+class _Failure:
+    """What `_Guarded` hands back for an image whose captioning raised."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        self.seconds = 0.0
+
+
+class _Guarded:
+    """One image's unexpected failure becomes that image's failed result, never the batch's end;
+    a cancel and a broken model (`ModelError`) still end the batch."""
+
+    def __init__(self, captioner: Any) -> None:
+        self.captioner = captioner
+
+    def caption_pixels(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
+        try:
+            return self.captioner.caption_pixels(pixels, source=source, **kw)
+        except (Cancelled, ModelError):
+            raise
+        except Exception as e:
+            log.exception("captioning %s failed", source)
+            return _Failure(f"captioning failed: {e}")

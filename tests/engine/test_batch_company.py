@@ -75,4 +75,7 @@ def test_cancel_stops_the_stream_quietly(captioners, lanes):
                                     cancel=cancel):
         got.append(tag)
         cancel.set()
-    assert got == [0]
+    # no image starts after the cancel; captions already finished in other lanes are still
+    # handed out (so a batch writes them), in order, and nothing else
+    assert got == list(range(len(got)))
+    assert len(got) <= (1 if lanes == 1 else 1 + 2 * lanes)
