@@ -93,8 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         def loop() -> None:
             captions["loop"] = [captioner.caption(p).text for p in paths]
 
-        def runner(name: str, **kw: object) -> None:
-            results = caption_folder(folder, captioner=captioner, resume=False, **kw)
+        # what `nanocaption-desktop batch` and caption_folder(model=...) load: single-thread
+        # sessions, so the engine captions one image per core at once
+        lanes_captioner = Captioner.load(model, threads=1)
+        lanes_captioner.caption(paths[0])
+
+        def runner(name: str, *, using: object = captioner, **kw: object) -> None:
+            results = caption_folder(folder, captioner=using, resume=False, **kw)
             captions[name] = [r.caption for r in results]
 
         variants = {
@@ -102,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch runner (prefetch thread)": lambda: runner("runner"),
             "batch runner + CSV (journal fsync)": lambda: runner("csv", csv=Path(tmp) / "o.csv"),
             "batch runner + isolated decoding": lambda: runner("pool", preparer=pool.prepare),
+            "batch runner, as the CLI runs it (lanes)": lambda: runner(
+                "lanes", using=lanes_captioner, preparer=pool.prepare, csv=Path(tmp) / "l.csv"),
         }
         times: dict[str, list[float]] = {k: [] for k in variants}
         load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
