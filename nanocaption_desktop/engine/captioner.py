@@ -91,8 +91,11 @@ class Captioner:
         from ..modelstore.trust import check_before_load
 
         t0 = time.perf_counter()
-        check_before_load(path)  # tampering: unsafe files, external data, manifest hashes
-        captioner = cls(Bundle.open(path, quantized=quantized, decoder=decoder), threads=threads)
+        bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
+        # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs
+        # are opened in a throw-away process first
+        check_before_load(path, probe=[bundle.encoder, bundle.decoder])
+        captioner = cls(bundle, threads=threads)
         log.info("loaded %s in %.2f s", captioner.bundle, time.perf_counter() - t0)
         return captioner
 

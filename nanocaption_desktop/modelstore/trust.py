@@ -68,9 +68,15 @@ def _remember(key: Path | str, fingerprint: str) -> None:
         log.info("cannot remember the verified bundle: %s", e)
 
 
-def _probe_untrusted(root: Path) -> list[str]:
-    """No manifest: open every ONNX file in a throw-away process once (remembered per file state)."""
-    files = sorted(p for p in root.rglob("*.onnx") if p.is_file())
+def _probe_untrusted(root: Path, files: list[Path] | None) -> list[str]:
+    """No manifest: open the ONNX files in a throw-away process once (remembered per file state).
+
+    `files`: the ones the engine will load; default every one except the derived `optimized/`
+    pair, which the engine makes itself from a file probed here."""
+    if files is None:
+        files = [p for p in root.rglob("*.onnx")
+                 if p.is_file() and "optimized" not in p.relative_to(root).parts]
+    files = sorted(files)
     h = hashlib.sha256()
     for p in files:
         st = p.stat()
@@ -88,8 +94,10 @@ def _probe_untrusted(root: Path) -> list[str]:
     return []
 
 
-def check_before_load(bundle_dir: StrPath) -> None:
-    """Raise `ModelError` naming the bundle and every problem; return quietly when it is sound."""
+def check_before_load(bundle_dir: StrPath, *, probe: list[Path] | None = None) -> None:
+    """Raise `ModelError` naming the bundle and every problem; return quietly when it is sound.
+
+    `probe`: the ONNX files the engine will load (see `_probe_untrusted`)."""
     root = Path(bundle_dir).resolve()
     problems = check_tree_safety(root)
     for onnx_file in sorted(root.rglob("*.onnx")):
@@ -102,7 +110,7 @@ def check_before_load(bundle_dir: StrPath) -> None:
             if not problems and fingerprint is not None:
                 _remember(root, fingerprint)
     if not problems and not (root / MANIFEST_NAME).exists():
-        problems = _probe_untrusted(root)
+        problems = _probe_untrusted(root, probe)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ModelError(str(root), f"refusing to load this model bundle: {shown}")
