@@ -1,4 +1,5 @@
-"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`, `--self-test`.
+"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`,
+`--self-test`.
 
 Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
 Results go to stdout, errors to stderr, each naming the file.
@@ -112,12 +113,30 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     if args.models_command == "fetch":
         code, text = cmd_fetch(args.name, dest=args.dest, force=args.force)
+        if code == OK:
+            _optimize_installed(args)
     elif args.models_command == "path":
         code, text = cmd_path(args.model)
     else:
         code, text = cmd_verify(args.model)
     print(text if code == OK else f"{PROG}: {text}", file=sys.stdout if code == OK else sys.stderr)
     return code
+
+
+def _optimize_installed(args: argparse.Namespace) -> None:
+    """Derive the optimized decoder pair now (~5 s) rather than on the first launch."""
+    from .engine import NanoCaptionError
+    from .engine.bundle import Bundle
+    from .engine.derive import optimized_decoder
+    from .modelstore import default_install_dir
+
+    try:
+        bundle = Bundle.open(args.dest or default_install_dir(args.name))
+        print("optimizing the model for this machine…", file=sys.stderr, flush=True)
+        if optimized_decoder(bundle.decoder) is None:
+            print("(not optimized: the stock graphs will be used)", file=sys.stderr)
+    except NanoCaptionError as e:  # the install itself succeeded; the engine derives later
+        logging.getLogger(__name__).warning("could not optimize the model now: %s", e)
 
 
 def _self_test(args: argparse.Namespace) -> int:

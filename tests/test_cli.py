@@ -64,3 +64,37 @@ def test_models_fetch_offline_fails_fast_and_leaves_nothing(tmp_path):
 def test_models_path_names_the_bundle():
     done = cli("--model", str(BUNDLE), "models", "path")
     assert done.returncode == 0 and str(BUNDLE) in done.stdout
+
+
+def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
+    """A local server plays the hub (127.0.0.1 only), serving the tiny bundle in the hub's URL
+    layout: fetch installs it, verify passes, the optimized pair is derived at install time,
+    and the installed model captions like the fixture."""
+    import functools
+    import http.server
+    import os
+    import shutil
+    import threading
+
+    root = tmp_path / "hub" / "Xenova" / "vit-gpt2-image-captioning" / "resolve" / "main"
+    shutil.copytree(BUNDLE, root, ignore=shutil.ignore_patterns("optimized"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path / "hub")
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(os.environ, NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
+               NANOCAPTION_HUB_URL=f"http://127.0.0.1:{server.server_address[1]}")
+    env.pop("NANOCAPTION_MODEL_DIR", None)
+    try:
+        done = cli("models", "fetch", env=env)
+        assert done.returncode == 0, done.stderr
+        installed = tmp_path / "data" / "models" / "vit-gpt2"
+        assert (installed / "manifest.json").is_file()
+        assert list((installed / "optimized").rglob("*.onnx")), "optimized at install time"
+        assert cli("models", "verify", env=env).returncode == 0
+        row = json.loads(cli("caption", str(IMAGES[0]), "--json", env=env).stdout)
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    assert row["token_ids"] == expected["images"][IMAGES[0].name]["optimum_int8"]["greedy"]["token_ids"]
