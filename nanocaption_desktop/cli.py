@@ -41,10 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
-    p.add_argument("--self-test", action="store_true",
-                   help="load the model, caption a built-in image, print a ready line, exit")
-    p.add_argument("--model", metavar="DIR", dest="global_model",
-                   help="model bundle folder (default: installed model)")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the model, caption a built-in image, print a ready line, exit",
+    )
+    p.add_argument(
+        "--model",
+        metavar="DIR",
+        dest="global_model",
+        help="model bundle folder (default: installed model)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
@@ -64,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_batch.add_parser(sub)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
-    msub = m.add_subparsers(dest="models_command", required=True, parser_class=_Parser,
-                            metavar="{fetch,path,verify}")
+    msub = m.add_subparsers(
+        dest="models_command", required=True, parser_class=_Parser, metavar="{fetch,path,verify}"
+    )
     f = msub.add_parser("fetch", help="download a model bundle (default vit-gpt2)")
     f.add_argument("name", nargs="?", default="vit-gpt2")
     f.add_argument("--dest", metavar="DIR", help="install folder (default: user data dir)")
@@ -91,18 +99,27 @@ def _cmd_caption(args: argparse.Namespace) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         return USAGE_OR_MODEL
     failed = 0
-    for cap in captioner.caption_many(args.files, beams=args.beams,
-                                      max_new_tokens=args.max_tokens):
+    for cap in captioner.caption_many(args.files, beams=args.beams, max_new_tokens=args.max_tokens):
         if not cap.ok:
             failed += 1
             print(f"{PROG}: {cap.source}: {cap.error}", file=sys.stderr)
         if args.json:
-            print(json.dumps({
-                "path": cap.source, "caption": cap.text if cap.ok else None,
-                "score": None if math.isnan(cap.score) else round(cap.score, 6),
-                "seconds": round(cap.seconds, 4), "token_ids": list(cap.token_ids),
-                "status": "ok" if cap.ok else "failed", "error": cap.error,
-                "model": captioner.model_name}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "path": cap.source,
+                        "caption": cap.text if cap.ok else None,
+                        "score": None if math.isnan(cap.score) else round(cap.score, 6),
+                        "seconds": round(cap.seconds, 4),
+                        "token_ids": list(cap.token_ids),
+                        "status": "ok" if cap.ok else "failed",
+                        "error": cap.error,
+                        "model": captioner.model_name,
+                    },
+                    ensure_ascii=False,
+                ),
+                flush=True,
+            )
         elif cap.ok:
             print(f"{cap.source}\t{cap.text}" if len(args.files) > 1 else cap.text, flush=True)
     return SOME_FAILED if failed else OK
@@ -157,9 +174,12 @@ def _self_test(args: argparse.Namespace) -> int:
     except NanoCaptionError as e:
         print(f"{PROG}: self-test failed: {e}", file=sys.stderr)
         return USAGE_OR_MODEL
-    print(f"NanoCaption self-test OK: model {captioner.model_name} at {captioner.bundle.path}, "
-          f"caption {cap.text!r} ({len(cap.token_ids) - 1} tokens) in "
-          f"{time.perf_counter() - t0:.2f} s", flush=True)
+    print(
+        f"NanoCaption self-test OK: model {captioner.model_name} at {captioner.bundle.path}, "
+        f"caption {cap.text!r} ({len(cap.token_ids) - 1} tokens) in "
+        f"{time.perf_counter() - t0:.2f} s",
+        flush=True,
+    )
     return OK
 
 
@@ -191,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "model", None) is None:  # a subcommand's --model wins over the global one
         args.model = args.global_model
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if args.version:
         print(_versions())
         return OK

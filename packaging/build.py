@@ -66,8 +66,9 @@ def stage_model(src: Path, dest: Path) -> Path:
     wanted += [bundle.encoder, bundle.decoder]
     optimized = src / "optimized" / bundle.decoder.stem  # a copy derived before, if any
     if optimized.is_dir():
-        wanted += [p for p in sorted(optimized.iterdir()) if p.is_file()
-                   and not p.name.startswith(".")]
+        wanted += [
+            p for p in sorted(optimized.iterdir()) if p.is_file() and not p.name.startswith(".")
+        ]
     rels = {p.relative_to(src).as_posix() for p in wanted}
     keep_derived = f"optimized/{bundle.decoder.stem}/"  # derive.py checks it against the source
     if dest.exists():  # drop what a previous build staged for another bundle
@@ -80,16 +81,24 @@ def stage_model(src: Path, dest: Path) -> Path:
     for p in wanted:
         target = dest / p.relative_to(src)
         st = p.stat()
-        if target.is_file() and target.stat().st_size == st.st_size and \
-                target.stat().st_mtime_ns == st.st_mtime_ns:
+        if (
+            target.is_file()
+            and target.stat().st_size == st.st_size
+            and target.stat().st_mtime_ns == st.st_mtime_ns
+        ):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, target)
     _derive_optimized(dest / bundle.decoder.relative_to(src))
-    files = sorted(p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(".")
-                   and p.name not in (MANIFEST_NAME, MTIMES))
-    (dest / MTIMES).write_text(json.dumps(
-        {p.relative_to(dest).as_posix(): p.stat().st_mtime_ns for p in files}, indent=1) + "\n")
+    files = sorted(
+        p
+        for p in dest.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.name not in (MANIFEST_NAME, MTIMES)
+    )
+    (dest / MTIMES).write_text(
+        json.dumps({p.relative_to(dest).as_posix(): p.stat().st_mtime_ns for p in files}, indent=1)
+        + "\n"
+    )
     write_manifest(dest)
     return dest
 
@@ -103,8 +112,10 @@ def _derive_optimized(decoder: Path) -> None:
         return
     found = optimized_decoder(decoder)
     if found is None:
-        print(f"build.py: no optimized decoder for {decoder.name} (is `onnx` installed?); "
-              "the executable will use the stock graph")
+        print(
+            f"build.py: no optimized decoder for {decoder.name} (is `onnx` installed?); "
+            "the executable will use the stock graph"
+        )
     else:
         print(f"build.py: optimized decoder pair ready: {found.folder}")
 
@@ -116,12 +127,16 @@ def version_file(path: Path, version: str) -> Path:
     fields = {
         "CompanyName": "NanoCaption",
         "FileDescription": "NanoCaption Desktop: offline image captioning",
-        "FileVersion": version, "InternalName": APP_NAME, "LegalCopyright": "Apache-2.0",
-        "OriginalFilename": exe_name(), "ProductName": "NanoCaption Desktop",
+        "FileVersion": version,
+        "InternalName": APP_NAME,
+        "LegalCopyright": "Apache-2.0",
+        "OriginalFilename": exe_name(),
+        "ProductName": "NanoCaption Desktop",
         "ProductVersion": version,
     }
     strings = ",\n".join(f"          StringStruct({k!r}, {v!r})" for k, v in fields.items())
-    path.write_text(f"""VSVersionInfo(
+    path.write_text(
+        f"""VSVersionInfo(
   ffi=FixedFileInfo(filevers={tuple(nums)}, prodvers={tuple(nums)}, mask=0x3f, flags=0x0,
                     OS=0x40004, fileType=0x1, subtype=0x0, date=(0, 0)),
   kids=[
@@ -130,16 +145,28 @@ def version_file(path: Path, version: str) -> Path:
     VarFileInfo([VarStruct('Translation', [1033, 1200])])
   ]
 )
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
 def run_pyinstaller(args: argparse.Namespace, work: Path, dist: Path, model: Path | None) -> None:
     from nanocaption_desktop import __version__
 
-    cmd = [sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm",
-           "--distpath", str(dist), "--workpath", str(work / "pyi"),
-           "--log-level", "INFO" if args.verbose else "WARN"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        str(SPEC),
+        "--noconfirm",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work / "pyi"),
+        "--log-level",
+        "INFO" if args.verbose else "WARN",
+    ]
     if args.clean:
         cmd.append("--clean")
     cmd += ["--", "--name", args.name]
@@ -168,22 +195,39 @@ def check_archive(exe: Path) -> list[tuple[str, int, int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "vit-gpt2"),
-                    help="model bundle to ship (default: models/vit-gpt2 of the checkout)")
+    ap.add_argument(
+        "--model",
+        default=str(ROOT / "models" / "vit-gpt2"),
+        help="model bundle to ship (default: models/vit-gpt2 of the checkout)",
+    )
     layout = ap.add_mutually_exclusive_group()
-    layout.add_argument("--model-beside", action="store_true",
-                        help="keep the model out of the executable, in models/vit-gpt2 next to it")
-    layout.add_argument("--no-model", action="store_true",
-                        help="no model at all (users run `models fetch`)")
+    layout.add_argument(
+        "--model-beside",
+        action="store_true",
+        help="keep the model out of the executable, in models/vit-gpt2 next to it",
+    )
+    layout.add_argument(
+        "--no-model", action="store_true", help="no model at all (users run `models fetch`)"
+    )
     ap.add_argument("--dist", default=str(ROOT / "dist"), help="output folder (default dist/)")
-    ap.add_argument("--work", default=str(ROOT / "build" / "pyinstaller"),
-                    help="work folder (default build/pyinstaller/)")
+    ap.add_argument(
+        "--work",
+        default=str(ROOT / "build" / "pyinstaller"),
+        help="work folder (default build/pyinstaller/)",
+    )
     ap.add_argument("--name", default=APP_NAME, help="executable name")
-    ap.add_argument("--compress", choices=("none", "code", "all"), default="none",
-                    help="what to zlib-compress inside the executable: nothing (the default, "
-                         "fastest start), code and libraries, or all (smallest, slowest start)")
-    ap.add_argument("--windowed", action="store_true",
-                    help="Windows/macOS: no console window (the CLI commands then print nothing)")
+    ap.add_argument(
+        "--compress",
+        choices=("none", "code", "all"),
+        default="none",
+        help="what to zlib-compress inside the executable: nothing (the default, "
+        "fastest start), code and libraries, or all (smallest, slowest start)",
+    )
+    ap.add_argument(
+        "--windowed",
+        action="store_true",
+        help="Windows/macOS: no console window (the CLI commands then print nothing)",
+    )
     ap.add_argument("--clean", action="store_true", help="redo the analysis from scratch")
     ap.add_argument("-v", "--verbose", action="store_true", help="PyInstaller's full log")
     args = ap.parse_args(argv)
@@ -208,8 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as e:
         print(f"build.py: {e}", file=sys.stderr)
         return 2
-    print(format_report(exe, listing, beside if args.model_beside else None,
-                        platform_name=f"{platform.system()} {platform.machine()}"))
+    print(
+        format_report(
+            exe,
+            listing,
+            beside if args.model_beside else None,
+            platform_name=f"{platform.system()} {platform.machine()}",
+        )
+    )
     print(f"built in {time.perf_counter() - t0:.0f} s: {exe}")
     return 0
 

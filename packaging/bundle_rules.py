@@ -12,34 +12,119 @@ from collections.abc import Iterable
 # Dev-only stacks (the `export` extra and friends). The build fails if any of them would be
 # collected: they are huge, and the app must not depend on them at run time (DESIGN.md).
 FORBIDDEN = (
-    "torch", "torchvision", "torchaudio", "transformers", "optimum", "onnx",
-    "onnxconverter_common", "onnxscript", "tensorflow", "jax", "safetensors", "accelerate",
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "transformers",
+    "optimum",
+    "onnx",
+    "onnxconverter_common",
+    "onnxscript",
+    "tensorflow",
+    "jax",
+    "safetensors",
+    "accelerate",
     "huggingface_hub",
 )
 
 # Python packages the app never imports; keeping them out also keeps their hooks from adding data.
 # Optional imports of our own (onnxrefs reads ONNX with `onnx` when present) fall back cleanly.
 _UNUSED_PY = (
-    "tkinter", "_tkinter", "matplotlib", "scipy", "pandas", "sympy", "IPython", "jedi",
-    "pytest", "_pytest", "hypothesis", "pytestqt", "psutil", "setuptools", "pkg_resources",
-    "pip", "wheel", "distutils", "lib2to3", "pydoc_data", "unittest", "test",
-    "mypy", "ruff", "black", "coloredlogs", "humanfriendly", "flatbuffers", "mpmath",
-    "PIL.ImageQt", "PIL.ImageTk", "numpy.f2py", "numpy.distutils", "numpy.testing",
+    "tkinter",
+    "_tkinter",
+    "matplotlib",
+    "scipy",
+    "pandas",
+    "sympy",
+    "IPython",
+    "jedi",
+    "pytest",
+    "_pytest",
+    "hypothesis",
+    "pytestqt",
+    "psutil",
+    "setuptools",
+    "pkg_resources",
+    "pip",
+    "wheel",
+    "distutils",
+    "lib2to3",
+    "pydoc_data",
+    "unittest",
+    "test",
+    "mypy",
+    "ruff",
+    "black",
+    "coloredlogs",
+    "humanfriendly",
+    "flatbuffers",
+    "mpmath",
+    "PIL.ImageQt",
+    "PIL.ImageTk",
+    "numpy.f2py",
+    "numpy.distutils",
+    "numpy.testing",
     "yaml",  # numpy.__config__ only, for show_config()
 )
 
 # PySide6: the app uses QtCore, QtGui and QtWidgets only.
 QT_UNUSED_MODULES = (
-    "Qt3DAnimation", "Qt3DCore", "Qt3DExtras", "Qt3DInput", "Qt3DLogic", "Qt3DRender",
-    "QtBluetooth", "QtCharts", "QtConcurrent", "QtDataVisualization", "QtDBus", "QtDesigner",
-    "QtGraphs", "QtGraphsWidgets", "QtHelp", "QtHttpServer", "QtLabsStyleKit", "QtLocation",
-    "QtMultimedia", "QtMultimediaWidgets", "QtNetwork", "QtNetworkAuth", "QtNfc", "QtOpenGL",
-    "QtOpenGLWidgets", "QtPdf", "QtPdfWidgets", "QtPositioning", "QtPrintSupport", "QtQml",
-    "QtQmlFeatures", "QtQuick", "QtQuick3D", "QtQuickControls2", "QtQuickTest",
-    "QtQuickWidgets", "QtRemoteObjects", "QtScxml", "QtSensors", "QtSerialBus",
-    "QtSerialPort", "QtSpatialAudio", "QtSql", "QtStateMachine", "QtSvg", "QtSvgWidgets",
-    "QtTest", "QtTextToSpeech", "QtUiTools", "QtWebChannel", "QtWebEngineCore",
-    "QtWebEngineQuick", "QtWebEngineWidgets", "QtWebSockets", "QtWebView", "QtXml",
+    "Qt3DAnimation",
+    "Qt3DCore",
+    "Qt3DExtras",
+    "Qt3DInput",
+    "Qt3DLogic",
+    "Qt3DRender",
+    "QtBluetooth",
+    "QtCharts",
+    "QtConcurrent",
+    "QtDataVisualization",
+    "QtDBus",
+    "QtDesigner",
+    "QtGraphs",
+    "QtGraphsWidgets",
+    "QtHelp",
+    "QtHttpServer",
+    "QtLabsStyleKit",
+    "QtLocation",
+    "QtMultimedia",
+    "QtMultimediaWidgets",
+    "QtNetwork",
+    "QtNetworkAuth",
+    "QtNfc",
+    "QtOpenGL",
+    "QtOpenGLWidgets",
+    "QtPdf",
+    "QtPdfWidgets",
+    "QtPositioning",
+    "QtPrintSupport",
+    "QtQml",
+    "QtQmlFeatures",
+    "QtQuick",
+    "QtQuick3D",
+    "QtQuickControls2",
+    "QtQuickTest",
+    "QtQuickWidgets",
+    "QtRemoteObjects",
+    "QtScxml",
+    "QtSensors",
+    "QtSerialBus",
+    "QtSerialPort",
+    "QtSpatialAudio",
+    "QtSql",
+    "QtStateMachine",
+    "QtSvg",
+    "QtSvgWidgets",
+    "QtTest",
+    "QtTextToSpeech",
+    "QtUiTools",
+    "QtWebChannel",
+    "QtWebEngineCore",
+    "QtWebEngineQuick",
+    "QtWebEngineWidgets",
+    "QtWebSockets",
+    "QtWebView",
+    "QtXml",
 )
 
 EXCLUDES = FORBIDDEN + _UNUSED_PY + tuple(f"PySide6.{m}" for m in QT_UNUSED_MODULES)
@@ -47,25 +132,28 @@ EXCLUDES = FORBIDDEN + _UNUSED_PY + tuple(f"PySide6.{m}" for m in QT_UNUSED_MODU
 # Collected files (binaries and data, by their path inside the archive) that we drop: Qt's
 # translations (the app's text is English only), Qt plugins that drag in QML/Quick, the virtual
 # keyboard, Wayland compositor support or PDF/SVG stacks, and Qt libraries only those need.
-_DROP = [re.compile(p) for p in (
-    r"^PySide6/Qt/translations/",
-    r"^PySide6/Qt/qml/",
-    r"^PySide6/Qt/plugins/(qmltooling|qmllint|qmlls|designer|sqldrivers|multimedia|"
-    r"sceneparsers|renderers|renderplugins|geometryloaders|assetimporters|texttospeech|"
-    r"position|geoservices|sensors|canbus|webview|scenegraph)/",
-    r"^PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin",
-    # embedded-device back ends (no window system) and GTK's theme plugin, which needs the host's
-    # GTK 3 and would drag in a private copy of cairo/pango/glib that must match it
-    r"^PySide6/Qt/plugins/(egldeviceintegrations|generic)/",
-    r"^PySide6/Qt/plugins/platforms/lib(qeglfs|qlinuxfb|qvnc|qvkkhrdisplay|qminimalegl)\.so$",
-    r"^PySide6/Qt/plugins/platformthemes/libqgtk3\.so$",
-    r"^PySide6/Qt/plugins/imageformats/(libqpdf|qpdf)",
-    r"^PySide6/Qt/plugins/imageformats/(libqsvg|qsvg)",
-    r"^PySide6/Qt/plugins/iconengines/(libqsvgicon|qsvgicon)",
-    r"(^|/)(lib)?Qt6(Qml|Quick|VirtualKeyboard|Pdf|Svg|Network|OpenGL|Sql|Test|Multimedia|"
-    r"Designer|3D|WebEngine|Charts|Graphs|Positioning|Location|Sensors|TextToSpeech)[A-Za-z]*"
-    r"(\.so[.0-9]*|\.dll|\.dylib|\.framework/.*)$",
-)]
+_DROP = [
+    re.compile(p)
+    for p in (
+        r"^PySide6/Qt/translations/",
+        r"^PySide6/Qt/qml/",
+        r"^PySide6/Qt/plugins/(qmltooling|qmllint|qmlls|designer|sqldrivers|multimedia|"
+        r"sceneparsers|renderers|renderplugins|geometryloaders|assetimporters|texttospeech|"
+        r"position|geoservices|sensors|canbus|webview|scenegraph)/",
+        r"^PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin",
+        # embedded-device back ends (no window system) and GTK's theme plugin, which needs the
+        # host's GTK 3 and would drag in a private copy of cairo/pango/glib that must match it
+        r"^PySide6/Qt/plugins/(egldeviceintegrations|generic)/",
+        r"^PySide6/Qt/plugins/platforms/lib(qeglfs|qlinuxfb|qvnc|qvkkhrdisplay|qminimalegl)\.so$",
+        r"^PySide6/Qt/plugins/platformthemes/libqgtk3\.so$",
+        r"^PySide6/Qt/plugins/imageformats/(libqpdf|qpdf)",
+        r"^PySide6/Qt/plugins/imageformats/(libqsvg|qsvg)",
+        r"^PySide6/Qt/plugins/iconengines/(libqsvgicon|qsvgicon)",
+        r"(^|/)(lib)?Qt6(Qml|Quick|VirtualKeyboard|Pdf|Svg|Network|OpenGL|Sql|Test|Multimedia|"
+        r"Designer|3D|WebEngine|Charts|Graphs|Positioning|Location|Sensors|TextToSpeech)[A-Za-z]*"
+        r"(\.so[.0-9]*|\.dll|\.dylib|\.framework/.*)$",
+    )
+]
 
 
 def keep_collected(dest: str) -> bool:

@@ -1,7 +1,7 @@
-"""Make the test fixture model, its images and the reference outputs (dev only: needs `.[export]`).
+"""Make the test fixture model, its images and reference outputs (dev only: `.[export]`).
 
-    python packaging/make_test_model.py            # tests/fixtures/{tiny-vit-gpt2,images,expected.json}
-    python packaging/make_test_model.py --full     # models/random-full/: real shapes, random weights
+    python packaging/make_test_model.py         # tests/fixtures: the tiny bundle, images, expected
+    python packaging/make_test_model.py --full  # models/random-full/: real shapes, random weights
 
 The tiny model has the architecture of `nlpconnect/vit-gpt2-image-captioning` (a ViT encoder and a
 GPT-2 decoder with cross-attention, bos = eos = pad = decoder start), with random weights and a
@@ -62,36 +62,65 @@ def train_tokenizer(vocab_size: int):
     return tok
 
 
-def build_model(full: bool, vocab_size: int, eos_id: int, init_range: float,
-                eos_scale: float = 1.0):
+def build_model(
+    full: bool, vocab_size: int, eos_id: int, init_range: float, eos_scale: float = 1.0
+):
     import torch
     from transformers import (
         GPT2Config,
-        ViTConfig,
         VisionEncoderDecoderConfig,
         VisionEncoderDecoderModel,
+        ViTConfig,
     )
 
     torch.manual_seed(SEED)
     if full:  # the shapes of nlpconnect/vit-gpt2-image-captioning
-        enc = ViTConfig(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12,
-                        num_attention_heads=12, intermediate_size=3072)
-        dec = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
-                         add_cross_attention=True, bos_token_id=50256, eos_token_id=50256)
+        enc = ViTConfig(
+            image_size=224,
+            patch_size=16,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+        )
+        dec = GPT2Config(
+            vocab_size=50257,
+            n_positions=1024,
+            n_embd=768,
+            n_layer=12,
+            n_head=12,
+            add_cross_attention=True,
+            bos_token_id=50256,
+            eos_token_id=50256,
+        )
     else:
-        enc = ViTConfig(image_size=224, patch_size=16, hidden_size=HIDDEN, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=2 * HIDDEN,
-                        initializer_range=init_range)
-        dec = GPT2Config(vocab_size=vocab_size, n_positions=64, n_embd=HIDDEN, n_layer=2, n_head=2,
-                         add_cross_attention=True, bos_token_id=eos_id, eos_token_id=eos_id,
-                         initializer_range=init_range)
+        enc = ViTConfig(
+            image_size=224,
+            patch_size=16,
+            hidden_size=HIDDEN,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=2 * HIDDEN,
+            initializer_range=init_range,
+        )
+        dec = GPT2Config(
+            vocab_size=vocab_size,
+            n_positions=64,
+            n_embd=HIDDEN,
+            n_layer=2,
+            n_head=2,
+            add_cross_attention=True,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            initializer_range=init_range,
+        )
     cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     cfg.decoder_start_token_id = cfg.pad_token_id = cfg.eos_token_id = dec.eos_token_id
     cfg.bos_token_id = dec.bos_token_id
     model = VisionEncoderDecoderModel(config=cfg).eval()
     if not full and eos_scale != 1.0:
         # With random weights end-of-text is almost never the most likely token; a larger norm of
-        # its (tied) embedding row makes some sequences stop before the limit, so stopping is tested.
+        # its (tied) embedding row makes some sequences stop before the limit: stopping is tested.
         with torch.no_grad():
             model.decoder.transformer.wte.weight[eos_id] *= eos_scale
     model.generation_config.decoder_start_token_id = dec.eos_token_id
@@ -106,18 +135,26 @@ def save_hf(model, tok, out: Path, eos_id: int) -> None:
     from transformers import GPT2TokenizerFast, ViTImageProcessor
 
     model.save_pretrained(out)
-    hf_tok = GPT2TokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS,
-                               unk_token=EOS, pad_token=EOS)
+    hf_tok = GPT2TokenizerFast(
+        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS
+    )
     hf_tok.save_pretrained(out)
-    ViTImageProcessor(size={"height": 224, "width": 224}, image_mean=[0.5] * 3,
-                      image_std=[0.5] * 3, resample=2).save_pretrained(out)
+    ViTImageProcessor(
+        size={"height": 224, "width": 224}, image_mean=[0.5] * 3, image_std=[0.5] * 3, resample=2
+    ).save_pretrained(out)
 
 
 def export_onnx(hf_dir: Path, out: Path) -> None:
     from optimum.exporters.onnx import main_export
 
-    main_export(str(hf_dir), output=str(out), task="image-to-text-with-past", opset=17,
-                do_validation=False, no_post_process=False)
+    main_export(
+        str(hf_dir),
+        output=str(out),
+        task="image-to-text-with-past",
+        opset=17,
+        do_validation=False,
+        no_post_process=False,
+    )
 
 
 def quantize(folder: Path) -> None:
@@ -126,12 +163,22 @@ def quantize(folder: Path) -> None:
     for src in sorted(folder.glob("*.onnx")):
         if src.stem.endswith("_quantized"):
             continue
-        quantize_dynamic(src, folder / f"{src.stem}_quantized.onnx", weight_type=QuantType.QInt8,
-                         extra_options={"EnableSubgraph": True})
+        quantize_dynamic(
+            src,
+            folder / f"{src.stem}_quantized.onnx",
+            weight_type=QuantType.QInt8,
+            extra_options={"EnableSubgraph": True},
+        )
 
 
-JSON_NAMES = ("config.json", "generation_config.json", "preprocessor_config.json",
-              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+JSON_NAMES = (
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
 def to_bundle(exported: Path, bundle: Path, onnx_names: list[str]) -> None:
@@ -185,15 +232,20 @@ def make_images(folder: Path) -> list[Path]:
 def pixel_summary(pv: np.ndarray) -> dict:
     flat = pv.reshape(-1).astype(np.float64)
     idx = np.linspace(0, flat.size - 1, 64).astype(int)
-    return {"shape": list(pv.shape), "sum": float(flat.sum()), "abs_sum": float(np.abs(flat).sum()),
-            "sample_index": idx.tolist(), "sample_values": [float(v) for v in flat[idx]]}
+    return {
+        "shape": list(pv.shape),
+        "sum": float(flat.sum()),
+        "abs_sum": float(np.abs(flat).sum()),
+        "sample_index": idx.tolist(),
+        "sample_values": [float(v) for v in flat[idx]],
+    }
 
 
 def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
     import torch
     from optimum.onnxruntime import ORTModelForVision2Seq
     from PIL import Image
-    from transformers import AutoTokenizer, ViTImageProcessor, VisionEncoderDecoderModel
+    from transformers import AutoTokenizer, VisionEncoderDecoderModel, ViTImageProcessor
 
     model = VisionEncoderDecoderModel.from_pretrained(hf_dir).eval()
     proc = ViTImageProcessor.from_pretrained(hf_dir)
@@ -205,34 +257,57 @@ def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
             # Optimum picks up a decoder_with_past file lying beside a merged one and runs it
             # for the later steps; a folder with only the merged graph makes it use that alone.
             only = Path(tempfile.mkdtemp()) / "merged"
-            to_bundle(bundle / "onnx", only, [f"encoder_model{sfx}.onnx",
-                                              f"decoder_model_merged{sfx}.onnx"])
+            to_bundle(
+                bundle / "onnx",
+                only,
+                [f"encoder_model{sfx}.onnx", f"decoder_model_merged{sfx}.onnx"],
+            )
             for name in JSON_NAMES:
                 if (bundle / name).exists():
                     shutil.copy2(bundle / name, only / name)
             return ORTModelForVision2Seq.from_pretrained(
-                only, subfolder="onnx", use_cache=True, use_merged=True,
+                only,
+                subfolder="onnx",
+                use_cache=True,
+                use_merged=True,
                 encoder_file_name=f"encoder_model{sfx}.onnx",
                 decoder_file_name=f"decoder_model_merged{sfx}.onnx",
-                decoder_with_past_file_name=f"decoder_model_merged{sfx}.onnx")
+                decoder_with_past_file_name=f"decoder_model_merged{sfx}.onnx",
+            )
         return ORTModelForVision2Seq.from_pretrained(
-            bundle, subfolder="onnx", use_cache=True, use_merged=False,
+            bundle,
+            subfolder="onnx",
+            use_cache=True,
+            use_merged=False,
             encoder_file_name=f"encoder_model{sfx}.onnx",
             decoder_file_name=f"decoder_model{sfx}.onnx",
-            decoder_with_past_file_name=f"decoder_with_past_model{sfx}.onnx")
+            decoder_with_past_file_name=f"decoder_with_past_model{sfx}.onnx",
+        )
 
     ort_int8 = ort(True)
     ort_fp32 = ort(False)
     ort_int8_merged = ort(True, merged=True)
     used = {}
-    for label, mdl in (("optimum_int8", ort_int8), ("optimum_fp32", ort_fp32),
-                       ("optimum_int8_merged", ort_int8_merged)):
+    for label, mdl in (
+        ("optimum_int8", ort_int8),
+        ("optimum_fp32", ort_fp32),
+        ("optimum_int8_merged", ort_int8_merged),
+    ):
         parts = [getattr(mdl, a, None) for a in ("encoder", "decoder", "decoder_with_past")]
-        used[label] = sorted({Path(p.session._model_path).name for p in parts
-                              if p is not None and getattr(p, "session", None) is not None})
-    settings = {"greedy": {"num_beams": 1}, "beam3": {"num_beams": 3}, "beam4": {"num_beams": 4},
-                "greedy_max8": {"num_beams": 1, "max_new_tokens": 8},
-                "beam3_max8": {"num_beams": 3, "max_new_tokens": 8}}
+        used[label] = sorted(
+            {
+                Path(p.session._model_path).name
+                for p in parts
+                if p is not None and getattr(p, "session", None) is not None
+            }
+        )
+    settings = {
+        "greedy": {"num_beams": 1},
+        "beam3": {"num_beams": 3},
+        "beam4": {"num_beams": 4},
+        "greedy_max8": {"num_beams": 1, "max_new_tokens": 8},
+        "beam3_max8": {"num_beams": 3, "max_new_tokens": 8},
+    }
     out: dict = {"settings": settings, "images": {}}
     for path in images:
         rgb = Image.open(path).convert("RGB") if Image.open(path).mode != "RGBA" else None
@@ -241,17 +316,28 @@ def record_reference(hf_dir: Path, bundle: Path, images: list[Path]) -> dict:
             rgb = Image.new("RGB", rgba.size, (255, 255, 255))
             rgb.paste(rgba, mask=rgba.getchannel("A"))
         pv = proc(images=rgb, return_tensors="pt").pixel_values
-        entry: dict = {"pixel_values": pixel_summary(pv.numpy()), "torch_fp32": {},
-                       "optimum_int8": {}, "optimum_fp32": {}, "optimum_int8_merged": {}}
+        entry: dict = {
+            "pixel_values": pixel_summary(pv.numpy()),
+            "torch_fp32": {},
+            "optimum_int8": {},
+            "optimum_fp32": {},
+            "optimum_int8_merged": {},
+        }
         for key, kw in settings.items():
-            for label, mdl in (("torch_fp32", model), ("optimum_int8", ort_int8),
-                               ("optimum_fp32", ort_fp32), ("optimum_int8_merged", ort_int8_merged)):
+            for label, mdl in (
+                ("torch_fp32", model),
+                ("optimum_int8", ort_int8),
+                ("optimum_fp32", ort_fp32),
+                ("optimum_int8_merged", ort_int8_merged),
+            ):
                 with torch.no_grad():
                     ids = mdl.generate(pixel_values=pv, **kw)[0].tolist()
                 entry[label][key] = {
                     "token_ids": ids,
-                    "text": tok.decode(ids, skip_special_tokens=True,
-                                       clean_up_tokenization_spaces=False).strip()}
+                    "text": tok.decode(
+                        ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                    ).strip(),
+                }
         out["images"][path.name] = entry
     out["reference_files"] = used
     return out
@@ -270,9 +356,12 @@ def check_meaningful(ref: dict, eos_id: int) -> list[str]:
         problems.append("greedy outputs do not vary between images")
     if all(greedy[k] == beam[k] for k in greedy):
         problems.append("greedy equals beam search on every image")
-    ended = [k for k, v in ref["images"].items()
-             for s in ("greedy", "beam3", "beam4")
-             if eos_id in v["torch_fp32"][s]["token_ids"][1:]]
+    ended = [
+        k
+        for k, v in ref["images"].items()
+        for s in ("greedy", "beam3", "beam4")
+        if eos_id in v["torch_fp32"][s]["token_ids"][1:]
+    ]
     if not ended:
         problems.append("no sequence ends with end-of-text before the length limit")
     return problems
@@ -288,8 +377,7 @@ def make_tiny(args) -> None:
     images = make_images(FIXTURES / "images")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = build_model(False, tok.get_vocab_size(), eos_id, args.init_range,
-                            args.eos_scale)
+        model = build_model(False, tok.get_vocab_size(), eos_id, args.init_range, args.eos_scale)
         save_hf(model, tok, tmp / "hf", eos_id)
         export_onnx(tmp / "hf", tmp / "onnx")
         quantize(tmp / "onnx")
@@ -299,16 +387,26 @@ def make_tiny(args) -> None:
         ref = record_reference(tmp / "hf", tmp / "full-export", images)
         to_bundle(tmp / "onnx", bundle, [n for n in names if n not in OMIT_FROM_TINY])
     problems = check_meaningful(ref, eos_id)
-    ref["meta"] = {"seed": SEED, "init_range": args.init_range, "eos_scale": args.eos_scale, "eos_token_id": eos_id,
-                   "vocab_size": tok.get_vocab_size(), "generator": "packaging/make_test_model.py",
-                   "files": {str(p.relative_to(bundle)): sha256(p)
-                             for p in sorted(bundle.rglob("*")) if p.is_file()}}
+    ref["meta"] = {
+        "seed": SEED,
+        "init_range": args.init_range,
+        "eos_scale": args.eos_scale,
+        "eos_token_id": eos_id,
+        "vocab_size": tok.get_vocab_size(),
+        "generator": "packaging/make_test_model.py",
+        "files": {
+            str(p.relative_to(bundle)): sha256(p) for p in sorted(bundle.rglob("*")) if p.is_file()
+        },
+    }
     import optimum
     import torch
     import transformers
 
-    ref["meta"]["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
-                               "optimum": getattr(optimum, "__version__", "?")}
+    ref["meta"]["versions"] = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "optimum": getattr(optimum, "__version__", "?"),
+    }
     (FIXTURES / "expected.json").write_text(json.dumps(ref, indent=1) + "\n")
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     print(f"tiny bundle: {bundle} ({size / 1e6:.2f} MB), {len(images)} images")
@@ -338,18 +436,22 @@ def make_full(args) -> None:
         to_bundle(tmp / "onnx", dest, names)
         # one reference image for the slow parity test
         img = FIXTURES / "images" / "sun_and_grass.jpg"
-        from transformers import ViTImageProcessor, VisionEncoderDecoderModel
+        from transformers import VisionEncoderDecoderModel, ViTImageProcessor
 
         mdl = VisionEncoderDecoderModel.from_pretrained(tmp / "hf").eval()
         pv = ViTImageProcessor.from_pretrained(tmp / "hf")(
-            images=Image.open(img).convert("RGB"), return_tensors="pt").pixel_values
+            images=Image.open(img).convert("RGB"), return_tensors="pt"
+        ).pixel_values
         import torch
 
         with torch.no_grad():
-            ref = {"image": img.name,
-                   "greedy_max16": mdl.generate(pixel_values=pv, max_new_tokens=16)[0].tolist(),
-                   "beam4_max16": mdl.generate(pixel_values=pv, max_new_tokens=16,
-                                               num_beams=4)[0].tolist()}
+            ref = {
+                "image": img.name,
+                "greedy_max16": mdl.generate(pixel_values=pv, max_new_tokens=16)[0].tolist(),
+                "beam4_max16": mdl.generate(pixel_values=pv, max_new_tokens=16, num_beams=4)[
+                    0
+                ].tolist(),
+            }
         shutil.copytree(tmp / "hf", dest / "pytorch", dirs_exist_ok=True)
     (dest / "expected_full.json").write_text(json.dumps(ref) + "\n")
     print(f"full-size random bundle: {dest} in {time.time() - t0:.0f} s")

@@ -42,8 +42,9 @@ def evict(paths: list[Path]) -> None:
 
 def one_run(exe: Path, env: dict[str, str], timeout: float = 300) -> dict[str, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [str(exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
     got: dict[str, float] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -67,17 +68,26 @@ def one_run(exe: Path, env: dict[str, str], timeout: float = 300) -> dict[str, f
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("exe", type=Path, nargs="+", help="executables, measured in turn (fairer "
-                    "on a busy machine than one after the other)")
+    ap.add_argument(
+        "exe",
+        type=Path,
+        nargs="+",
+        help="executables, measured in turn (fairer on a busy machine than one after the other)",
+    )
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     args = ap.parse_args()
     exes = [e.resolve() for e in args.exe]
-    results: dict[Path, dict[str, list[dict[str, float]]]] = {e: {"cold": [], "warm": []}
-                                                              for e in exes}
+    results: dict[Path, dict[str, list[dict[str, float]]]] = {
+        e: {"cold": [], "warm": []} for e in exes
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NANOCAPTION_DATA_DIR": tmp,
-               "NANOCAPTION_QUIT_AFTER_READY": "model"}
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "NANOCAPTION_DATA_DIR": tmp,
+            "NANOCAPTION_QUIT_AFTER_READY": "model",
+        }
         env.pop("NANOCAPTION_MODEL_DIR", None)
         for _ in range(args.runs):
             for exe in exes:  # a model kept beside the executable is dropped from the cache too

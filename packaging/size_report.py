@@ -20,11 +20,17 @@ PARTS = [
     ("Qt (PySide6)", r"^(PySide6|shiboken6)([/.]|$)|^(lib)?(Qt6|pyside6|shiboken6|icu)"),
     ("onnxruntime", r"^onnxruntime([/.]|$)|^(lib)?onnxruntime"),
     ("numpy", r"^numpy([/.]|$)|^numpy\.libs/|^(lib)?(scipy_)?openblas|^libgfortran|^libquadmath"),
-    ("Pillow", r"^(PIL|pillow\.libs)([/.]|$)|^(lib)?(jpeg|openjp2|tiff|webp|sharpyuv|avif|lcms2|"
-               r"freetype|png16|harfbuzz|brotli|xcb-|Xau|lzma|zstd)"),
+    (
+        "Pillow",
+        r"^(PIL|pillow\.libs)([/.]|$)|^(lib)?(jpeg|openjp2|tiff|webp|sharpyuv|avif|lcms2|"
+        r"freetype|png16|harfbuzz|brotli|xcb-|Xau|lzma|zstd)",
+    ),
     ("tokenizers", r"^tokenizers([/.]|$)"),
-    ("Python", r"^(lib)?python3|^python3|^base_library\.zip|^lib-dynload/|^PYZ\.pyz$|"
-               r"^struct$|^pyi|^pyimod|^_pyi"),
+    (
+        "Python",
+        r"^(lib)?python3|^python3|^base_library\.zip|^lib-dynload/|^PYZ\.pyz$|"
+        r"^struct$|^pyi|^pyimod|^_pyi",
+    ),
 ]
 _COMPILED = [(name, re.compile(p)) for name, p in PARTS]
 
@@ -62,8 +68,9 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:8.1f}"
 
 
-def format_report(exe: Path, listing: list[Entry], beside: Path | None = None, *,
-                  platform_name: str = "") -> str:
+def format_report(
+    exe: Path, listing: list[Entry], beside: Path | None = None, *, platform_name: str = ""
+) -> str:
     size = exe.stat().st_size
     by_part: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for name, stored, unpacked, _t in listing:
@@ -71,8 +78,10 @@ def format_report(exe: Path, listing: list[Entry], beside: Path | None = None, *
         row[0] += stored
         row[1] += unpacked
         row[2] += 1
-    lines = [f"== size report: {exe.name} ({platform_name}) ==",
-             f"executable: {size / 1e6:.1f} MB ({size} bytes)"]
+    lines = [
+        f"== size report: {exe.name} ({platform_name}) ==",
+        f"executable: {size / 1e6:.1f} MB ({size} bytes)",
+    ]
     if beside is not None and beside.is_dir():
         extra = sum(p.stat().st_size for p in beside.rglob("*") if p.is_file())
         lines.append(f"model beside it: {beside} {extra / 1e6:.1f} MB")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny model bundle committed under tests/fixtures and its reference outputs."""
+"""Shared fixtures: the tiny model bundle under tests/fixtures and its reference outputs."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def expected() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def captioner():
-    """The INT8 tiny model as the app loads it by default (one per test session: loading is slow)."""
+    """The INT8 tiny model as the app loads it by default (one per session: loading takes time)."""
     from nanocaption_desktop.engine import Captioner
 
     return Captioner.load(TINY_BUNDLE)

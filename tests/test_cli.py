@@ -13,8 +13,13 @@ IMAGES = sorted((FIXTURES / "images").iterdir())
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nanocaption_desktop", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "nanocaption_desktop", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_caption_json_one_object_per_image_and_a_bad_file(tmp_path):
@@ -53,8 +58,11 @@ def test_version_and_self_test():
 def test_models_fetch_offline_fails_fast_and_leaves_nothing(tmp_path):
     import os
 
-    env = dict(os.environ, NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
-               NANOCAPTION_HUB_URL="http://127.0.0.1:9")  # discard port: nothing listens
+    env = dict(
+        os.environ,
+        NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
+        NANOCAPTION_HUB_URL="http://127.0.0.1:9",
+    )  # discard port: nothing listens
     done = cli("models", "fetch", env=env)
     assert done.returncode == 2
     assert "could not reach" in done.stderr and "--model" in done.stderr
@@ -82,8 +90,11 @@ def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
     handler.log_message = lambda *a: None  # type: ignore[method-assign]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = dict(os.environ, NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
-               NANOCAPTION_HUB_URL=f"http://127.0.0.1:{server.server_address[1]}")
+    env = dict(
+        os.environ,
+        NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
+        NANOCAPTION_HUB_URL=f"http://127.0.0.1:{server.server_address[1]}",
+    )
     env.pop("NANOCAPTION_MODEL_DIR", None)
     try:
         done = cli("models", "fetch", env=env)
@@ -97,4 +108,7 @@ def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
         server.shutdown()
         server.server_close()
     expected = json.loads((FIXTURES / "expected.json").read_text())
-    assert row["token_ids"] == expected["images"][IMAGES[0].name]["optimum_int8"]["greedy"]["token_ids"]
+    assert (
+        row["token_ids"]
+        == expected["images"][IMAGES[0].name]["optimum_int8"]["greedy"]["token_ids"]
+    )

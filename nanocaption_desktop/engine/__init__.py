@@ -9,8 +9,15 @@ from typing import Any
 
 from .errors import Cancelled, ImageError, ModelError, NanoCaptionError
 
-__all__ = ["Caption", "Captioner", "Cancelled", "ImageError", "ModelError", "NanoCaptionError",
-           "load_image"]
+__all__ = [
+    "Caption",
+    "Captioner",
+    "Cancelled",
+    "ImageError",
+    "ModelError",
+    "NanoCaptionError",
+    "load_image",
+]
 
 
 def __getattr__(name: str) -> Any:

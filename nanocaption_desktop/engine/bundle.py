@@ -60,7 +60,9 @@ class Bundle:
         return self.decoder.stem.endswith("_quantized")
 
     @classmethod
-    def open(cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None) -> Bundle:
+    def open(
+        cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None
+    ) -> Bundle:
         """Check a bundle folder and read its JSON files; `ModelError` names what is wrong.
 
         `decoder` picks "decoder_with_past_model" or "decoder_model_merged"; by default the first
@@ -76,8 +78,10 @@ class Bundle:
             raise ModelError(str(tokenizer_file), "missing file (the bundle is incomplete)")
         encoder = _find_onnx(root, "encoder_model", quantized)
         if encoder is None:
-            raise ModelError(str(root / "onnx" / "encoder_model_quantized.onnx"),
-                             "missing file: no encoder_model[_quantized].onnx at the top or under onnx/")
+            raise ModelError(
+                str(root / "onnx" / "encoder_model_quantized.onnx"),
+                "missing file: no encoder_model[_quantized].onnx at the top or under onnx/",
+            )
         kinds = (decoder,) if decoder else DECODER_KINDS
         for kind in kinds:
             if kind not in DECODER_KINDS:
@@ -86,11 +90,20 @@ class Bundle:
             if dec is not None:
                 break
         else:
-            raise ModelError(str(root / "onnx" / "decoder_with_past_model_quantized.onnx"),
-                             "missing file: no decoder_with_past_model[_quantized].onnx or "
-                             "decoder_model_merged[_quantized].onnx at the top or under onnx/")
+            raise ModelError(
+                str(root / "onnx" / "decoder_with_past_model_quantized.onnx"),
+                "missing file: no decoder_with_past_model[_quantized].onnx or "
+                "decoder_model_merged[_quantized].onnx at the top or under onnx/",
+            )
         if encoder.stem.endswith("_quantized") != dec.stem.endswith("_quantized"):
             log.info("bundle %s mixes %s and %s", root, encoder.name, dec.name)
-        return cls(root, encoder, dec, kind, configs["config.json"],
-                   configs["generation_config.json"], configs["preprocessor_config.json"],
-                   tokenizer_file)
+        return cls(
+            root,
+            encoder,
+            dec,
+            kind,
+            configs["config.json"],
+            configs["generation_config.json"],
+            configs["preprocessor_config.json"],
+            tokenizer_file,
+        )

@@ -56,8 +56,7 @@ class Captioner:
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
         # encoder keeps no prepacked weight copies (-65 MB, same outputs; sessions.py).
         self.decoder = self._load_decoder(bundle, threads)
-        self.encoder = make_session(bundle.encoder, threads=threads, spinning=False,
-                                    prepack=False)
+        self.encoder = make_session(bundle.encoder, threads=threads, spinning=False, prepack=False)
 
     @staticmethod
     def _load_decoder(bundle: Bundle, threads: int | None) -> Any:
@@ -69,24 +68,34 @@ class Captioner:
             found = optimized_decoder(bundle.decoder)
         if found is not None:
             try:
-                return open_hoisted(found.cross, found.step, threads=threads,
-                                    broadcast=found.broadcast)
+                return open_hoisted(
+                    found.cross, found.step, threads=threads, broadcast=found.broadcast
+                )
             except ModelError as e:
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, quantized: bool = True,
-             threads: int | None = None, decoder: str | None = None) -> Captioner:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        quantized: bool = True,
+        threads: int | None = None,
+        decoder: str | None = None,
+    ) -> Captioner:
         """Find and check a bundle (see DESIGN.md for where it looks) and create the sessions."""
         if path is None:
             from ..modelstore.locate import find_bundle
 
             found = find_bundle()
             if found is None:
-                raise ModelError("model", "no model installed: run `nanocaption-desktop models "
-                                 "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR")
+                raise ModelError(
+                    "model",
+                    "no model installed: run `nanocaption-desktop models "
+                    "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR",
+                )
             path = found
         from ..modelstore.trust import check_before_load
 
@@ -108,43 +117,82 @@ class Captioner:
         return preprocess([load_image(image, name=name)], self.preprocess_config)
 
     def encode(self, pixel_values: np.ndarray) -> np.ndarray:
-        return run(self.encoder, ["last_hidden_state"], {"pixel_values": pixel_values},
-                   str(self.bundle.encoder))[0]
+        return run(
+            self.encoder,
+            ["last_hidden_state"],
+            {"pixel_values": pixel_values},
+            str(self.bundle.encoder),
+        )[0]
 
-    def caption_pixels(self, pixel_values: np.ndarray, *, source: str = "",
-                       beams: int | None = None, max_new_tokens: int | None = None,
-                       cancel: CancelFlag | None = None, _t0: float | None = None) -> Caption:
+    def caption_pixels(
+        self,
+        pixel_values: np.ndarray,
+        *,
+        source: str = "",
+        beams: int | None = None,
+        max_new_tokens: int | None = None,
+        cancel: CancelFlag | None = None,
+        _t0: float | None = None,
+    ) -> Caption:
         t0 = time.perf_counter() if _t0 is None else _t0
         settings = self.settings.override(beams=beams, max_new_tokens=max_new_tokens)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         hidden = self.encode(np.ascontiguousarray(pixel_values, dtype=np.float32))
         result = generate(self.decoder.begin(hidden, settings.num_beams), settings, cancel)
-        return Caption(self.detokenizer.decode(result.token_ids), result.token_ids,
-                       result.score, time.perf_counter() - t0, source)
+        return Caption(
+            self.detokenizer.decode(result.token_ids),
+            result.token_ids,
+            result.score,
+            time.perf_counter() - t0,
+            source,
+        )
 
-    def caption(self, image: ImageSource, *, beams: int | None = None,
-                max_new_tokens: int | None = None, cancel: CancelFlag | None = None) -> Caption:
+    def caption(
+        self,
+        image: ImageSource,
+        *,
+        beams: int | None = None,
+        max_new_tokens: int | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> Caption:
         """Caption one image; raises `ImageError` for a bad image, `Cancelled` when cancelled."""
         t0 = time.perf_counter()
         pixels = self.prepare(image)
-        return self.caption_pixels(pixels, source=source_name(image), beams=beams,
-                                   max_new_tokens=max_new_tokens, cancel=cancel, _t0=t0)
+        return self.caption_pixels(
+            pixels,
+            source=source_name(image),
+            beams=beams,
+            max_new_tokens=max_new_tokens,
+            cancel=cancel,
+            _t0=t0,
+        )
 
-    def caption_stream(self, items: Iterable[tuple[T, np.ndarray | None, str]], *,
-                       beams: int | None = None, max_new_tokens: int | None = None,
-                       cancel: CancelFlag | None = None) -> Iterator[tuple[T, Caption | None]]:
+    def caption_stream(
+        self,
+        items: Iterable[tuple[T, np.ndarray | None, str]],
+        *,
+        beams: int | None = None,
+        max_new_tokens: int | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> Iterator[tuple[T, Caption | None]]:
         """`(tag, caption)` for each `(tag, pixel_values or None, source)`, in order, with both
         cores busy (engine/pipeline.py); each caption is the one the image gets alone. None
         pixels pass through as `(tag, None)`. Stops quietly on `cancel`."""
         from .pipeline import caption_stream
 
-        return caption_stream(self, items, beams=beams, max_new_tokens=max_new_tokens,
-                              cancel=cancel)
+        return caption_stream(
+            self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+        )
 
-    def caption_many(self, images: Iterable[ImageSource], *, beams: int | None = None,
-                     max_new_tokens: int | None = None,
-                     cancel: CancelFlag | None = None) -> Iterator[Caption]:
+    def caption_many(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        beams: int | None = None,
+        max_new_tokens: int | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> Iterator[Caption]:
         """Yield a caption per image as each finishes; a bad image yields a Caption with `error`.
         Stops (without raising) when `cancel` is set. Each image is captioned on its own, so a
         caption never depends on the other images."""
@@ -153,10 +201,15 @@ class Captioner:
                 return
             t0 = time.perf_counter()
             try:
-                yield self.caption(image, beams=beams, max_new_tokens=max_new_tokens,
-                                   cancel=cancel)
+                yield self.caption(image, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel)
             except Cancelled:
                 return
             except NanoCaptionError as e:
-                yield Caption("", (), float("nan"), time.perf_counter() - t0, source_name(image),
-                              getattr(e, "reason", str(e)))
+                yield Caption(
+                    "",
+                    (),
+                    float("nan"),
+                    time.perf_counter() - t0,
+                    source_name(image),
+                    getattr(e, "reason", str(e)),
+                )

@@ -40,14 +40,19 @@ class DecoderLayout:
     merged: bool
 
     @classmethod
-    def of(cls, session: ort.InferenceSession, path: str,
-           needed: frozenset[str] = frozenset({"input_ids", "encoder_hidden_states"})
-           ) -> DecoderLayout:
+    def of(
+        cls,
+        session: ort.InferenceSession,
+        path: str,
+        needed: frozenset[str] = frozenset({"input_ids", "encoder_hidden_states"}),
+    ) -> DecoderLayout:
         names = [i.name for i in session.get_inputs()]
         past = [i for i in session.get_inputs() if _PAST.match(i.name)]
         if not needed <= set(names) or not past:
-            raise ModelError(path, "not an image-to-text decoder with past key/values "
-                             f"(inputs: {', '.join(names)})")
+            raise ModelError(
+                path,
+                f"not an image-to-text decoder with past key/values (inputs: {', '.join(names)})",
+            )
         shape = past[0].shape
         if len(shape) != 4 or not isinstance(shape[1], int) or not isinstance(shape[3], int):
             raise ModelError(path, f"unexpected past key/value shape {shape}")
@@ -56,8 +61,9 @@ class DecoderLayout:
         missing = [p for p in ("logits", *present) if p not in outputs]
         if missing:
             raise ModelError(path, f"decoder lacks outputs {', '.join(missing)}")
-        return cls(tuple(i.name for i in past), present, shape[1], shape[3],
-                   "use_cache_branch" in names)
+        return cls(
+            tuple(i.name for i in past), present, shape[1], shape[3], "use_cache_branch" in names
+        )
 
 
 class StockDecoder:
@@ -69,8 +75,9 @@ class StockDecoder:
         self.layout = DecoderLayout.of(session, path)
         self._outputs = ["logits", *self.layout.present_names]
 
-    def begin(self, encoder_hidden_states: np.ndarray, rows: int, image: object = None
-              ) -> _StockRun:
+    def begin(
+        self, encoder_hidden_states: np.ndarray, rows: int, image: object = None
+    ) -> _StockRun:
         return _StockRun(self, np.repeat(encoder_hidden_states, rows, axis=0), rows)
 
 
@@ -98,27 +105,40 @@ class _StockRun:
         self.past = [p[rows] for p in self.past]
 
 
-def open_hoisted(cross: str | Path, step: str | Path, *, threads: int | None = None,
-                 broadcast: bool = True) -> HoistedDecoder:
+def open_hoisted(
+    cross: str | Path, step: str | Path, *, threads: int | None = None, broadcast: bool = True
+) -> HoistedDecoder:
     """Sessions for a cross/step pair (spinning: see STEP_SPINNING)."""
-    return HoistedDecoder(make_session(cross, threads=threads, spinning=False),
-                          make_session(step, threads=threads, spinning=STEP_SPINNING), str(step),
-                          broadcast=broadcast)
+    return HoistedDecoder(
+        make_session(cross, threads=threads, spinning=False),
+        make_session(step, threads=threads, spinning=STEP_SPINNING),
+        str(step),
+        broadcast=broadcast,
+    )
 
 
 class HoistedDecoder:
     """The step-invariant image keys/values computed once per image (optimize.py)."""
 
-    def __init__(self, cross: ort.InferenceSession, step: ort.InferenceSession, path: str, *,
-                 broadcast: bool = True) -> None:
+    def __init__(
+        self,
+        cross: ort.InferenceSession,
+        step: ort.InferenceSession,
+        path: str,
+        *,
+        broadcast: bool = True,
+    ) -> None:
         self.cross = cross
         self.step = step
         self.path = path
         self.broadcast = broadcast
         self.cross_outputs = [o.name for o in cross.get_outputs()]
         self.layout = DecoderLayout.of(step, path, frozenset({"input_ids"}))
-        extra = ({i.name for i in step.get_inputs()} - {"input_ids", *self.layout.past_names}
-                 - set(self.cross_outputs))
+        extra = (
+            {i.name for i in step.get_inputs()}
+            - {"input_ids", *self.layout.past_names}
+            - set(self.cross_outputs)
+        )
         if extra or self.layout.merged:
             raise ModelError(path, f"step graph inputs not served: {sorted(extra)}")
         self.cross_input = cross.get_inputs()[0].name
@@ -142,8 +162,9 @@ class HoistedDecoder:
             return self.image_values(np.repeat(encoder_hidden_states, rows, axis=0))
         return self.image_values(encoder_hidden_states)
 
-    def begin(self, encoder_hidden_states: np.ndarray, rows: int,
-              image: list[ort.OrtValue] | None = None) -> _HoistedRun:
+    def begin(
+        self, encoder_hidden_states: np.ndarray, rows: int, image: list[ort.OrtValue] | None = None
+    ) -> _HoistedRun:
         """A decoding run of `rows` rows (beams) for one image ([1, seq, hidden]); `image` is
         `image_for(...)` when the caller computed it already (pipeline.py)."""
         if image is None:
@@ -159,7 +180,8 @@ class _HoistedRun:
         for name, value in zip(dec.cross_outputs, image, strict=True):
             self.binding.bind_ortvalue_input(name, value)
         empty = ort.OrtValue.ortvalue_from_numpy(
-            np.zeros((rows, lay.heads, 0, lay.head_dim), dtype=np.float32))
+            np.zeros((rows, lay.heads, 0, lay.head_dim), dtype=np.float32)
+        )
         self.past: list[ort.OrtValue] = [empty] * len(lay.past_names)
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
@@ -178,8 +200,10 @@ class _HoistedRun:
     def reorder(self, rows: np.ndarray) -> None:
         if np.array_equal(rows, np.arange(len(rows))):
             return
-        self.past = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(p.numpy()[rows]))
-                     for p in self.past]
+        self.past = [
+            ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(p.numpy()[rows]))
+            for p in self.past
+        ]
 
     def past_arrays(self) -> list[np.ndarray]:
         return [p.numpy() for p in self.past]

@@ -39,8 +39,9 @@ class GenerationSettings:
     max_new_tokens: int | None = None
 
     @classmethod
-    def from_configs(cls, generation_config: Mapping[str, Any],
-                     config: Mapping[str, Any]) -> GenerationSettings:
+    def from_configs(
+        cls, generation_config: Mapping[str, Any], config: Mapping[str, Any]
+    ) -> GenerationSettings:
         def pick(key: str, default: Any = None) -> Any:
             value = generation_config.get(key)
             if value is None:
@@ -55,14 +56,19 @@ class GenerationSettings:
         start = pick("decoder_start_token_id", pick("bos_token_id", eos))
         if eos is None or start is None:
             raise ValueError("the model config names no eos_token_id / decoder_start_token_id")
-        return cls(decoder_start_token_id=int(start), eos_token_id=int(eos),
-                   max_length=int(pick("max_length", 20)), num_beams=int(pick("num_beams", 1)),
-                   length_penalty=float(pick("length_penalty", 1.0)),
-                   early_stopping=pick("early_stopping", False),
-                   max_new_tokens=pick("max_new_tokens"))
+        return cls(
+            decoder_start_token_id=int(start),
+            eos_token_id=int(eos),
+            max_length=int(pick("max_length", 20)),
+            num_beams=int(pick("num_beams", 1)),
+            length_penalty=float(pick("length_penalty", 1.0)),
+            early_stopping=pick("early_stopping", False),
+            max_new_tokens=pick("max_new_tokens"),
+        )
 
-    def override(self, *, beams: int | None = None,
-                 max_new_tokens: int | None = None) -> GenerationSettings:
+    def override(
+        self, *, beams: int | None = None, max_new_tokens: int | None = None
+    ) -> GenerationSettings:
         s = self
         if beams is not None:
             if beams < 1:
@@ -100,15 +106,17 @@ def _check(cancel: CancelFlag | None) -> None:
         raise Cancelled()
 
 
-def generate(model: StepModel, settings: GenerationSettings,
-             cancel: CancelFlag | None = None) -> Result:
+def generate(
+    model: StepModel, settings: GenerationSettings, cancel: CancelFlag | None = None
+) -> Result:
     if settings.num_beams == 1:
         return greedy_search(model, settings, cancel)
     return beam_search(model, settings, cancel)
 
 
-def greedy_search(model: StepModel, s: GenerationSettings,
-                  cancel: CancelFlag | None = None) -> Result:
+def greedy_search(
+    model: StepModel, s: GenerationSettings, cancel: CancelFlag | None = None
+) -> Result:
     tokens = [s.decoder_start_token_id]
     total = 0.0
     limit = s.total_length
@@ -132,8 +140,9 @@ def _topk(values: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-values[part], kind="stable")]
 
 
-def beam_search(model: StepModel, s: GenerationSettings,
-                cancel: CancelFlag | None = None) -> Result:
+def beam_search(
+    model: StepModel, s: GenerationSettings, cancel: CancelFlag | None = None
+) -> Result:
     """transformers' vectorised `_beam_search` for one input, with one eos token."""
     nb = s.num_beams
     limit = s.total_length
@@ -158,7 +167,7 @@ def beam_search(model: StepModel, s: GenerationSettings,
         top_scores = acc[top]
         top_beams = top // vocab
         top_tokens = top % vocab
-        cand = [running[b] + [int(t)] for b, t in zip(top_beams, top_tokens)]
+        cand = [running[b] + [int(t)] for b, t in zip(top_beams, top_tokens, strict=True)]
         hits = (top_tokens == s.eos_token_id) | (cur + 1 >= limit)
         # e. the best num_beams unfinished candidates continue
         run_scores = top_scores + hits.astype(np.float32) * NEG
@@ -182,8 +191,7 @@ def beam_search(model: StepModel, s: GenerationSettings,
         running = [cand[i] for i in nxt]
         running_scores = run_scores[nxt]
         cur += 1
-        best_hyp_len = (limit - prompt if s.early_stopping == "never" and lp > 0.0
-                        else cur - prompt)
+        best_hyp_len = limit - prompt if s.early_stopping == "never" and lp > 0.0 else cur - prompt
         best_running = running_scores[0] / np.float32(best_hyp_len**lp)
         worst_done = np.where(done_flags, done_scores.min(), NEG)
         improvable = improvable and bool(np.any(best_running > worst_done))

@@ -194,8 +194,13 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _write_manifest(folder, doc)
-    log.info("derived %s from %s in %.1f s: %s", folder, source.name, time.perf_counter() - t0,
-             doc["split"])
+    log.info(
+        "derived %s from %s in %.1f s: %s",
+        folder,
+        source.name,
+        time.perf_counter() - t0,
+        doc["split"],
+    )
     return Optimized(folder, folder / CROSS, folder / STEP, broadcast, source)
 
 
@@ -211,14 +216,18 @@ def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> b
 
     stock = StockDecoder(make_session(source, threads=1), str(source))
     hoisted = open_hoisted(cross_file, step_file, threads=1, broadcast=False)
-    hidden = next(i.shape[-1] for i in stock.session.get_inputs()
-                  if i.name == "encoder_hidden_states")
+    hidden = next(
+        i.shape[-1] for i in stock.session.get_inputs() if i.name == "encoder_hidden_states"
+    )
     if not isinstance(hidden, int):
         raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
     rng = np.random.default_rng(0)
     enc = rng.standard_normal((1, 7, hidden)).astype(np.float32)
-    ids = [np.array([[1], [2]], dtype=np.int64), np.array([[3], [3]], dtype=np.int64),
-           np.array([[2], [1]], dtype=np.int64)]
+    ids = [
+        np.array([[1], [2]], dtype=np.int64),
+        np.array([[3], [3]], dtype=np.int64),
+        np.array([[2], [1]], dtype=np.int64),
+    ]
     ref = stock.begin(enc, 2)
     runs = {"rows": hoisted.begin(enc, 2)}
     broadcast = True
@@ -233,7 +242,8 @@ def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> b
             try:
                 got = r.step(ids[k % len(ids)])
                 same = np.array_equal(got, want) and all(
-                    np.array_equal(a, b) for a, b in zip(r.past_arrays(), ref.past, strict=True))
+                    np.array_equal(a, b) for a, b in zip(r.past_arrays(), ref.past, strict=True)
+                )
             except Exception:  # noqa: BLE001
                 same = False
             if not same and name == "rows":

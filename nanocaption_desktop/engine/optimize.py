@@ -52,8 +52,9 @@ def _inputs(node: onnx.NodeProto) -> list[str]:
     return [i for i in node.input if i] + sorted(_subgraph_refs(node))
 
 
-def _closure(nodes: list[onnx.NodeProto], wanted: Iterable[str],
-             stop: set[str]) -> list[onnx.NodeProto]:
+def _closure(
+    nodes: list[onnx.NodeProto], wanted: Iterable[str], stop: set[str]
+) -> list[onnx.NodeProto]:
     """The nodes needed to compute `wanted`, not looking past the names in `stop`, graph order."""
     producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
     keep: set[int] = set()
@@ -89,15 +90,23 @@ def _loose(info: onnx.ValueInfoProto | None, name: str) -> onnx.ValueInfoProto:
 
 
 def _model(src: onnx.ModelProto, graph: onnx.GraphProto) -> onnx.ModelProto:
-    m = helper.make_model(graph, opset_imports=list(src.opset_import), ir_version=src.ir_version,
-                          producer_name="nanocaption-desktop")
+    m = helper.make_model(
+        graph,
+        opset_imports=list(src.opset_import),
+        ir_version=src.ir_version,
+        producer_name="nanocaption-desktop",
+    )
     m.functions.extend(src.functions)
     return m
 
 
-def _graph(src: onnx.GraphProto, name: str, nodes: list[onnx.NodeProto],
-           inputs: list[onnx.ValueInfoProto],
-           outputs: list[onnx.ValueInfoProto]) -> onnx.GraphProto:
+def _graph(
+    src: onnx.GraphProto,
+    name: str,
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+) -> onnx.GraphProto:
     used = {i for n in nodes for i in _inputs(n)}
     inits = [t for t in src.initializer if t.name in used]
     return helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
@@ -139,10 +148,16 @@ def split_decoder(model: onnx.ModelProto) -> Split:
     cross_nodes = _closure(nodes, boundary, {i.name for i in invariant_in} | consts)
     step_nodes = _closure(nodes, [o.name for o in g.output], set(boundary) | consts)
     step_inputs = [i for i in g.input if kind[i.name] == "step"]
-    cross = _graph(g, "cross", cross_nodes, list(invariant_in),
-                   [_loose(info.get(b), b) for b in boundary])
-    step = _graph(g, "step", step_nodes, step_inputs + [_loose(info.get(b), b) for b in boundary],
-                  list(g.output))
+    cross = _graph(
+        g, "cross", cross_nodes, list(invariant_in), [_loose(info.get(b), b) for b in boundary]
+    )
+    step = _graph(
+        g,
+        "step",
+        step_nodes,
+        step_inputs + [_loose(info.get(b), b) for b in boundary],
+        list(g.output),
+    )
     return Split(_model(model, cross), _model(model, step), tuple(boundary))
 
 
@@ -154,8 +169,11 @@ def lift_cache_branch(model: onnx.ModelProto, flag: str = "use_cache_branch") ->
         raise OptimizeError(f"expected one If on {flag}, found {len(ifs)}")
     node = ifs[0]
     branch = next(a.g for a in node.attribute if a.name == "then_branch")
-    outer = {o for n in g.node for o in n.output} | {i.name for i in g.input} | {
-        t.name for t in g.initializer}
+    outer = (
+        {o for n in g.node for o in n.output}
+        | {i.name for i in g.input}
+        | {t.name for t in g.initializer}
+    )
     inner = {o for n in branch.node for o in n.output} | {t.name for t in branch.initializer}
     clash = (inner - {o.name for o in branch.output}) & outer
     if clash:
@@ -171,7 +189,7 @@ def lift_cache_branch(model: onnx.ModelProto, flag: str = "use_cache_branch") ->
     passthrough = [b.name for b in branch.output if b.name not in inner]  # output = outer name
     body += [helper.make_node("Identity", [b], [rename[b]]) for b in passthrough]
     k = list(g.node).index(node)
-    nodes = list(g.node)[:k] + body + list(g.node)[k + 1:]
+    nodes = list(g.node)[:k] + body + list(g.node)[k + 1 :]
     inputs = [i for i in g.input if i.name != flag]
     used = {i for n in nodes for i in _inputs(n)} | {o.name for o in g.output}
     inits = [t for t in (*g.initializer, *branch.initializer) if t.name in used]
@@ -181,10 +199,14 @@ def lift_cache_branch(model: onnx.ModelProto, flag: str = "use_cache_branch") ->
 
 def describe(split: Split) -> dict[str, Any]:
     """Sizes for logs and the manifest."""
+
     def weight_bytes(m: onnx.ModelProto) -> int:
         return sum(len(t.raw_data) for t in m.graph.initializer)
 
-    return {"boundary": len(split.boundary), "cross_nodes": len(split.cross.graph.node),
-            "step_nodes": len(split.step.graph.node),
-            "cross_weight_bytes": weight_bytes(split.cross),
-            "step_weight_bytes": weight_bytes(split.step)}
+    return {
+        "boundary": len(split.boundary),
+        "cross_nodes": len(split.cross.graph.node),
+        "step_nodes": len(split.step.graph.node),
+        "cross_weight_bytes": weight_bytes(split.cross),
+        "step_weight_bytes": weight_bytes(split.step),
+    }

@@ -47,10 +47,15 @@ def lanes_for(captioner: Captioner) -> int:
     return max(1, physical_cores() // session_threads(captioner))
 
 
-def caption_stream(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]], *,
-                   beams: int | None = None, max_new_tokens: int | None = None,
-                   cancel: CancelFlag | None = None,
-                   lanes: int | None = None) -> Iterator[tuple[T, Caption | None]]:
+def caption_stream(
+    captioner: Captioner,
+    items: Iterable[tuple[T, np.ndarray | None, str]],
+    *,
+    beams: int | None = None,
+    max_new_tokens: int | None = None,
+    cancel: CancelFlag | None = None,
+    lanes: int | None = None,
+) -> Iterator[tuple[T, Caption | None]]:
     """`(tag, caption)` for each `(tag, pixel_values [1,3,H,W] or None, source)`, in order.
 
     A None in place of pixels passes through as `(tag, None)` (an image that failed to load, or
@@ -66,12 +71,18 @@ def _stopped(cancel: CancelFlag | None) -> bool:
     return cancel is not None and cancel.is_set()
 
 
-def _lanes(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]], n: int,
-           beams: int | None, max_new_tokens: int | None,
-           cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
+def _lanes(
+    captioner: Captioner,
+    items: Iterable[tuple[T, np.ndarray | None, str]],
+    n: int,
+    beams: int | None,
+    max_new_tokens: int | None,
+    cancel: CancelFlag | None,
+) -> Iterator[tuple[T, Caption | None]]:
     def one(pixels: np.ndarray, source: str) -> Caption:
-        return captioner.caption_pixels(pixels, source=source, beams=beams,
-                                        max_new_tokens=max_new_tokens, cancel=cancel)
+        return captioner.caption_pixels(
+            pixels, source=source, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+        )
 
     pending: deque[tuple[T, Future[Caption] | None]] = deque()
     with ThreadPoolExecutor(n, thread_name_prefix="nanocaption-lane") as pool:
@@ -108,9 +119,13 @@ def _pop(pending: deque[tuple[T, Future[Caption] | None]]) -> tuple[T, Caption |
         return None
 
 
-def _loop(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]],
-          beams: int | None, max_new_tokens: int | None,
-          cancel: CancelFlag | None) -> Iterator[tuple[T, Caption | None]]:
+def _loop(
+    captioner: Captioner,
+    items: Iterable[tuple[T, np.ndarray | None, str]],
+    beams: int | None,
+    max_new_tokens: int | None,
+    cancel: CancelFlag | None,
+) -> Iterator[tuple[T, Caption | None]]:
     for tag, pixels, source in items:
         if _stopped(cancel):
             return
@@ -118,8 +133,9 @@ def _loop(captioner: Captioner, items: Iterable[tuple[T, np.ndarray | None, str]
             yield tag, None
             continue
         try:
-            cap = captioner.caption_pixels(pixels, source=source, beams=beams,
-                                           max_new_tokens=max_new_tokens, cancel=cancel)
+            cap = captioner.caption_pixels(
+                pixels, source=source, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+            )
         except Cancelled:
             return
         yield tag, cap

@@ -53,5 +53,8 @@ def probe_sessions(paths: Sequence[Path], *, timeout: float = 300.0) -> None:
             return
     if proc.exitcode is None or proc.exitcode == 0:
         raise ModelError(current, f"loading the model took longer than {timeout:.0f} s")
-    raise ModelError(current, f"the model crashed the ONNX runtime while loading "
-                     f"(exit code {proc.exitcode}); the file is damaged or not a model")
+    raise ModelError(
+        current,
+        f"the model crashed the ONNX runtime while loading "
+        f"(exit code {proc.exitcode}); the file is damaged or not a model",
+    )

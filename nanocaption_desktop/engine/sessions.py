@@ -33,9 +33,14 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def make_session(path: str | Path, *, threads: int | None = None, spinning: bool = False,
-                 optimized_model_path: str | Path | None = None,
-                 prepack: bool = True) -> ort.InferenceSession:
+def make_session(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    spinning: bool = False,
+    optimized_model_path: str | Path | None = None,
+    prepack: bool = True,
+) -> ort.InferenceSession:
     """A CPU session with explicit options.
 
     `spinning`: let idle intra-op threads spin between runs. On for the per-token decoder loop
@@ -61,14 +66,19 @@ def make_session(path: str | Path, *, threads: int | None = None, spinning: bool
     if not path.is_file():
         raise ModelError(str(path), "missing file")
     try:
-        return ort.InferenceSession(str(path), sess_options=opts,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as e:  # onnxruntime raises its own exception types for broken models
         raise ModelError(str(path), f"cannot load the model: {_short(e)}") from e
 
 
-def run(session: ort.InferenceSession, outputs: Sequence[str] | None,
-        feeds: Mapping[str, Any], name: str = "") -> list[Any]:
+def run(
+    session: ort.InferenceSession,
+    outputs: Sequence[str] | None,
+    feeds: Mapping[str, Any],
+    name: str = "",
+) -> list[Any]:
     """`session.run` with runtime failures turned into `ModelError`."""
     try:
         return session.run(outputs, dict(feeds))

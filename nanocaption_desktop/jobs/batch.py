@@ -163,9 +163,14 @@ class BatchRun:
         from ..engine.pipeline import caption_stream, lanes_for
 
         items = ((w, None if w.done else w.pixels, w.display) for w in works)
-        yield from caption_stream(_Guarded(self.captioner), items, beams=self.s.beams,
-                                  max_new_tokens=self.s.max_new_tokens, cancel=self.cancel,
-                                  lanes=lanes_for(self.captioner))
+        yield from caption_stream(
+            _Guarded(self.captioner),
+            items,
+            beams=self.s.beams,
+            max_new_tokens=self.s.max_new_tokens,
+            cancel=self.cancel,
+            lanes=lanes_for(self.captioner),
+        )
 
     def _result(self, work: Work, cap: Any) -> BatchResult:
         seconds = getattr(cap, "seconds", 0.0)

@@ -74,8 +74,11 @@ def _probe_untrusted(root: Path, files: list[Path] | None) -> list[str]:
     `files`: the ones the engine will load; default every one except the derived `optimized/`
     pair, which the engine makes itself from a file probed here."""
     if files is None:
-        files = [p for p in root.rglob("*.onnx")
-                 if p.is_file() and "optimized" not in p.relative_to(root).parts]
+        files = [
+            p
+            for p in root.rglob("*.onnx")
+            if p.is_file() and "optimized" not in p.relative_to(root).parts
+        ]
     files = sorted(files)
     h = hashlib.sha256()
     for p in files:
@@ -112,5 +115,7 @@ def check_before_load(bundle_dir: StrPath, *, probe: list[Path] | None = None) -
     if not problems and not (root / MANIFEST_NAME).exists():
         problems = _probe_untrusted(root, probe)
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
         raise ModelError(str(root), f"refusing to load this model bundle: {shown}")

@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch runner + CSV (journal fsync)": lambda: runner("csv", csv=Path(tmp) / "o.csv"),
             "batch runner + isolated decoding": lambda: runner("pool", preparer=pool.prepare),
             "batch runner, as the CLI runs it (lanes)": lambda: runner(
-                "lanes", using=lanes_captioner, preparer=pool.prepare, csv=Path(tmp) / "l.csv"),
+                "lanes", using=lanes_captioner, preparer=pool.prepare, csv=Path(tmp) / "l.csv"
+            ),
         }
         times: dict[str, list[float]] = {k: [] for k in variants}
         load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -52,7 +52,7 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int) -> dict[st
     times: dict[str, list[float]] = {k: [] for k in contenders}
     names = list(contenders)
     for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - t0)
@@ -84,8 +84,10 @@ def cold_start(bundle: Path, runs: int, tokens: int) -> dict[str, Any]:
         row = json.loads(out.stdout.strip().splitlines()[-1])
         if k:
             rows.append(row | {"wall_s": wall})
-    med = {key: float(np.median([r[key] for r in rows]))
-           for key in ("wall_s", "import_s", "load_s", "caption_s", "peak_rss_mb")}
+    med = {
+        key: float(np.median([r[key] for r in rows]))
+        for key in ("wall_s", "import_s", "load_s", "caption_s", "peak_rss_mb")
+    }
     return med | {"decoder": rows[-1]["decoder"], "runs": rows}
 
 
@@ -95,9 +97,14 @@ def window_visible(runs: int) -> float | None:
     for _ in range(runs + 1):
         t0 = time.perf_counter()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "nanocaption_desktop"], cwd=ROOT,
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nanocaption_desktop"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
         except OSError:
             return None
         seen = None
@@ -132,8 +139,12 @@ def main() -> None:
         sys.exit(f"{bundle}: no bundle; make it with python packaging/make_test_model.py --full")
     config = json.loads((bundle / "config.json").read_text())
     th, n = args.threads, args.tokens
-    res: dict[str, Any] = {"threads": th, "tokens": n, "bundle": str(bundle),
-                           "repeats": args.repeats}
+    res: dict[str, Any] = {
+        "threads": th,
+        "tokens": n,
+        "bundle": str(bundle),
+        "repeats": args.repeats,
+    }
 
     limits = sc.machine_limits(th)
     bound = sc.lower_bound(config, n, limits)
@@ -178,8 +189,9 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
 
 
-def folder(bundle: Path, th: int, count: int, repeats: int, n: int, eng: Any,
-           stock: Any) -> dict[str, Any]:
+def folder(
+    bundle: Path, th: int, count: int, repeats: int, n: int, eng: Any, stock: Any
+) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     images = [rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32) for _ in range(count)]
     eng1 = sc.engine(bundle, 1)  # single-thread sessions: one image per core
@@ -189,21 +201,28 @@ def folder(bundle: Path, th: int, count: int, repeats: int, n: int, eng: Any,
     def loop(c: Any, name: str) -> Callable[[], None]:
         def run() -> None:
             got[name] = [c.caption_pixels(p, max_new_tokens=n).token_ids for p in images]
+
         return run
 
     def stream(c: Any, name: str) -> Callable[[], None]:
         def run() -> None:
             items = [(k, p, "") for k, p in enumerate(images)]
             got[name] = [cap.token_ids for _, cap in caption_stream(c, items, max_new_tokens=n)]
+
         return run
 
-    contenders = {"stock_loop": loop(stock, "stock_loop"), "engine_loop": loop(eng, "engine_loop"),
-                  "stream_lanes": stream(eng1, "stream_lanes")}
+    contenders = {
+        "stock_loop": loop(stock, "stock_loop"),
+        "engine_loop": loop(eng, "engine_loop"),
+        "stream_lanes": stream(eng1, "stream_lanes"),
+    }
     times = alternate(contenders, repeats)
     out: dict[str, Any] = {"images": count, "repeats": repeats}
     for name, ts in times.items():
-        out[name] = {"images_per_s": count / float(np.median(ts)),
-                     "same_as_alone": got[name] == alone}
+        out[name] = {
+            "images_per_s": count / float(np.median(ts)),
+            "same_as_alone": got[name] == alone,
+        }
     return out
 
 
@@ -214,17 +233,23 @@ def _ms(s: float | None) -> str:
 def report(res: dict[str, Any]) -> None:
     s, lb = res["single_s"], res["lower_bound"]
     lim = res["limits"]
-    print(f"\nthreads {res['threads']}, {res['tokens']} new tokens, median of {res['repeats']}; "
-          f"read {lim['read_bytes_per_s'] / 1e9:.1f} GB/s, INT8 {lim['int8_ops_per_s'] / 1e9:.0f} "
-          f"Gop/s; engine tokens == stock tokens: {res['tokens_equal_engine_stock']}")
-    print(f"{'one image':34s} {'ms':>8s} {'vs naive':>9s} {'vs stock':>9s} {'vs torch':>9s} "
-          f"{'/ bound':>8s}")
-    rows = [("(a) engine, greedy", "a_engine", "d_torch"),
-            ("(b) naive loop, INT8", "b_naive", "d_torch"),
-            ("(c) stock KV loop, INT8", "c_stock", "d_torch"),
-            ("(d) PyTorch fp32 generate()", "d_torch", "d_torch"),
-            ("(a) engine, beam 4", "a_engine_beam4", "d_torch_beam4"),
-            ("(d) PyTorch fp32, beam 4", "d_torch_beam4", "d_torch_beam4")]
+    print(
+        f"\nthreads {res['threads']}, {res['tokens']} new tokens, median of {res['repeats']}; "
+        f"read {lim['read_bytes_per_s'] / 1e9:.1f} GB/s, INT8 {lim['int8_ops_per_s'] / 1e9:.0f} "
+        f"Gop/s; engine tokens == stock tokens: {res['tokens_equal_engine_stock']}"
+    )
+    print(
+        f"{'one image':34s} {'ms':>8s} {'vs naive':>9s} {'vs stock':>9s} {'vs torch':>9s} "
+        f"{'/ bound':>8s}"
+    )
+    rows = [
+        ("(a) engine, greedy", "a_engine", "d_torch"),
+        ("(b) naive loop, INT8", "b_naive", "d_torch"),
+        ("(c) stock KV loop, INT8", "c_stock", "d_torch"),
+        ("(d) PyTorch fp32 generate()", "d_torch", "d_torch"),
+        ("(a) engine, beam 4", "a_engine_beam4", "d_torch_beam4"),
+        ("(d) PyTorch fp32, beam 4", "d_torch_beam4", "d_torch_beam4"),
+    ]
     for label, key, torch_key in rows:
         if key not in s:
             print(f"{label:34s} {'n/a':>8s}")
@@ -236,25 +261,35 @@ def report(res: dict[str, Any]) -> None:
 
         greedy = "beam" not in key
         vs_bound = f"{t / lb['total']:7.2f}x" if greedy else ""
-        print(f"{label:34s} {_ms(t)} {ratio('b_naive') if greedy else '':>9s} "
-              f"{ratio('c_stock') if greedy else '':>9s} {ratio(torch_key):>9s} "
-              f"{vs_bound:>8s}")
-    print(f"{'lower bound (INT8, keys/values once)':34s} {_ms(lb['total'])}   "
-          f"(encoder {lb['encoder'] * 1000:.0f} ms, {lb['per_token'] * 1000:.1f} ms/token)")
+        print(
+            f"{label:34s} {_ms(t)} {ratio('b_naive') if greedy else '':>9s} "
+            f"{ratio('c_stock') if greedy else '':>9s} {ratio(torch_key):>9s} "
+            f"{vs_bound:>8s}"
+        )
+    print(
+        f"{'lower bound (INT8, keys/values once)':34s} {_ms(lb['total'])}   "
+        f"(encoder {lb['encoder'] * 1000:.0f} ms, {lb['per_token'] * 1000:.1f} ms/token)"
+    )
     f = res.get("folder")
     if f:
         base = f["stock_loop"]["images_per_s"]
-        print(f"\nfolder, {f['images']} images, median of {f['repeats']}: images/s  vs stock loop"
-              "  captions as alone")
+        print(
+            f"\nfolder, {f['images']} images, median of {f['repeats']}: images/s  vs stock loop"
+            "  captions as alone"
+        )
         for name in ("stock_loop", "engine_loop", "stream_lanes"):
             r = f[name]
-            print(f"  {name:32s} {r['images_per_s']:7.2f} {r['images_per_s'] / base:9.2f}x"
-                  f"  {r['same_as_alone']}")
+            print(
+                f"  {name:32s} {r['images_per_s']:7.2f} {r['images_per_s'] / base:9.2f}x"
+                f"  {r['same_as_alone']}"
+            )
     c = res.get("cold")
     if c:
-        print(f"\ncold start to first caption (fresh process, warm page cache): {c['wall_s']:.2f} s"
-              f" (import {c['import_s']:.2f}, load {c['load_s']:.2f}, caption "
-              f"{c['caption_s']:.2f}; {c['decoder']}); peak RSS {c['peak_rss_mb']:.0f} MB")
+        print(
+            f"\ncold start to first caption (fresh process, warm page cache): {c['wall_s']:.2f} s"
+            f" (import {c['import_s']:.2f}, load {c['load_s']:.2f}, caption "
+            f"{c['caption_s']:.2f}; {c['decoder']}); peak RSS {c['peak_rss_mb']:.0f} MB"
+        )
     w = res.get("window_visible_s")
     print(f"window visible after launch: {'n/a' if w is None else f'{w:.2f} s'}")
 

@@ -37,10 +37,19 @@ def main() -> None:
     cap = captioner.caption(sys.argv[2], max_new_tokens=tokens)
     t_cap = time.perf_counter()
     peak_kb = _peak_kib()
-    print(json.dumps({"import_s": t_import - t0, "load_s": t_load - t_import,
-                      "caption_s": t_cap - t_load, "tokens": len(cap.token_ids) - 1,
-                      "decoder": type(captioner.decoder).__name__,
-                      "peak_rss_mb": peak_kb / 1024}), flush=True)
+    print(
+        json.dumps(
+            {
+                "import_s": t_import - t0,
+                "load_s": t_load - t_import,
+                "caption_s": t_cap - t_load,
+                "tokens": len(cap.token_ids) - 1,
+                "decoder": type(captioner.decoder).__name__,
+                "peak_rss_mb": peak_kb / 1024,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,13 @@ class _NaiveRun:
     """No key/value cache: the whole sequence goes through `decoder_model` at every step (or
     through `decoder_with_past` with an empty past, when there is no `decoder_model`)."""
 
-    def __init__(self, session: ort.InferenceSession, enc: np.ndarray, rows: int,
-                 past: list[tuple[str, tuple[int, int]]]) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        enc: np.ndarray,
+        rows: int,
+        past: list[tuple[str, tuple[int, int]]],
+    ) -> None:
         self.session = session
         self.enc = np.repeat(enc, rows, axis=0)
         self.seq = np.zeros((rows, 0), dtype=np.int64)
@@ -46,8 +51,11 @@ def naive_decoder(bundle_dir: Path, threads: int) -> tuple[Callable[..., Any], s
     plain = onnx_dir / "decoder_model_quantized.onnx"
     path = plain if plain.is_file() else onnx_dir / "decoder_with_past_model_quantized.onnx"
     session = make_session(path, threads=threads, spinning=STEP_SPINNING)
-    past = [(i.name, (i.shape[1], i.shape[3])) for i in session.get_inputs()
-            if i.name.startswith("past_key_values.")]
+    past = [
+        (i.name, (i.shape[1], i.shape[3]))
+        for i in session.get_inputs()
+        if i.name.startswith("past_key_values.")
+    ]
     return (lambda enc, rows: _NaiveRun(session, enc, rows, past)), path.name
 
 
@@ -88,12 +96,14 @@ class TorchContender:
 
     def __call__(self, pixels: np.ndarray, beams: int, tokens: int) -> tuple[int, ...]:
         with self.torch.inference_mode():
-            out = self.model.generate(pixel_values=self.torch.from_numpy(pixels),
-                                      max_new_tokens=tokens, num_beams=beams)
+            out = self.model.generate(
+                pixel_values=self.torch.from_numpy(pixels), max_new_tokens=tokens, num_beams=beams
+            )
         return tuple(out[0].tolist())
 
 
 # ---- the machine's limits, measured with onnxruntime on the same threads ----------------------
+
 
 def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any]) -> bytes:
     from onnx import TensorProto, helper
@@ -123,25 +133,36 @@ def machine_limits(threads: int) -> dict[str, float]:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     big = np.ones(64 * 1024 * 1024, dtype=np.float32)
-    red = ort.InferenceSession(_model(
-        [helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0)],
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [big.size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])]), opts)
+    red = ort.InferenceSession(
+        _model(
+            [helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0)],
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [big.size])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        ),
+        opts,
+    )
     bandwidth = big.nbytes / _time(lambda: red.run(None, {"x": big}))
     m, k, n = 197 * 4, 768, 3072
     a = np.random.default_rng(0).integers(0, 255, (m, k), dtype=np.uint8)
     b = np.random.default_rng(1).integers(-127, 127, (k, n), dtype=np.int8)
-    mm = ort.InferenceSession(_model(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k]),
-         helper.make_tensor_value_info("b", TensorProto.INT8, [k, n])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])]), opts)
+    mm = ort.InferenceSession(
+        _model(
+            [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+            [
+                helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k]),
+                helper.make_tensor_value_info("b", TensorProto.INT8, [k, n]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])],
+        ),
+        opts,
+    )
     ops = 2.0 * m * k * n / _time(lambda: mm.run(None, {"a": a, "b": b}))
     return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops}
 
 
-def lower_bound(config: dict[str, Any], tokens: int, limits: dict[str, float],
-                weight_bytes: int = 1) -> dict[str, float]:
+def lower_bound(
+    config: dict[str, Any], tokens: int, limits: dict[str, float], weight_bytes: int = 1
+) -> dict[str, float]:
     """A floor for encoder + `tokens` greedy steps, with the image keys/values computed once.
 
     Each part takes at least max(FLOPs / compute rate, weight bytes / read bandwidth): its
@@ -169,10 +190,16 @@ def lower_bound(config: dict[str, Any], tokens: int, limits: dict[str, float],
         return max(2 * macs / ops, weights * weight_bytes / bw)
 
     enc_w = layers * (4 * d * d + 2 * d * f) + patch
-    encoder = part(t_img * layers * (4 * d * d + 2 * d * f) + layers * 2 * t_img**2 * d
-                   + t_img * patch, enc_w)
+    encoder = part(
+        t_img * layers * (4 * d * d + 2 * d * f) + layers * 2 * t_img**2 * d + t_img * patch, enc_w
+    )
     cross = part(ll * t_img * 2 * dd * dd, ll * 2 * dd * dd)
     step_w = ll * (6 * dd * dd + 2 * dd * ff) + dd * vocab
     steps = sum(part(step_w + ll * 2 * dd * (t + t_img), step_w) for t in range(1, tokens + 1))
-    return {"encoder": encoder, "cross": cross, "per_token": steps / tokens,
-            "total": encoder + cross + steps, "step_weight_bytes": float(step_w * weight_bytes)}
+    return {
+        "encoder": encoder,
+        "cross": cross,
+        "per_token": steps / tokens,
+        "total": encoder + cross + steps,
+        "step_weight_bytes": float(step_w * weight_bytes),
+    }

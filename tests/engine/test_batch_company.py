@@ -71,8 +71,9 @@ def test_cancel_stops_the_stream_quietly(captioners, lanes):
     pixels = [c.prepare(p) for p in IMAGES]
     cancel = threading.Event()
     got = []
-    for tag, _cap in caption_stream(c, [(k, p, "") for k, p in enumerate(pixels)], lanes=lanes,
-                                    cancel=cancel):
+    for tag, _cap in caption_stream(
+        c, [(k, p, "") for k, p in enumerate(pixels)], lanes=lanes, cancel=cancel
+    ):
         got.append(tag)
         cancel.set()
     # no image starts after the cancel; captions already finished in other lanes are still

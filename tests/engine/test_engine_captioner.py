@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,7 +99,9 @@ def test_cancel_stops_mid_decode(captioner, fixture_images):
 def test_prepare_then_caption_pixels_equals_caption(captioner, fixture_images):
     pixels = captioner.prepare(fixture_images[2])
     assert pixels.shape == (1, 3, 224, 224) and pixels.dtype == np.float32
-    assert captioner.caption_pixels(pixels).token_ids == captioner.caption(fixture_images[2]).token_ids
+    assert (
+        captioner.caption_pixels(pixels).token_ids == captioner.caption(fixture_images[2]).token_ids
+    )
 
 
 @pytest.mark.parametrize("missing", ["config.json", "tokenizer.json", "preprocessor_config.json"])
@@ -156,10 +157,12 @@ def test_generation_settings_from_bundle(captioner, tiny_bundle):
 
 
 def test_importing_the_engine_leaves_qt_out():
-    code = ("import sys, nanocaption_desktop.engine, nanocaption_desktop.jobs, "
-            "nanocaption_desktop.modelstore; "
-            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'torch'))]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, nanocaption_desktop.engine, nanocaption_desktop.jobs, "
+        "nanocaption_desktop.modelstore; "
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'torch'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

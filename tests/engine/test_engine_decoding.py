@@ -92,6 +92,7 @@ def test_overrides_validate():
 
 
 def test_settings_from_configs_read_nested_decoder():
-    s = GenerationSettings.from_configs({}, {"decoder": {"eos_token_id": 7, "bos_token_id": 7},
-                                            "decoder_start_token_id": 7})
+    s = GenerationSettings.from_configs(
+        {}, {"decoder": {"eos_token_id": 7, "bos_token_id": 7}, "decoder_start_token_id": 7}
+    )
     assert (s.eos_token_id, s.decoder_start_token_id, s.max_length) == (7, 7, 20)

@@ -12,8 +12,10 @@ FULL = Path(__file__).resolve().parents[2] / "models" / "random-full"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (FULL / "expected_full.json").exists(),
-                       reason="no full-size bundle: python packaging/make_test_model.py --full"),
+    pytest.mark.skipif(
+        not (FULL / "expected_full.json").exists(),
+        reason="no full-size bundle: python packaging/make_test_model.py --full",
+    ),
 ]
 
 

@@ -11,11 +11,17 @@ from nanocaption_desktop.engine import Captioner
 # (load arguments, the reference in expected.json that the graphs must reproduce)
 VARIANTS = {
     "fp32 decoder_with_past vs transformers": (
-        {"quantized": False, "decoder": "decoder_with_past_model"}, "torch_fp32"),
+        {"quantized": False, "decoder": "decoder_with_past_model"},
+        "torch_fp32",
+    ),
     "int8 decoder_with_past vs Optimum": (
-        {"quantized": True, "decoder": "decoder_with_past_model"}, "optimum_int8"),
+        {"quantized": True, "decoder": "decoder_with_past_model"},
+        "optimum_int8",
+    ),
     "int8 merged decoder vs Optimum": (
-        {"quantized": True, "decoder": "decoder_model_merged"}, "optimum_int8_merged"),
+        {"quantized": True, "decoder": "decoder_model_merged"},
+        "optimum_int8_merged",
+    ),
 }
 
 
@@ -30,8 +36,11 @@ def test_tokens_and_text_match_the_reference(variant, expected: dict[str, Any], 
     checked = 0
     for name, entry in expected["images"].items():
         for setting, kw in expected["settings"].items():
-            cap = captioner.caption(tiny_bundle.parent / "images" / name,
-                                    beams=kw["num_beams"], max_new_tokens=kw.get("max_new_tokens"))
+            cap = captioner.caption(
+                tiny_bundle.parent / "images" / name,
+                beams=kw["num_beams"],
+                max_new_tokens=kw.get("max_new_tokens"),
+            )
             want = entry[reference][setting]
             assert list(cap.token_ids) == want["token_ids"], (name, setting)
             assert cap.text == want["text"], (name, setting)

@@ -22,9 +22,11 @@ onnx = pytest.importorskip("onnx")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # reference in expected.json -> (quantized, decoder kind)
-SETUPS = {"torch_fp32": (False, "decoder_with_past_model"),
-          "optimum_int8": (True, "decoder_with_past_model"),
-          "optimum_int8_merged": (True, "decoder_model_merged")}
+SETUPS = {
+    "torch_fp32": (False, "decoder_with_past_model"),
+    "optimum_int8": (True, "decoder_with_past_model"),
+    "optimum_int8_merged": (True, "decoder_model_merged"),
+}
 
 
 @pytest.fixture
@@ -52,8 +54,9 @@ def all_tokens(c: Captioner, expected: dict[str, Any]) -> dict[tuple[str, str], 
     for image in expected["images"]:
         pixels = c.prepare(FIXTURES / "images" / image)
         for name, s in expected["settings"].items():
-            cap = c.caption_pixels(pixels, beams=s["num_beams"],
-                                   max_new_tokens=s.get("max_new_tokens"))
+            cap = c.caption_pixels(
+                pixels, beams=s["num_beams"], max_new_tokens=s.get("max_new_tokens")
+            )
             out[image, name] = cap.token_ids
     return out
 
@@ -63,8 +66,11 @@ def test_optimized_graphs_give_the_reference_tokens(bundle, expected, reference)
     c = load(bundle, reference)
     assert isinstance(c.decoder, HoistedDecoder)
     got = all_tokens(c, expected)
-    want = {(im, s): tuple(v[reference][s]["token_ids"])
-            for im, v in expected["images"].items() for s in expected["settings"]}
+    want = {
+        (im, s): tuple(v[reference][s]["token_ids"])
+        for im, v in expected["images"].items()
+        for s in expected["settings"]
+    }
     assert got == want  # greedy, beam 3, beam 4, with and without a length limit
 
 
@@ -88,6 +94,7 @@ def test_split_is_found_by_dependency_analysis(bundle):
     step_inputs = [i.name for i in split.step.graph.input]
     assert "encoder_hidden_states" not in step_inputs
     assert set(split.boundary) <= set(step_inputs)
+
     # every weight lives in exactly one of the two graphs (small constants may be in both)
     def big(m: Any) -> set[str]:
         return {t.name for t in m.graph.initializer if len(t.raw_data) > 1024}

@@ -19,8 +19,10 @@ IMAGE = ROOT / "tests" / "fixtures" / "images" / "sun_and_grass.jpg"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (FULL / "expected_full.json").is_file(),
-                       reason="no models/random-full (python packaging/make_test_model.py --full)"),
+    pytest.mark.skipif(
+        not (FULL / "expected_full.json").is_file(),
+        reason="no models/random-full (python packaging/make_test_model.py --full)",
+    ),
 ]
 
 

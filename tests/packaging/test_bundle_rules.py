@@ -13,42 +13,73 @@ from bundle_rules import EXCLUDES, forbidden_in, keep_collected, orphans  # noqa
 
 
 def test_dev_only_packages_are_found_as_modules_and_files() -> None:
-    names = ["torch.nn.functional", "transformers", "optimum.onnxruntime",
-             "onnx/onnx_cpp2py_export.cpython-311-x86_64-linux-gnu.so", "torch/lib/libtorch_cpu.so",
-             "onnxruntime.capi._pybind_state", "onnxruntime/capi/libonnxruntime.so.1",
-             "numpy", "PySide6/Qt/lib/libQt6Core.so.6", "nanocaption_desktop.engine.optimize"]
+    names = [
+        "torch.nn.functional",
+        "transformers",
+        "optimum.onnxruntime",
+        "onnx/onnx_cpp2py_export.cpython-311-x86_64-linux-gnu.so",
+        "torch/lib/libtorch_cpu.so",
+        "onnxruntime.capi._pybind_state",
+        "onnxruntime/capi/libonnxruntime.so.1",
+        "numpy",
+        "PySide6/Qt/lib/libQt6Core.so.6",
+        "nanocaption_desktop.engine.optimize",
+    ]
     assert forbidden_in(names) == ["onnx", "optimum", "torch", "transformers"]
 
 
 def test_the_apps_own_stack_is_allowed() -> None:
-    assert forbidden_in(["onnxruntime", "onnxruntime.capi", "PIL.Image", "tokenizers",
-                         "numpy._core", "platformdirs", "PySide6.QtWidgets"]) == []
+    assert (
+        forbidden_in(
+            [
+                "onnxruntime",
+                "onnxruntime.capi",
+                "PIL.Image",
+                "tokenizers",
+                "numpy._core",
+                "platformdirs",
+                "PySide6.QtWidgets",
+            ]
+        )
+        == []
+    )
 
 
 def test_excludes_cover_the_forbidden_and_unused_qt() -> None:
-    for name in ("torch", "transformers", "optimum", "onnx", "PySide6.QtQml",
-                 "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtMultimedia"):
+    for name in (
+        "torch",
+        "transformers",
+        "optimum",
+        "onnx",
+        "PySide6.QtQml",
+        "PySide6.QtWebEngineCore",
+        "PySide6.Qt3DCore",
+        "PySide6.QtMultimedia",
+    ):
         assert name in EXCLUDES
     for name in ("onnxruntime", "PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PIL"):
         assert name not in EXCLUDES
 
 
-@pytest.mark.parametrize("dest, kept", [
-    ("PySide6/Qt/translations/qtbase_de.qm", False),
-    ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", False),
-    ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", False),
-    ("PySide6/Qt/plugins/platforms/libqeglfs.so", False),
-    ("PySide6/Qt/lib/libQt6Quick.so.6", False),
-    ("PySide6\\Qt6Qml.dll", False),
-    ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
-    ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
-    ("PySide6/Qt/plugins/platforms/libqwayland.so", True),
-    ("PySide6\\plugins\\platforms\\qwindows.dll", True),
-    ("PySide6/Qt/plugins/imageformats/libqjpeg.so", True),
-    ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
-    ("PySide6/Qt/lib/libQt6DBus.so.6", True),
-    ("models/vit-gpt2/onnx/encoder_model_quantized.onnx", True),
-])
+@pytest.mark.parametrize(
+    "dest, kept",
+    [
+        ("PySide6/Qt/translations/qtbase_de.qm", False),
+        ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", False),
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", False),
+        ("PySide6/Qt/plugins/platforms/libqeglfs.so", False),
+        ("PySide6/Qt/lib/libQt6Quick.so.6", False),
+        ("PySide6\\Qt6Qml.dll", False),
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
+        ("PySide6/Qt/plugins/platforms/libqwayland.so", True),
+        ("PySide6\\plugins\\platforms\\qwindows.dll", True),
+        ("PySide6/Qt/plugins/imageformats/libqjpeg.so", True),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
+        ("PySide6/Qt/lib/libQt6DBus.so.6", True),
+        ("models/vit-gpt2/onnx/encoder_model_quantized.onnx", True),
+    ],
+)
 def test_keep_collected(dest: str, kept: bool) -> None:
     assert keep_collected(dest) is kept
 
@@ -59,13 +90,18 @@ def test_orphans_are_libraries_only_dropped_files_need() -> None:
         "libgtk.so": ["libcairo.so", "libglib.so"],
         "QtGui.so": ["libQt6Gui.so"],
         "libQt6Gui.so": ["libglib.so"],
-        "libcairo.so": [], "libglib.so": [],
+        "libcairo.so": [],
+        "libglib.so": [],
     }
 
     def imports(src: str) -> list[tuple[str, str | None]]:
         return [(name, f"/usr/lib/{name}") for name in links[src]]
 
-    kept = {f"lib/{n}": n for n in ("libgtk.so", "libcairo.so", "libglib.so", "libQt6Gui.so",
-                                    "QtGui.so")}
-    assert orphans(kept, {"plugins/gtk3.so": "gtk3.so"}, imports) == {"lib/libgtk.so",
-                                                                       "lib/libcairo.so"}
+    kept = {
+        f"lib/{n}": n
+        for n in ("libgtk.so", "libcairo.so", "libglib.so", "libQt6Gui.so", "QtGui.so")
+    }
+    assert orphans(kept, {"plugins/gtk3.so": "gtk3.so"}, imports) == {
+        "lib/libgtk.so",
+        "lib/libcairo.so",
+    }

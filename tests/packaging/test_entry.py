@@ -58,8 +58,11 @@ def test_recorded_mtimes_are_put_back_inside_the_bundle_only(frozen: tuple[Path,
     outside = meipass / "outside.txt"
     outside.write_text("y")
     before = outside.stat().st_mtime_ns
-    (root / entry.MTIMES).write_text(json.dumps(
-        {"onnx/decoder.onnx": 1_600_000_000_123_456_789, "../../outside.txt": 1, "gone.json": 5}))
+    (root / entry.MTIMES).write_text(
+        json.dumps(
+            {"onnx/decoder.onnx": 1_600_000_000_123_456_789, "../../outside.txt": 1, "gone.json": 5}
+        )
+    )
     entry._restore_mtimes()
     assert model.stat().st_mtime_ns == 1_600_000_000_123_456_789
     assert outside.stat().st_mtime_ns == before

@@ -60,14 +60,29 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("PyInstaller is not installed (pip install -e '.[build]')")
     out = tmp_path_factory.mktemp("build")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "build.py"), "--model", str(TINY),
-         "--dist", str(out / "dist"), "--work", str(out / "work")],
-        cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "build.py"),
+            "--model",
+            str(TINY),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
     )
     assert proc.returncode == 0, f"build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
     assert "== size report" in proc.stdout
-    path = out / "dist" / ("nanocaption-desktop.exe" if sys.platform == "win32"
-                           else "nanocaption-desktop")
+    path = (
+        out
+        / "dist"
+        / ("nanocaption-desktop.exe" if sys.platform == "win32" else "nanocaption-desktop")
+    )
     assert path.is_file()
     return path
 
@@ -76,16 +91,28 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(exe: Path, tmp_path: Path):
     """Run the executable in a clean environment; checks that its output is clean."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NANOCAPTION_")}
-    env.update(NANOCAPTION_DATA_DIR=str(tmp_path / "userdata"), QT_QPA_PLATFORM="offscreen",
-               PYTHONUNBUFFERED="1")
+    env.update(
+        NANOCAPTION_DATA_DIR=str(tmp_path / "userdata"),
+        QT_QPA_PLATFORM="offscreen",
+        PYTHONUNBUFFERED="1",
+    )
     for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):  # nothing of this checkout's Python
         env.pop(var, None)
 
-    def _run(*args: str, extra_env: dict[str, str] | None = None,
-             expect: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(exe), *args], cwd=tmp_path, env={**env, **(extra_env or {})},
-                              capture_output=True, text=True, encoding="utf-8", errors="replace",
-                              timeout=RUN_TIMEOUT, check=False)
+    def _run(
+        *args: str, extra_env: dict[str, str] | None = None, expect: int = 0
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(exe), *args],
+            cwd=tmp_path,
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         output = proc.stdout + proc.stderr
         assert not BAD_OUTPUT.search(output), f"{args}: bad output:\n{output[-6000:]}"
         assert proc.returncode == expect, f"{args}: exit code {proc.returncode}:\n{output[-6000:]}"

@@ -45,24 +45,40 @@ def hostile_file(draw: st.DrawFn) -> bytes:
 @pytest.fixture(scope="module", autouse=True)
 def _report(figures):
     yield
-    rows = "\n".join(f"{k:<44} {v}" for k, v in TALLY.most_common()
-                     if k not in ("files", "batches"))
-    figures("batch runner fuzz (caption_folder, isolated decoding, tiny model)",
-            f"{TALLY['files']} files in {TALLY['batches']} folders; exceptions 0\n{rows}")
+    rows = "\n".join(
+        f"{k:<44} {v}" for k, v in TALLY.most_common() if k not in ("files", "batches")
+    )
+    figures(
+        "batch runner fuzz (caption_folder, isolated decoding, tiny model)",
+        f"{TALLY['files']} files in {TALLY['batches']} folders; exceptions 0\n{rows}",
+    )
 
 
-@settings(max_examples=12, deadline=timedelta(seconds=60), database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=timedelta(seconds=60),
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(files=st.lists(st.tuples(hostile_file(), st.sampled_from(EXTS)), min_size=1, max_size=6))
 def test_hostile_folder_through_the_batch_runner(captioner, tmp_path_factory, files):
     folder = tmp_path_factory.mktemp("fuzz")
     for i, (data, ext) in enumerate(files):
         (folder / f"f{i:02d}{ext}").write_bytes(data)
     out = folder.parent / f"{folder.name}.csv"
-    results = list(caption_folder(folder, captioner=captioner, csv=out, isolate=True,
-                                  resume=False, journal=folder.parent / f"{folder.name}.j"))
+    results = list(
+        caption_folder(
+            folder,
+            captioner=captioner,
+            csv=out,
+            isolate=True,
+            resume=False,
+            journal=folder.parent / f"{folder.name}.j",
+        )
+    )
     assert sorted(os.path.basename(r.path) for r in results) == sorted(
-        f"f{i:02d}{ext}" for i, (_, ext) in enumerate(files))
+        f"f{i:02d}{ext}" for i, (_, ext) in enumerate(files)
+    )
     for r in results:
         if r.ok:
             TALLY["captioned"] += 1

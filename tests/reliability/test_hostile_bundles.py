@@ -30,8 +30,11 @@ def _data_dir(tmp_path, monkeypatch):
 def _report(figures):
     yield
     rows = "\n".join(f"{reason:<34} {n}" for reason, n in sorted(TALLY.items()))
-    figures("hostile model bundles", f"{sum(TALLY.values())} tried, all refused with a "
-            f"ModelError naming the file; crashes 0\n{rows}")
+    figures(
+        "hostile model bundles",
+        f"{sum(TALLY.values())} tried, all refused with a "
+        f"ModelError naming the file; crashes 0\n{rows}",
+    )
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -49,8 +52,13 @@ def _external_data_model(path: Path, location: str) -> None:
     for k, v in (("location", location), ("offset", "0"), ("length", "16")):
         entry = w.external_data.add()
         entry.key, entry.value = k, v
-    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [w],
+    )
     onnx.save(helper.make_model(graph), str(path))
 
 
@@ -90,8 +98,13 @@ def test_damaged_model_file(tmp_path, kind):
     b = _copy(tmp_path)
     f = b / ENCODER
     data = f.read_bytes()
-    f.write_bytes({"truncated": data[: len(data) // 3], "empty": b"",
-                   "random": np.random.default_rng(0).bytes(len(data))}[kind])
+    f.write_bytes(
+        {
+            "truncated": data[: len(data) // 3],
+            "empty": b"",
+            "random": np.random.default_rng(0).bytes(len(data)),
+        }[kind]
+    )
     _refused(b, f"{kind} model file", "encoder_model_quantized.onnx")
 
 
