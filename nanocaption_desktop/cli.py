@@ -20,16 +20,6 @@ PROG = "nanocaption-desktop"
 OK, SOME_FAILED, USAGE_OR_MODEL = 0, 1, 2
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # usage errors exit 2 (argparse's default too)
         self.print_usage(sys.stderr)
@@ -38,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_batch
+    from .cli_batch import positive_int
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
@@ -62,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("caption", help="caption image files")
     c.add_argument("files", nargs="+", metavar="FILE")
-    c.add_argument("--beams", type=_positive, metavar="N", help="beam search width (1: greedy)")
-    c.add_argument("--max-tokens", type=_positive, metavar="N", help="most new tokens")
+    c.add_argument("--beams", type=positive_int, metavar="N", help="beam search width (1: greedy)")
+    c.add_argument("--max-tokens", type=positive_int, metavar="N", help="most new tokens")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
     c.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
     c.set_defaults(handler=_cmd_caption)

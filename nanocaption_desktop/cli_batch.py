@@ -37,7 +37,8 @@ other images of a batch, so it changes speed and memory, never a caption.
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted."""
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of 1 or more."""
     try:
         value = int(text)
     except ValueError:
@@ -80,13 +81,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=4,
         metavar="N",
         help="images decoded ahead of the model (default 4)",
     )
-    p.add_argument("--beams", type=_positive, metavar="N", help="beam search width")
-    p.add_argument("--max-tokens", type=_positive, metavar="N", help="most new tokens per caption")
+    p.add_argument("--beams", type=positive_int, metavar="N", help="beam search width")
+    p.add_argument(
+        "--max-tokens", type=positive_int, metavar="N", help="most new tokens per caption"
+    )
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
     p.add_argument(
         "--isolate",

@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..durable import fsync_dir
 from ..engine.errors import NanoCaptionError
 from .scan import TEMP_SUFFIX, sidecar_path
 
@@ -80,21 +81,6 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{_temp_stem(path.name)}.{os.getpid()}{TEMP_SUFFIX}")
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _open_temp(tmp: Path) -> BinaryIO:
     """Create ``tmp`` afresh: never through a symlink, never into someone else's file."""
     try:
@@ -129,7 +115,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) ->
         except OSError:
             pass
         raise OutputError(target, _reason(e)) from e
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def is_stale_temp(tmp: str | os.PathLike[str]) -> bool:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from ..durable import fsync_dir
 from ..engine.errors import ModelError
 from .onnxrefs import OnnxReadError, external_refs
 
@@ -106,20 +107,6 @@ def write_manifest(
     fsync_dir(root)
     log.info("wrote %s (%d files)", target, len(entries))
     return target
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_manifest(bundle_dir: StrPath) -> dict[str, Any] | None:
