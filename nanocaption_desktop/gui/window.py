@@ -203,6 +203,8 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         self.model_label.setText(label)
         self.model_busy.setVisible(state == "loading")
         self.left.setCurrentWidget(self.missing_panel if state == "missing" else self.drop_area)
+        # nothing can caption without a model (while loading, a request waits for it instead)
+        self.caption_panel.regenerate.setEnabled(state != "missing")
         if state == "loading":
             waiting = len(self._pending)
             extra = f" {waiting} image(s) waiting." if waiting else ""

@@ -59,6 +59,7 @@ def test_missing_model_panel_offers_download_and_choose(qtbot, settings):
     assert "Choose model folder" in win.missing_panel.choose.text().replace("&", "")
     assert "not installed" in win.missing_panel.title.text()
     assert win.model_label.text() == "No model"
+    assert not win.caption_panel.regenerate.isEnabled()  # nothing can caption without a model
 
 
 def test_download_offline_shows_a_clear_error(qtbot, settings):
