@@ -103,7 +103,7 @@ class Captioner:
         bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
         # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs
         # are opened in a throw-away process first
-        check_before_load(path, probe=[bundle.encoder, bundle.decoder])
+        check_before_load(path, loads=[bundle.encoder, bundle.decoder])
         captioner = cls(bundle, threads=threads)
         log.info("loaded %s in %.2f s", captioner.bundle, time.perf_counter() - t0)
         return captioner

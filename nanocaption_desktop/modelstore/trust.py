@@ -68,18 +68,22 @@ def _remember(key: Path | str, fingerprint: str) -> None:
         log.info("cannot remember the verified bundle: %s", e)
 
 
-def _probe_untrusted(root: Path, files: list[Path] | None) -> list[str]:
-    """No manifest: open the ONNX files in a throw-away process once (remembered per file state).
+def _onnx_files(root: Path, loads: list[Path] | None) -> list[Path]:
+    """The ONNX files to check: `loads` (those the engine will open), else every one but the
+    derived `optimized/` pair, which the engine makes itself from a checked source. Files the
+    engine never opens (other precisions, other decoder forms) cost no time at start-up;
+    `models verify` still checks them all."""
+    if loads is not None:
+        return sorted(loads)
+    return sorted(
+        p
+        for p in root.rglob("*.onnx")
+        if p.is_file() and "optimized" not in p.relative_to(root).parts
+    )
 
-    `files`: the ones the engine will load; default every one except the derived `optimized/`
-    pair, which the engine makes itself from a file probed here."""
-    if files is None:
-        files = [
-            p
-            for p in root.rglob("*.onnx")
-            if p.is_file() and "optimized" not in p.relative_to(root).parts
-        ]
-    files = sorted(files)
+
+def _probe_untrusted(root: Path, files: list[Path]) -> list[str]:
+    """No manifest: open the ONNX files in a throw-away process once (remembered per file state)."""
     h = hashlib.sha256()
     for p in files:
         st = p.stat()
@@ -97,13 +101,14 @@ def _probe_untrusted(root: Path, files: list[Path] | None) -> list[str]:
     return []
 
 
-def check_before_load(bundle_dir: StrPath, *, probe: list[Path] | None = None) -> None:
+def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -> None:
     """Raise `ModelError` naming the bundle and every problem; return quietly when it is sound.
 
-    `probe`: the ONNX files the engine will load (see `_probe_untrusted`)."""
+    `loads`: the ONNX files the engine will open (see `_onnx_files`)."""
     root = Path(bundle_dir).resolve()
+    files = _onnx_files(root, loads)
     problems = check_tree_safety(root)
-    for onnx_file in sorted(root.rglob("*.onnx")):
+    for onnx_file in files:
         if not onnx_file.is_symlink():
             problems += check_external_data(onnx_file, root)
     if not problems and (root / MANIFEST_NAME).exists():
@@ -113,7 +118,7 @@ def check_before_load(bundle_dir: StrPath, *, probe: list[Path] | None = None) -
             if not problems and fingerprint is not None:
                 _remember(root, fingerprint)
     if not problems and not (root / MANIFEST_NAME).exists():
-        problems = _probe_untrusted(root, probe)
+        problems = _probe_untrusted(root, files)
     if problems:
         shown = "; ".join(problems[:5]) + (
             f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
