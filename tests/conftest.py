@@ -62,3 +62,32 @@ def pytest_runtest_logreport(report) -> None:
     """What a passing test printed is a figure it measured: show it in the summary too."""
     if report.when == "call" and report.passed and report.capstdout.strip():
         _FIGURES.append((report.nodeid, report.capstdout.strip()))
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """`read_only(folder)`: creating files under `folder` fails as it does for a user without
+    write permission (chmod 555; for root, who writes anyway, `os.open` with O_CREAT refused)."""
+    import errno
+    import os
+
+    made: list[Path] = []
+    real_open = os.open
+    denied: list[str] = []
+
+    def deny(path, flags, *a, **kw):
+        p = os.fspath(path)
+        if flags & os.O_CREAT and any(p.startswith(d) for d in denied):
+            raise PermissionError(errno.EACCES, "Permission denied", p)
+        return real_open(path, flags, *a, **kw)
+
+    def make(folder: Path) -> None:
+        os.chmod(folder, 0o555)
+        made.append(folder)
+        if os.geteuid() == 0:
+            denied.append(str(folder))
+            monkeypatch.setattr(os, "open", deny)
+
+    yield make
+    for folder in made:
+        os.chmod(folder, 0o755)

@@ -181,22 +181,11 @@ def test_full_disk_is_a_clear_error_and_earlier_outputs_stay(
     assert len(read_csv(out)) == 6
 
 
-def test_read_only_sidecar_folder_fails_per_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_only_sidecar_folder_fails_per_file(tmp_path: Path, read_only) -> None:
     folder = tmp_path / "in"
     make_images(folder, 2)
     make_images(folder / "ro", 2)
-    real_open = os.open
-    ro = str(folder / "ro")
-
-    def deny(path, flags, *a, **kw):  # a read-only folder, as a non-root user meets it
-        p = os.fspath(path)
-        if flags & os.O_CREAT and p.startswith(ro):
-            raise PermissionError(errno.EACCES, "Permission denied", p)
-        return real_open(path, flags, *a, **kw)
-
-    monkeypatch.setattr(os, "open", deny)
+    read_only(folder / "ro")
     out = tmp_path / "out.csv"
     results = run(folder, FakeCaptioner(), csv=out, sidecars="overwrite", recursive=True)
     assert [r.status for r in results] == [ResultStatus.OK] * 2 + [ResultStatus.FAILED] * 2

@@ -3,7 +3,6 @@ a full disk. Nothing crashes, every file gets one row, the originals never chang
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import subprocess
@@ -127,7 +126,7 @@ def test_cli_folder_with_leading_dash(tmp_path: Path) -> None:
 
 
 def test_read_only_folder_sidecars_fail_per_file(
-    captioner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    captioner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_only
 ) -> None:
     monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))  # sidecar-only journal
     folder = tmp_path / "in"
@@ -135,24 +134,10 @@ def test_read_only_folder_sidecars_fail_per_file(
     for i in range(3):
         png(folder / f"w{i}.png", i)
         png(folder / "ro" / f"r{i}.png", i)
-    os.chmod(folder / "ro", 0o555)
-    if os.geteuid() == 0:  # root writes anyway: refuse writes there as the OS would a user
-        real_open = os.open
-        ro = str(folder / "ro")
-
-        def deny(path, flags, *a, **kw):  # a read-only folder, as a non-root user meets it
-            p = os.fspath(path)
-            if flags & os.O_CREAT and p.startswith(ro):
-                raise PermissionError(errno.EACCES, "Permission denied", p)
-            return real_open(path, flags, *a, **kw)
-
-        monkeypatch.setattr(os, "open", deny)
-    try:
-        results = list(
-            caption_folder(folder, captioner=captioner, recursive=True, sidecars="overwrite")
-        )
-    finally:
-        os.chmod(folder / "ro", 0o755)
+    read_only(folder / "ro")
+    results = list(
+        caption_folder(folder, captioner=captioner, recursive=True, sidecars="overwrite")
+    )
     failed = [r for r in results if not r.ok]
     assert [r.relpath for r in failed] == [f"ro/r{i}.png" for i in range(3)]
     assert all("sidecar not written" in r.error and "ro/r" in r.error for r in failed)
