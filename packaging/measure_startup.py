@@ -40,10 +40,15 @@ def evict(paths: list[Path]) -> None:
                 os.close(fd)
 
 
-def one_run(exe: Path, env: dict[str, str], timeout: float = 300) -> dict[str, float]:
+def one_run(
+    command: Path | list[str], env: dict[str, str], timeout: float = 300
+) -> dict[str, float]:
+    """Seconds from spawning `command` (an executable, or a whole command line) to the window's
+    ready line ("window"), the model's line ("model") and the process's exit ("exit")."""
+    argv = [str(command)] if isinstance(command, Path) else list(command)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [str(exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
     )
     got: dict[str, float] = {}
     assert proc.stdout is not None

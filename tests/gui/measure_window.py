@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "packaging"))
+from measure_startup import one_run  # noqa: E402  the same timing loop as for the executable
+
 MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
-READY = "NanoCaption ready: window shown"
-MODEL_LINE = "NanoCaption model: "
 LAUNCH = "import sys; from nanocaption_desktop.gui import run; sys.exit(run())"
 
 
@@ -34,29 +33,6 @@ def command(entry: str) -> list[str]:
         return [sys.executable, "-c", LAUNCH, "--model", str(MODEL)]
     script = Path(sys.executable).with_name("nanocaption-desktop")
     return [sys.executable, str(script), "--model", str(MODEL)]
-
-
-def one_run(command: list[str], env: dict[str, str], timeout: float = 120) -> dict[str, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    got: dict[str, float] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        now = time.perf_counter() - t0
-        if line.startswith(READY):
-            got["window"] = now
-        elif line.startswith(MODEL_LINE):
-            got["model"] = now
-        if now > timeout:
-            proc.kill()
-            break
-    proc.wait(timeout)
-    got["exit"] = time.perf_counter() - t0
-    if proc.returncode != 0 or "window" not in got:
-        raise SystemExit(f"run failed (exit {proc.returncode}): {got}")
-    return got
 
 
 def main() -> int:
