@@ -102,11 +102,6 @@ class DropArea(QFrame):
         self._stack.addWidget(self._preview)
 
     # ---------------------------------------------------------------- preview
-    def show_invitation(self) -> None:
-        self._pixmap = None
-        self._preview.clear()
-        self._stack.setCurrentIndex(0)
-
     def show_loading(self, name: str) -> None:
         self._pixmap = None
         self._preview.setPixmap(QPixmap())
