@@ -1,11 +1,13 @@
 """The optimized copy of a bundle's decoder: derived once, cached beside the bundle, checked.
 
 `optimized_decoder(decoder_file)` returns the cross/step graph pair made by `optimize.py` for
-that decoder file, deriving it the first time. The copy lives in `<bundle>/optimized/<stem>/`
-(or, when the bundle folder is read-only, in the user cache folder under the source's SHA-256)
-with a manifest naming the source file (size, mtime, SHA-256) and the library versions. A
-changed source is derived again; a missing or broken copy is derived again; when `onnx` is not
-installed or anything fails, it logs why and returns None, and the stock graph stays in use.
+that decoder file, its shape arithmetic folded first by `shapefold.py` (a plain split if the
+folded pair ever fails its check), deriving it the first time. The copy lives in
+`<bundle>/optimized/<stem>/` (or, when the bundle folder is read-only, in the user cache folder
+under the source's SHA-256) with a manifest naming the source file (size, mtime, SHA-256) and
+the library versions. A changed source is derived again; a missing or broken copy is derived
+again; when `onnx` is not installed or anything fails, it logs why and returns None, and the
+stock graph stays in use.
 
 Before a derived copy is used for the first time it is checked against the stock graph on a
 random input: the same logits and key/values, bit for bit, over a few steps with two rows, fed
@@ -29,7 +31,7 @@ import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: shape arithmetic folded (shapefold.py)
 FOLDER = "optimized"
 MANIFEST = "manifest.json"
 CROSS, STEP = "cross.onnx", "step.onnx"
@@ -158,7 +160,7 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
     try:
         import onnx
 
-        from .optimize import describe, lift_cache_branch, split_decoder
+        from .optimize import describe, lift_cache_branch
     except ImportError as e:
         log.info("the onnx package is not installed (%s): stock decoder graphs for %s", e, source)
         return None
@@ -172,18 +174,31 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
         model = onnx.load(str(source))
         if any(n.op_type == "If" for n in model.graph.node):
             model = lift_cache_branch(model)
-        split = split_decoder(model)
+        for fold in (True, False):  # shapes folded; if that ever fails its check, plain split
+            try:
+                split, folded = _split(model, fold)
+                for name, m in ((CROSS, split.cross), (STEP, split.step)):
+                    onnx.checker.check_model(m)
+                    onnx.save(m, str(tmp / name))
+                broadcast = _check(source, tmp / CROSS, tmp / STEP)
+                break
+            except (DeriveCheckFailed, FoldError) as e:
+                if not fold:
+                    raise
+                log.warning("%s: folding shapes failed (%s); splitting without it", source, e)
         del model
-        for name, m in ((CROSS, split.cross), (STEP, split.step)):
-            onnx.checker.check_model(m)
-            onnx.save(m, str(tmp / name))
-        broadcast = _check(source, tmp / CROSS, tmp / STEP)
         files = {}
         for name in (CROSS, STEP):
             os.replace(tmp / name, folder / name)
             st = (folder / name).stat()
             files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        doc |= {"usable": True, "files": files, "broadcast": broadcast, "split": describe(split)}
+        doc |= {
+            "usable": True,
+            "files": files,
+            "broadcast": broadcast,
+            "split": describe(split),
+            "folded": folded,
+        }
     except OSError:
         raise  # disk trouble: try again next time
     except Exception as e:  # noqa: BLE001 - a model this cannot help: remember that
@@ -206,6 +221,33 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
 
 class DeriveCheckFailed(Exception):
     pass
+
+
+class FoldError(Exception):
+    pass
+
+
+def _split(model: Any, fold: bool) -> tuple[Any, dict[str, Any] | None]:
+    """The cross/step split of `model` (not modified), its shape arithmetic folded first when
+    `fold` (shapefold.py; the image tensors' batch dim may be 1 next to several rows)."""
+    from .optimize import INVARIANT_PREFIX, split_decoder
+
+    if not fold:
+        return split_decoder(model), None
+    import dataclasses
+
+    import onnx
+
+    from .shapefold import fold_shapes
+
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    try:
+        one_or = {i.name: [0] for i in work.graph.input if i.name.startswith(INVARIANT_PREFIX)}
+        report = fold_shapes(work, one_or)
+    except Exception as e:  # noqa: BLE001 - an analysis bug must not cost the split itself
+        raise FoldError(f"{type(e).__name__}: {e}") from e
+    return split_decoder(work), dataclasses.asdict(report)
 
 
 def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> bool:

@@ -40,6 +40,7 @@ def make_session(
     spinning: bool = False,
     optimized_model_path: str | Path | None = None,
     prepack: bool = True,
+    disabled_optimizers: tuple[str, ...] = (),
 ) -> ort.InferenceSession:
     """A CPU session with explicit options.
 
@@ -67,7 +68,10 @@ def make_session(
         raise ModelError(str(path), "missing file")
     try:
         return ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            str(path),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(disabled_optimizers) or None,
         )
     except Exception as e:  # onnxruntime raises its own exception types for broken models
         raise ModelError(str(path), f"cannot load the model: {_short(e)}") from e
