@@ -31,7 +31,7 @@ import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: shape arithmetic folded (shapefold.py)
+FORMAT = 3  # 2: shape arithmetic folded; 3: flatten pairs dropped (shapefold.py)
 FOLDER = "optimized"
 MANIFEST = "manifest.json"
 CROSS, STEP = "cross.onnx", "step.onnx"
@@ -238,16 +238,17 @@ def _split(model: Any, fold: bool) -> tuple[Any, dict[str, Any] | None]:
 
     import onnx
 
-    from .shapefold import fold_shapes
+    from .shapefold import drop_flatten_pairs, fold_shapes
 
     work = onnx.ModelProto()
     work.CopyFrom(model)
     try:
         one_or = {i.name: [0] for i in work.graph.input if i.name.startswith(INVARIANT_PREFIX)}
-        report = fold_shapes(work, one_or)
+        report = dataclasses.asdict(fold_shapes(work, one_or))
+        report["flatten_pairs"] = drop_flatten_pairs(work, one_or)
     except Exception as e:  # noqa: BLE001 - an analysis bug must not cost the split itself
         raise FoldError(f"{type(e).__name__}: {e}") from e
-    return split_decoder(work), dataclasses.asdict(report)
+    return split_decoder(work), report
 
 
 def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> bool:

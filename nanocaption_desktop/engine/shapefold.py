@@ -637,12 +637,23 @@ def fold_shapes(
                 ordered.append(concat_for.pop(i))
         ordered.append(node)
 
-    needed = set(outputs)
+    kept = _prune(g, ordered, new_inits)
+    return FoldReport(len(replaced), zero, rebuilt, nodes_before, kept)
+
+
+def _prune(
+    g: onnx.GraphProto, nodes: list[onnx.NodeProto], new_inits: Sequence[onnx.TensorProto] = ()
+) -> int:
+    """Set the graph's nodes to those of `nodes` that its outputs need (and its initializers to
+    those still read); returns the number of nodes kept."""
+    from .optimize import _inputs
+
+    needed = {o.name for o in g.output}
     keep: list[onnx.NodeProto] = []
-    for node in reversed(ordered):
+    for node in reversed(nodes):
         if any(o in needed for o in node.output) or _has_subgraph(node):
             keep.append(node)
-            needed.update(i for i in node.input if i)
+            needed.update(_inputs(node))
     keep.reverse()
     used_inits = [t for t in (*g.initializer, *new_inits) if t.name in needed]
     del g.node[:]
@@ -653,7 +664,7 @@ def fold_shapes(
     infos = [v for v in g.value_info if v.name in produced]
     del g.value_info[:]
     g.value_info.extend(infos)
-    return FoldReport(len(replaced), zero, rebuilt, nodes_before, len(keep))
+    return len(keep)
 
 
 def _constant(k: Known | None) -> np.ndarray | None:
@@ -710,3 +721,107 @@ def _pieces(
         else:
             pieces.append(("dims", (src, axis, axis + 1)))
     return pieces
+
+
+# ---- flatten / unflatten pairs around row-wise products ----------------------------------------
+
+#: ops that act on each row alone (or, DynamicQuantizeLinear, on all elements as one set), so
+#: they give the same numbers on [..., K] as on the rows flattened to [-1, K]
+_ROW_WISE = {"Cast", "Relu", "Gelu", "FastGelu", "Tanh", "Sigmoid", "Erf", "Identity", "Neg"}
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
+
+
+def drop_flatten_pairs(
+    model: onnx.ModelProto, one_or: dict[str, Iterable[int]] | None = None
+) -> int:
+    """Remove `Reshape(x, [-1, K])` ... `Reshape(y, x's leading dims + [N])` pairs around a
+    chain of products with a 2-D weight and row-wise ops (the export of every linear layer on a
+    3-D input): the chain then runs on the 3-D tensor directly. MatMul flattens the leading dims
+    itself, so the numbers are the same. Returns the number of pairs removed."""
+    g = model.graph
+    known = analyse(model, one_or)
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in set(n.input):
+            users.setdefault(i, []).append(n)
+    outputs = {o.name for o in g.output}
+    drop: set[int] = set()
+    chains: list[tuple[onnx.NodeProto, list[onnx.NodeProto], onnx.NodeProto]] = []
+    for r1 in g.node:
+        if r1.op_type != "Reshape" or id(r1) in drop:
+            continue
+        x = known.get(r1.input[0])
+        flat = known.get(r1.output[0])
+        if x is None or x.shape is None or len(x.shape) < 3 or flat is None or flat.shape is None:
+            continue
+        lead: Dim = 1
+        for d in x.shape[:-1]:
+            lead = mul(lead, d)
+        if flat.shape != [lead, x.shape[-1]]:
+            continue
+        chain = _row_chain(r1.output[0], users, known, outputs)
+        if chain is None:
+            continue
+        nodes, r2 = chain
+        end = known.get(r2.output[0])
+        last = known.get(r2.input[0])
+        if end is None or last is None or end.shape is None or last.shape is None:
+            continue
+        if end.shape != [*x.shape[:-1], last.shape[-1]]:
+            continue
+        drop |= {id(r1), id(r2)}
+        chains.append((r1, nodes, r2))
+    for r1, nodes, r2 in chains:
+        first = nodes[0]
+        first.input[:] = [r1.input[0] if i == r1.output[0] else i for i in first.input]
+        nodes[-1].output[0] = r2.output[0]
+    if chains:
+        # the chains' tensors changed rank: forget what the graph declared of them
+        changed = {n.output[0] for _, nodes, _ in chains for n in nodes}
+        infos = [v for v in g.value_info if v.name not in changed]
+        del g.value_info[:]
+        g.value_info.extend(infos)
+        _prune(g, [n for n in g.node if id(n) not in drop])
+    return len(chains)
+
+
+def _row_chain(
+    start: str,
+    users: dict[str, list[onnx.NodeProto]],
+    known: dict[str, Known],
+    outputs: set[str],
+) -> tuple[list[onnx.NodeProto], onnx.NodeProto] | None:
+    """The nodes from `start` (a flattened [-1, K] tensor) to the Reshape that ends the chain,
+    when every tensor on the way is read by the chain alone."""
+    nodes: list[onnx.NodeProto] = []
+    cur = start
+    while True:
+        readers = users.get(cur, [])
+        if cur in outputs or len(readers) != 1:
+            return None
+        n = readers[0]
+        if n.op_type == "Reshape" and n.input[0] == cur and nodes:
+            return nodes, n
+        others = [i for i in n.input if i and i != cur]
+        small = all(
+            known.get(i) is not None and known[i].shape is not None and len(known[i].shape) <= 1  # type: ignore[arg-type]
+            for i in others
+        )
+        if n.op_type == "DynamicQuantizeLinear" or n.op_type in _ROW_WISE:
+            pass
+        elif n.op_type in _ELEMENTWISE:
+            if not small:
+                return None
+        elif n.op_type in ("MatMul", "MatMulInteger"):
+            b = known.get(n.input[1])
+            zps = [i for i in n.input[2:] if i]
+            if n.input[0] != cur or b is None or b.shape is None or len(b.shape) != 2:
+                return None
+            if any(known.get(i) is None or known[i].shape not in ([], [1]) for i in zps):
+                return None
+        else:
+            return None
+        if list(n.input).count(cur) != 1:
+            return None
+        nodes.append(n)
+        cur = n.output[0]

@@ -19,7 +19,11 @@ from nanocaption_desktop.engine.decoder import EXACT
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from nanocaption_desktop.engine.shapefold import analyse, fold_shapes  # noqa: E402
+from nanocaption_desktop.engine.shapefold import (  # noqa: E402
+    analyse,
+    drop_flatten_pairs,
+    fold_shapes,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TINY = FIXTURES / "tiny-vit-gpt2"
@@ -146,15 +150,75 @@ def test_analysis_keeps_unknown_values_unknown():
     assert [n.op_type for n in model.graph.node] == ["ArgMax", "Constant", "Concat", "Reshape"]
 
 
+def _linear_model(second_reader: bool) -> onnx.ModelProto:
+    """x [batch, seq, 4] -> flatten to [-1, 4] -> MatMul W [4, 3] -> + bias -> Relu -> back to
+    [batch, seq, 3] (a linear layer as PyTorch exports it); optionally the flattened tensor is
+    also a graph output, which must keep the pair."""
+    rng = np.random.default_rng(3)
+    w = onnx.numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "w")
+    bias = onnx.numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "bias")
+    nodes = [
+        _const("flat_shape", [-1, 4]),
+        helper.make_node("Reshape", ["x", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["mm"]),
+        helper.make_node("Add", ["mm", "bias"], ["biased"]),
+        helper.make_node("Relu", ["biased"], ["act"]),
+        helper.make_node("Shape", ["x"], ["xs"]),
+        _const("zero", [0]),
+        _const("two", [2]),
+        helper.make_node("Slice", ["xs", "zero", "two"], ["lead"]),
+        _const("n", [3]),
+        helper.make_node("Concat", ["lead", "n"], ["back"], axis=0),
+        helper.make_node("Reshape", ["act", "back"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 3])]
+    if second_reader:
+        outputs.append(helper.make_tensor_value_info("flat", TensorProto.FLOAT, ["rows", 4]))
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 4])],
+        outputs,
+        initializer=[w, bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("second_reader", [False, True])
+def test_flatten_pairs_around_a_linear_layer_are_dropped(second_reader):
+    model = _linear_model(second_reader)
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    fold_shapes(model)
+    dropped = drop_flatten_pairs(model)
+    onnx.checker.check_model(model)
+    reshapes = sum(n.op_type == "Reshape" for n in model.graph.node)
+    if second_reader:
+        assert dropped == 0 and reshapes == 2
+    else:
+        assert dropped == 1 and reshapes == 0
+        assert [n.op_type for n in model.graph.node] == ["MatMul", "Add", "Relu"]
+    for shape in [(1, 1, 4), (2, 5, 4), (4, 1, 4)]:
+        x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+        want = _session(original).run(None, {"x": x})
+        got = _session(model).run(None, {"x": x})
+        assert all(
+            g.shape == w.shape and np.array_equal(g, w) for g, w in zip(got, want, strict=True)
+        )
+
+
 @pytest.fixture(scope="module")
 def decoders() -> dict[str, tuple[ort.InferenceSession, ort.InferenceSession, onnx.ModelProto]]:
-    """Stock and folded sessions of the tiny fixture's fp32 and INT8 with-past decoders."""
+    """Stock and folded sessions of the tiny fixture's fp32 and INT8 with-past decoders (shapes
+    folded and flatten pairs dropped)."""
     out = {}
     for name in ("decoder_with_past_model.onnx", "decoder_with_past_model_quantized.onnx"):
         model = onnx.load(str(TINY / "onnx" / name))
         folded = onnx.ModelProto()
         folded.CopyFrom(model)
         fold_shapes(folded, {"encoder_hidden_states": [0]})
+        pairs = drop_flatten_pairs(folded, {"encoder_hidden_states": [0]})
+        assert pairs > 0 or "quantized" not in name  # fp32 linear layers are Gemm: 2-D only
         onnx.checker.check_model(folded)
         out[name] = (_session(model), _session(folded), folded)
     return out
@@ -216,6 +280,7 @@ def test_derived_pair_is_folded_and_says_so(bundle):
     assert found is not None
     doc = derive.json.loads((found.folder / derive.MANIFEST).read_text())
     assert doc["folded"]["nodes_after"] < doc["folded"]["nodes_before"] / 1.5
+    assert doc["folded"]["flatten_pairs"] > 0
     step = onnx.load(str(found.step))
     assert sum(n.op_type == "Shape" for n in step.graph.node) <= doc["folded"]["nodes_after"] / 20
 
