@@ -74,8 +74,11 @@ class Backend:
 
     def load(self, path: Path) -> Any:
         from ..engine.captioner import Captioner
+        from ..engine.sessions import threads_for_lanes
 
-        captioner = Captioner.load(path)
+        # two lanes for folder batches; one image alone gets half the cores (on 2 cores about
+        # 35 ms slower than on both, for 1.5x the images per second in a batch)
+        captioner = Captioner.load(path, threads=threads_for_lanes(2))
         self.close()
         if self.isolate:
             from ..engine.isolation import DecodePool
@@ -138,9 +141,9 @@ class _Announcing:
     """The captioner, saying which image the model starts on before it runs.
 
     ``jobs`` has no "image started" event: its batch calls ``caption_pixels(pixels,
-    source=<path relative to the folder>, ...)`` on this (the worker's) thread for each image,
-    right before the model runs, so that call is where the image being captioned now is known.
-    Everything else passes through.
+    source=<path relative to the folder>, ...)`` for each image right before the model runs (on
+    the worker's thread, or on a lane's thread when two images are captioned at once), so that
+    call is where the image being captioned now is known. Everything else passes through.
     """
 
     def __init__(self, captioner: Any, started: Callable[[str], None]) -> None:

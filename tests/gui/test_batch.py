@@ -161,3 +161,53 @@ def test_results_model_stays_fast_with_10000_rows(qtbot, window):
     assert model.data(model.index(9_999, 1)) == "img_09999.jpg"
     print(f"thumbnails asked for: {window.thumbs.requested} of 10,000 rows")
     assert window.thumbs.requested < 200  # only rows that were on screen
+
+
+def test_batch_captions_two_images_at_once_each_as_alone(
+    qtbot, settings, tmp_path, monkeypatch, reference_captioner
+):
+    """On two cores the window loads single-thread sessions, and a folder batch captions two
+    images at once (one per core), each caption the one the image gets alone."""
+    import threading
+
+    from nanocaption_desktop.engine import pipeline, sessions
+    from nanocaption_desktop.engine.captioner import Captioner
+    from nanocaption_desktop.jobs import read_csv
+
+    monkeypatch.setattr(sessions, "physical_cores", lambda: 2)
+    monkeypatch.setattr(pipeline, "physical_cores", lambda: 2)
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0, "threads": set()}
+    real = Captioner.caption_pixels
+
+    def spy(self, *args, **kwargs):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+            state["threads"].add(threading.current_thread().name)
+        try:
+            time.sleep(0.02)  # long enough for the other lane to start meanwhile
+            return real(self, *args, **kwargs)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(Captioner, "caption_pixels", spy)
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    with qtbot.waitSignal(
+        win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
+    ):
+        win.start_model()
+    folder = image_folder(tmp_path / "photos", copies=2, with_junk=False)
+    images = len(list(folder.iterdir()))
+    win.batch_panel.csv.setChecked(True)
+    win.batch_panel.set_folder(str(folder))
+    with qtbot.waitSignal(win.batch_done, timeout=60_000) as done:
+        win.start_batch()
+    assert done.args[0].done == images and done.args[0].failed == 0
+    assert state["most"] == 2
+    assert all(name.startswith("nanocaption-lane") for name in state["threads"])
+    for row in read_csv(folder / "captions.csv"):
+        alone = reference_captioner.caption(folder / row["path"]).text
+        assert row["caption"] == alone
+    win.close()
