@@ -36,10 +36,9 @@ T = TypeVar("T")
 
 
 def session_threads(captioner: Captioner) -> int:
-    try:
-        return max(1, captioner.encoder.get_session_options().intra_op_num_threads)
-    except Exception:  # noqa: BLE001 - a stand-in session in tests
-        return physical_cores()
+    """The decoder's threads: the sessions a caption spends most of its time in."""
+    threads = getattr(captioner, "threads", None)
+    return max(1, threads) if isinstance(threads, int) else physical_cores()
 
 
 def lanes_for(captioner: Captioner) -> int:

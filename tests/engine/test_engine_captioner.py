@@ -182,3 +182,18 @@ def test_load_without_model_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(locate, "candidate_dirs", lambda explicit=None: [])
     with pytest.raises(ModelError, match="models fetch"):
         Captioner.load()
+
+
+def test_encoder_threads_apart_from_the_decoders(tiny_bundle, monkeypatch, captioner):
+    """The window's setting: a compute-bound encoder on every core, memory-bound decoders on
+    half of them; the lanes follow the decoders, and the tokens do not change."""
+    from nanocaption_desktop.engine import pipeline
+
+    monkeypatch.setattr(pipeline, "physical_cores", lambda: 2)
+    mixed = Captioner.load(tiny_bundle, threads=1, encoder_threads=2)
+    assert mixed.encoder.get_session_options().intra_op_num_threads == 2
+    assert mixed.decoder.step.get_session_options().intra_op_num_threads == 1
+    assert mixed.threads == 1 and pipeline.lanes_for(mixed) == 2
+    assert pipeline.lanes_for(Captioner.load(tiny_bundle, threads=2)) == 1
+    image = sorted((tiny_bundle.parent / "images").iterdir())[0]
+    assert mixed.caption(image).token_ids == captioner.caption(image).token_ids
