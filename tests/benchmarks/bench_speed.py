@@ -236,7 +236,8 @@ def report(res: dict[str, Any]) -> None:
     print(
         f"\nthreads {res['threads']}, {res['tokens']} new tokens, median of {res['repeats']}; "
         f"read {lim['read_bytes_per_s'] / 1e9:.1f} GB/s, INT8 {lim['int8_ops_per_s'] / 1e9:.0f} "
-        f"Gop/s; engine tokens == stock tokens: {res['tokens_equal_engine_stock']}"
+        f"Gop/s, fp32 {lim.get('fp32_ops_per_s', 0) / 1e9:.0f} Gflop/s; engine tokens == stock "
+        f"tokens: {res['tokens_equal_engine_stock']}"
     )
     print(
         f"{'one image':34s} {'ms':>8s} {'vs naive':>9s} {'vs stock':>9s} {'vs torch':>9s} "

@@ -127,8 +127,9 @@ def _time(fn: Callable[[], Any], repeats: int = 40) -> float:
 
 
 def machine_limits(threads: int) -> dict[str, float]:
-    """Read bandwidth (bytes/s, a reduction over 256 MB) and INT8 GEMM rate (ops/s, 197x768 by
-    768x3072, the shape of a ViT MLP layer) as onnxruntime achieves them on `threads` threads."""
+    """Read bandwidth (bytes/s, a reduction over 256 MB) and the INT8 and fp32 GEMM rates (ops/s,
+    788x768 by 768x3072, the shape of a ViT MLP layer over 4 images) as onnxruntime achieves
+    them on `threads` threads."""
     from onnx import TensorProto, helper
 
     opts = ort.SessionOptions()
@@ -158,7 +159,20 @@ def machine_limits(threads: int) -> dict[str, float]:
         opts,
     )
     ops = 2.0 * m * k * n / _time(lambda: mm.run(None, {"a": a, "b": b}))
-    return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops}
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    mmf = ort.InferenceSession(
+        _model(
+            [helper.make_node("MatMul", ["a", "b"], ["y"])],
+            [
+                helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k]),
+                helper.make_tensor_value_info("b", TensorProto.FLOAT, [k, n]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+        ),
+        opts,
+    )
+    ops32 = 2.0 * m * k * n / _time(lambda: mmf.run(None, {"a": af, "b": bf}))
+    return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops, "fp32_ops_per_s": ops32}
 
 
 def lower_bound(
@@ -166,12 +180,15 @@ def lower_bound(
 ) -> dict[str, float]:
     """A floor for encoder + `tokens` greedy steps, with the image keys/values computed once.
 
-    Each part takes at least max(FLOPs / compute rate, weight bytes / read bandwidth): its
-    weights must be read from memory once per run (they do not fit in cache), and its
-    multiply-adds must be done. FLOPs = 2 x multiply-adds of the matrix products (everything
-    else is small); weight bytes = parameters x 1 for INT8.
+    Each part takes at least max(compute time, weight bytes / read bandwidth): its weights must
+    be read from memory once per run (they do not fit in cache), and its multiply-adds must be
+    done. Compute time = 2 x multiply-adds / rate, at the INT8 rate for the products with a
+    weight (quantized in the INT8 bundle) and at the fp32 rate for attention's products of two
+    activations (queries by keys, weights by values: dynamic quantization leaves them fp32);
+    everything else is small. Weight bytes = parameters x 1 for INT8.
       encoder:  T = patches + 1 tokens, L layers of width d, MLP width f:
-                MACs = T * L * (4 d^2 + 2 d f) + L * 2 T^2 d  (+ the patch projection)
+                weight MACs = T * L * (4 d^2 + 2 d f) (+ the patch projection),
+                attention MACs = L * 2 T^2 d
       cross:    once per image, keys and values of T image tokens in every decoder layer:
                 MACs = L' * T * 2 d'^2, weights L' * 2 d'^2
       per token at position t (batch 1): self-attention q,k,v,o 4 d'^2, cross q,o 2 d'^2,
@@ -186,17 +203,18 @@ def lower_bound(
     ff = dec.get("n_inner") or 4 * dd
     vocab = dec["vocab_size"]
     bw, ops = limits["read_bytes_per_s"], limits["int8_ops_per_s"]
+    ops32 = limits.get("fp32_ops_per_s", ops)
 
-    def part(macs: float, weights: float) -> float:
-        return max(2 * macs / ops, weights * weight_bytes / bw)
+    def part(macs: float, weights: float, fp32_macs: float = 0.0) -> float:
+        return max(2 * macs / ops + 2 * fp32_macs / ops32, weights * weight_bytes / bw)
 
     enc_w = layers * (4 * d * d + 2 * d * f) + patch
     encoder = part(
-        t_img * layers * (4 * d * d + 2 * d * f) + layers * 2 * t_img**2 * d + t_img * patch, enc_w
+        t_img * layers * (4 * d * d + 2 * d * f) + t_img * patch, enc_w, layers * 2 * t_img**2 * d
     )
     cross = part(ll * t_img * 2 * dd * dd, ll * 2 * dd * dd)
     step_w = ll * (6 * dd * dd + 2 * dd * ff) + dd * vocab
-    steps = sum(part(step_w + ll * 2 * dd * (t + t_img), step_w) for t in range(1, tokens + 1))
+    steps = sum(part(step_w, step_w, ll * 2 * dd * (t + t_img)) for t in range(1, tokens + 1))
     return {
         "encoder": encoder,
         "cross": cross,
