@@ -75,6 +75,7 @@ class CaptionFlow(_Base):
             outcome.score,
             outcome.seconds,
             outcome.error or "",
+            done=True,
         )
         self.history_model.upsert(entry)
         if key != self._shown_key:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .history import EMPTY_CAPTION
 from .widgets import LiveLabel
 
 ALT_TEXT_LIMIT = 125  # characters: longer alt text gets cut or skimmed by screen readers
@@ -197,7 +198,7 @@ class CaptionPanel(QWidget):
         self.edit.setPlainText(text)
         score_text = f" · score {score:.2f}" if score is not None else ""
         self.stats.setText(f"{seconds:.2f} s{score_text}")
-        self.status.setText("")
+        self.status.setText("" if text.strip() else EMPTY_CAPTION)
 
     def show_error(self, message: str) -> None:
         self.edit.setPlainText("")

@@ -27,11 +27,15 @@ class HistoryEntry:
     score: float | None = None
     seconds: float = 0.0
     error: str = ""
+    done: bool = False  # the model has answered (an empty caption is still an answer)
 
     @property
     def path(self) -> str:
         return self.source if isinstance(self.source, str) else ""
 
+
+#: shown when a caption has no words (the model ended it at once, or its tokens decode to nothing)
+EMPTY_CAPTION = "(empty: the model gave no words for this image)"
 
 EXPORT_KINDS = {"csv": "CSV (*.csv)", "jsonl": "JSON Lines (*.jsonl)", "txt": "Plain text (*.txt)"}
 
@@ -106,7 +110,7 @@ class HistoryModel(QAbstractListModel):
             return None
         entry = self._entries[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            body = entry.error or entry.text or "Captioning…"
+            body = entry.error or entry.text or (EMPTY_CAPTION if entry.done else "Captioning…")
             return f"{entry.name}\n{body}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return entry.error or entry.text or entry.name

@@ -151,3 +151,25 @@ def test_live_labels_tell_screen_readers_what_they_say(qtbot):
         elided.minimumSizeHint().width() <= 0
         or elided.sizePolicy().horizontalPolicy().name == "Ignored"
     )
+
+
+def test_an_empty_caption_is_an_answer_not_a_wait(qtbot):
+    """A model can end a caption before its first word: the history and the caption panel say
+    so instead of "Captioning…" forever."""
+    from PySide6.QtCore import Qt
+
+    from nanocaption_desktop.gui.caption_panel import CaptionPanel
+    from nanocaption_desktop.gui.history import EMPTY_CAPTION, HistoryModel
+
+    model = HistoryModel()
+    model.upsert(HistoryEntry(1, "a.jpg", "/p/a.jpg"))
+    shown = model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole)
+    assert shown == "a.jpg\nCaptioning…"
+    model.upsert(HistoryEntry(1, "a.jpg", "/p/a.jpg", "", -3.0, 0.2, done=True))
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole) == f"a.jpg\n{EMPTY_CAPTION}"
+    panel = CaptionPanel()
+    qtbot.addWidget(panel)
+    panel.show_caption("", 0.2, -3.0)
+    assert panel.status.text() == EMPTY_CAPTION
+    panel.show_caption("a dog", 0.2, -1.0)
+    assert panel.status.text() == ""
