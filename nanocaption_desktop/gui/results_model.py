@@ -15,6 +15,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
+from .history import EMPTY_CAPTION
 from .imaging import ImageLoader
 from .messages import BatchRow
 
@@ -94,7 +95,7 @@ class ResultsModel(QAbstractTableModel):
             if column == 1:
                 return self.display_name(row.path)
             if column == 2:
-                return row.caption
+                return row.caption or (EMPTY_CAPTION if row.status != "failed" else "")
             if column == 3:
                 return row.error if row.status == "failed" and row.error else row.status
             return None

@@ -173,3 +173,13 @@ def test_an_empty_caption_is_an_answer_not_a_wait(qtbot):
     assert panel.status.text() == EMPTY_CAPTION
     panel.show_caption("a dog", 0.2, -1.0)
     assert panel.status.text() == ""
+
+    from nanocaption_desktop.gui.messages import BatchRow
+    from nanocaption_desktop.gui.results_model import ResultsModel
+
+    results = ResultsModel()
+    results.append(
+        [BatchRow("/p/a.jpg", "", -3.0, "ok", ""), BatchRow("/p/b", "", 0, "failed", "x")]
+    )
+    assert results.data(results.index(0, 2)) == EMPTY_CAPTION
+    assert results.data(results.index(1, 2)) == ""
