@@ -123,6 +123,9 @@ class CaptionPanel(QWidget):
         self.beams.setRange(2, 8)
         self.beams.setValue(3)
         self.beams.setSuffix(" beams")
+        keep_place = self.beams.sizePolicy()
+        keep_place.setRetainSizeWhenHidden(True)
+        self.beams.setSizePolicy(keep_place)
         self.beams.setAccessibleName("Number of beams")
         self.beams.setToolTip("How many candidate captions beam search keeps (2–8)")
         self.max_tokens = QSpinBox()
@@ -178,7 +181,11 @@ class CaptionPanel(QWidget):
         return None if value == self.max_tokens.minimum() else value
 
     def _mode_changed(self) -> None:
-        self.beams.setEnabled(self.mode.currentIndex() == 2)
+        # only beam search has a beam count: a greyed "3 beams" next to "Model default" read
+        # as if the model's default were 3 beams (its place is kept, so nothing moves)
+        beam_search = self.mode.currentIndex() == 2
+        self.beams.setEnabled(beam_search)
+        self.beams.setVisible(beam_search)
         self._emit_options()
 
     def _emit_options(self) -> None:

@@ -183,3 +183,16 @@ def test_an_empty_caption_is_an_answer_not_a_wait(qtbot):
     )
     assert results.data(results.index(0, 2)) == EMPTY_CAPTION
     assert results.data(results.index(1, 2)) == ""
+
+
+def test_beam_count_shows_only_for_beam_search(qtbot):
+    from nanocaption_desktop.gui.caption_panel import CaptionPanel
+
+    panel = CaptionPanel()
+    qtbot.addWidget(panel)
+    panel.set_options(0, 0)  # the model's default
+    assert panel.beams.isHidden() and panel.chosen_beams() is None
+    panel.set_options(1, 0)
+    assert panel.beams.isHidden() and panel.chosen_beams() == 1
+    panel.set_options(5, 0)
+    assert not panel.beams.isHidden() and panel.chosen_beams() == 5
