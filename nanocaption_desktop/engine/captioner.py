@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .bundle import Bundle
-from .decoder import STEP_SPINNING, StockDecoder, open_hoisted
+from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, GenerationSettings, generate
 from .derive import optimized_decoder
 from .errors import Cancelled, ModelError, NanoCaptionError
@@ -121,8 +121,18 @@ class Captioner:
         # are opened in a throw-away process first
         check_before_load(path, loads=[bundle.encoder, bundle.decoder])
         captioner = cls(bundle, threads=threads, encoder_threads=encoder_threads)
-        log.info("loaded %s in %.2f s", captioner.bundle, time.perf_counter() - t0)
+        log.info(
+            "loaded %s in %.2f s; decoder: %s",
+            captioner.bundle,
+            time.perf_counter() - t0,
+            captioner.decoder_graphs,
+        )
         return captioner
+
+    @property
+    def decoder_graphs(self) -> str:
+        """ "hoisted pair" (the optimized cross/step graphs) or "stock graph"."""
+        return "hoisted pair" if isinstance(self.decoder, HoistedDecoder) else "stock graph"
 
     @property
     def model_name(self) -> str:

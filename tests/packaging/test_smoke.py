@@ -138,6 +138,7 @@ def test_self_test_uses_the_bundled_model(run) -> None:
     assert re.search(r"[\\/]models[\\/]vit-gpt2\b", line), line
     # the optimized decoder pair shipped inside is used as is (no `onnx` needed in the exe)
     assert "stock decoder graph" not in proc.stderr, proc.stderr
+    assert "decoder: hoisted pair" in proc.stderr, proc.stderr
 
 
 def test_models_verify_inside(run) -> None:
