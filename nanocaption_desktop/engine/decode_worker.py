@@ -94,7 +94,7 @@ def worker_main(
             if label in faults:
                 _fault(faults[label], memory_mb)
             source = os.fsdecode(src) if src_kind == "path" else src  # bytes are data, not names
-            img = load_image(source, name=label)
+            img = load_image(source, name=label, at_least=extra if kind == "preview" else None)
             chunks: list[bytes | memoryview] = []
             meta: Any = None
             if kind in ("prepare", "both"):

@@ -80,11 +80,16 @@ def _printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
+def load_image(
+    source: ImageSource, *, name: str | None = None, at_least: int | None = None
+) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file object or PIL image) to an upright RGB image.
 
     ``bytes`` are the file's contents, never a file name (pass ``os.fsdecode(name)`` or a Path).
     Raises ``ImageError(name, reason)`` for every failure, never another exception type.
+    ``at_least``: for previews only, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as
+    both sides stay at least this long (much faster for a large photo; never for captioning,
+    whose preprocessing must see the full image).
     """
     label = name if name is not None else source_name(source)
     try:
@@ -95,11 +100,11 @@ def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
             data = bytes(source)
             if not data:
                 raise ImageError(label, "empty data (0 bytes)")
-            return _decode(io.BytesIO(data), label)
+            return _decode(io.BytesIO(data), label, at_least)
         if isinstance(source, (str, os.PathLike)):
-            return _load_path(source, label)
+            return _load_path(source, label, at_least)
         if hasattr(source, "read"):
-            return _decode(source, label)
+            return _decode(source, label, at_least)
         raise ImageError(label, f"cannot read an image from a {type(source).__name__}")
     except ImageError:
         raise
@@ -107,7 +112,7 @@ def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
         raise ImageError(label, _reason(e)) from e
 
 
-def _load_path(path: PathSource, label: str) -> Image.Image:
+def _load_path(path: PathSource, label: str, at_least: int | None = None) -> Image.Image:
     fspath = os.fspath(path)
     try:
         if os.path.isdir(fspath):  # Windows would say "permission denied" for a folder
@@ -120,7 +125,7 @@ def _load_path(path: PathSource, label: str) -> Image.Image:
     with fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise ImageError(label, "empty file (0 bytes)")
-        return _decode(fp, label)
+        return _decode(fp, label, at_least)
 
 
 @contextlib.contextmanager
@@ -139,7 +144,7 @@ def _guarded() -> Iterator[None]:
                 log.debug("Pillow: %s", w.message)
 
 
-def _decode(fp: IO[bytes], label: str) -> Image.Image:
+def _decode(fp: IO[bytes], label: str, at_least: int | None = None) -> Image.Image:
     limit = Image.MAX_IMAGE_PIXELS
     with _guarded():
         try:
@@ -153,6 +158,8 @@ def _decode(fp: IO[bytes], label: str) -> Image.Image:
             raise ImageError(label, _too_large((w, h), limit))
         if w <= 0 or h <= 0:
             raise ImageError(label, f"the image has no pixels ({w}×{h})")
+        if at_least and img.format == "JPEG" and min(w, h) >= 2 * at_least:
+            img.draft(img.mode, (at_least, at_least))  # scaled in the DCT: a preview only
         try:
             img.seek(0)
             img.load()

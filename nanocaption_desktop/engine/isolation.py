@@ -110,7 +110,7 @@ class DecodePool:
         """An upright RGB thumbnail (at most ``max_side`` pixels a side), decoded in a worker."""
         label = name if name is not None else source_name(source)
         if isinstance(source, Image.Image):
-            return make_preview(load_image(source, name=label), max_side)
+            return make_preview(load_image(source, name=label, at_least=max_side), max_side)
         meta, payload = self._request("preview", source, label, int(max_side))
         return Preview(meta[0], meta[1], bytes(payload))
 

@@ -188,3 +188,21 @@ def test_camera_multi_picture_jpeg_gives_the_main_image() -> None:
     data = encode(main, "MPO", save_all=True, append_images=[extra])
     r, g, b = load_image(data).getpixel((3, 3))  # type: ignore[misc]
     assert b > 200 and r < 40
+
+
+def test_previews_may_decode_a_large_jpeg_at_a_smaller_scale(tmp_path):
+    """`at_least` (previews only) lets a JPEG decode at a fraction of its size, never below the
+    asked size; without it, the full image is decoded (what captioning sees)."""
+    rng = np.random.default_rng(0)
+    big = Image.fromarray(rng.integers(0, 255, (1800, 2400, 3), dtype=np.uint8))
+    data = io.BytesIO()
+    big.save(data, "JPEG", quality=90)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data.getvalue())
+    assert load_image(path).size == (2400, 1800)
+    small = load_image(path, at_least=400)
+    assert min(small.size) >= 400 and small.size[0] < 2400 and small.mode == "RGB"
+    assert load_image(data.getvalue(), at_least=400).size == small.size
+    png = tmp_path / "big.png"
+    big.save(png)
+    assert load_image(png, at_least=400).size == (2400, 1800)  # only JPEG scales in decoding
