@@ -50,7 +50,8 @@ def exe_name(name: str = APP_NAME) -> str:
 def stage_model(src: Path, dest: Path) -> Path:
     """Copy the files the engine uses from bundle ``src`` into ``dest``, then add what the
     executable needs: the optimized decoder pair (derived here, where ``onnx`` is installed, so
-    that the executable needs no ``onnx``), ``mtimes.json`` and a fresh ``manifest.json``.
+    that the executable needs no ``onnx``; the stock decoder graph is then left out),
+    ``mtimes.json`` and a fresh ``manifest.json``.
 
     Unchanged files (same size and mtime) are not copied again.
     """
@@ -89,7 +90,11 @@ def stage_model(src: Path, dest: Path) -> Path:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, target)
-    _derive_optimized(dest / bundle.decoder.relative_to(src))
+    staged_decoder = dest / bundle.decoder.relative_to(src)
+    if _derive_optimized(staged_decoder):
+        # the executable runs the checked pair; the stock graph it was derived from would only
+        # add its size (193 MB for the full INT8 model) to every launch's unpacking
+        staged_decoder.unlink()
     files = sorted(
         p
         for p in dest.rglob("*")
@@ -103,21 +108,23 @@ def stage_model(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _derive_optimized(decoder: Path) -> None:
-    """Derive (or check) the optimized cross/step pair beside the staged decoder (engine/derive)."""
+def _derive_optimized(decoder: Path) -> bool:
+    """Derive (or check) the optimized cross/step pair beside the staged decoder (engine/derive);
+    True when the pair is ready (and checked bit for bit against the stock graph)."""
     try:
         from nanocaption_desktop.engine.derive import optimized_decoder
     except ImportError:  # an engine without the optimized copy: ship the stock graphs
         print("build.py: this engine has no optimized decoder; shipping the stock graphs")
-        return
+        return False
     found = optimized_decoder(decoder)
     if found is None:
         print(
             f"build.py: no optimized decoder for {decoder.name} (is `onnx` installed?); "
             "the executable will use the stock graph"
         )
-    else:
-        print(f"build.py: optimized decoder pair ready: {found.folder}")
+        return False
+    print(f"build.py: optimized decoder pair ready: {found.folder}; the stock graph stays out")
+    return True
 
 
 def version_file(path: Path, version: str) -> Path:

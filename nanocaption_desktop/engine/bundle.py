@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
+OPTIMIZED = "optimized"  # as derive.FOLDER
 
 
 def _find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
@@ -25,6 +26,22 @@ def _find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
         for folder in (root / "onnx", root):
             if (folder / name).is_file():
                 return folder / name
+    return None
+
+
+def _find_decoder(root: Path, kind: str, quantized: bool) -> Path | None:
+    """Like `_find_onnx`, and for each form in order of preference also a decoder shipped as its
+    optimized pair alone (`optimized/<stem>/manifest.json`, see derive.py; the executable's
+    bundle), then named where its stock graph would be."""
+    names = [f"{kind}_quantized", kind]
+    if not quantized:
+        names.reverse()
+    for name in names:
+        for folder in (root / "onnx", root):
+            if (folder / f"{name}.onnx").is_file():
+                return folder / f"{name}.onnx"
+        if (root / OPTIMIZED / name / "manifest.json").is_file():
+            return root / "onnx" / f"{name}.onnx"
     return None
 
 
@@ -59,6 +76,11 @@ class Bundle:
     def quantized(self) -> bool:
         return self.decoder.stem.endswith("_quantized")
 
+    @property
+    def has_stock_decoder(self) -> bool:
+        """False for a bundle that ships only its optimized decoder pair (the executable's)."""
+        return self.decoder.is_file()
+
     @classmethod
     def open(
         cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None
@@ -86,7 +108,7 @@ class Bundle:
         for kind in kinds:
             if kind not in DECODER_KINDS:
                 raise ModelError(str(root), f"unknown decoder kind {kind!r}")
-            dec = _find_onnx(root, kind, quantized)
+            dec = _find_decoder(root, kind, quantized)
             if dec is not None:
                 break
         else:

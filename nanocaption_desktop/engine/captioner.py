@@ -15,7 +15,7 @@ import numpy as np
 from .bundle import Bundle
 from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, GenerationSettings, generate
-from .derive import optimized_decoder
+from .derive import optimized_decoder, pair_files
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
@@ -70,15 +70,22 @@ class Captioner:
         """The hoisted cross/step pair (derived and cached on first use, derive.py), or the
         stock graph when that is not possible or NANOCAPTION_STOCK_DECODER=1."""
         if os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0"):
-            found = None
+            found = None if bundle.has_stock_decoder else optimized_decoder(bundle.decoder)
         else:
             found = optimized_decoder(bundle.decoder)
+        if found is None and not bundle.has_stock_decoder:
+            raise ModelError(
+                str(bundle.decoder),
+                "missing file, and the optimized decoder pair shipped instead is not usable",
+            )
         if found is not None:
             try:
                 return open_hoisted(
                     found.cross, found.step, threads=threads, broadcast=found.broadcast
                 )
             except ModelError as e:
+                if not bundle.has_stock_decoder:
+                    raise
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
@@ -119,7 +126,8 @@ class Captioner:
         bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
         # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs
         # are opened in a throw-away process first
-        check_before_load(path, loads=[bundle.encoder, bundle.decoder])
+        decoder_files = [bundle.decoder] if bundle.has_stock_decoder else pair_files(bundle.decoder)
+        check_before_load(path, loads=[bundle.encoder, *decoder_files])
         captioner = cls(bundle, threads=threads, encoder_threads=encoder_threads)
         log.info(
             "loaded %s in %.2f s; decoder: %s",

@@ -130,6 +130,8 @@ def _writable(folder: Path) -> bool:
 def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized | None:
     """The checked cross/step pair for `source` (a with-past or merged decoder), or None."""
     source = Path(source)
+    if not source.exists():
+        return shipped_pair(source)
     try:
         facts = _source_facts(source)
         here = _bundle_folder(source)
@@ -148,6 +150,36 @@ def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized |
     except Exception as e:  # noqa: BLE001 - any failure leaves the stock graphs in use
         log.warning("using the stock decoder graph for %s: %s", source, e)
         return None
+
+
+def shipped_pair(source: Path) -> Optimized | None:
+    """The pair a bundle ships without its stock decoder `source` (packaging/build.py): used as
+    recorded, files of the recorded sizes; their contents are covered by the bundle's manifest,
+    which the load-time check verifies (modelstore/trust.py)."""
+    folder = _bundle_folder(source)
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if (
+            doc.get("format") != FORMAT
+            or not doc.get("usable")
+            or doc["source"]["name"] != source.name
+        ):
+            log.warning("%s: the shipped decoder pair is from another version or unusable", folder)
+            return None
+        for name in (CROSS, STEP):
+            if (folder / name).stat().st_size != doc["files"][name]["size"]:
+                log.warning("%s: %s is not the size its manifest records", folder, name)
+                return None
+        return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("%s: no usable decoder pair (%s)", folder, e)
+        return None
+
+
+def pair_files(source: Path) -> list[Path]:
+    """The graphs of the pair derived from `source` (wherever the bundle keeps it)."""
+    folder = _bundle_folder(source)
+    return [folder / CROSS, folder / STEP]
 
 
 def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:

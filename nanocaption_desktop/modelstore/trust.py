@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from ..engine.errors import ModelError
@@ -22,6 +23,21 @@ from .manifest import MANIFEST_NAME, check_external_data, check_tree_safety, rea
 
 log = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
+
+
+def _inside_executable(root: Path) -> bool:
+    """True for the model unpacked from the running executable itself (PyInstaller's
+    `sys._MEIPASS`, a new folder at every launch, so a remembered check never applies there).
+    Its files come out of the same archive as this code: hashing them again at each launch (1-2
+    s for the full model) would guard against nothing that changing the executable could not
+    also do. A model beside the executable is checked like any other."""
+    meipass = getattr(sys, "_MEIPASS", None)
+    if not meipass:
+        return False
+    try:
+        return root.resolve().is_relative_to(Path(meipass).resolve())
+    except OSError:
+        return False
 
 
 def _fingerprint(root: Path) -> str | None:
@@ -111,7 +127,7 @@ def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -
     for onnx_file in files:
         if not onnx_file.is_symlink():
             problems += check_external_data(onnx_file, root)
-    if not problems and (root / MANIFEST_NAME).exists():
+    if not problems and (root / MANIFEST_NAME).exists() and not _inside_executable(root):
         fingerprint = _fingerprint(root)
         if fingerprint is None or _read_stamps().get(str(root)) != fingerprint:
             problems = verify(root)

@@ -17,6 +17,7 @@ from nanocaption_desktop.engine import derive
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
 from nanocaption_desktop.engine.decoder import HoistedDecoder, StockDecoder
+from nanocaption_desktop.engine.errors import ModelError
 
 onnx = pytest.importorskip("onnx")
 
@@ -233,3 +234,44 @@ def test_hoisted_run_matches_stock_logits_bit_for_bit(bundle):
         assert np.array_equal(a.step(x), b.step(x))
         a.reorder(np.array([2, 0, 0]))
         b.reorder(np.array([2, 0, 0]))
+
+
+def test_a_bundle_that_ships_only_the_pair_runs_it(bundle, expected, monkeypatch):
+    """The executable's bundle (packaging/build.py): the pair and its manifest, no stock INT8
+    decoder. It loads, runs the pair (even with NANOCAPTION_STOCK_DECODER=1: there is no stock
+    graph to run) rather than the fp32 stock graph beside it, and gives the reference tokens."""
+    source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
+    assert derive.optimized_decoder(source) is not None
+    source.unlink()
+    (bundle / "onnx" / "decoder_model_merged_quantized.onnx").unlink()
+    opened = Bundle.open(bundle)
+    assert not opened.has_stock_decoder and opened.decoder == source
+    want = {
+        (im, s): tuple(v["optimum_int8"][s]["token_ids"])
+        for im, v in expected["images"].items()
+        for s in expected["settings"]
+    }
+    for stock_flag in ("0", "1"):
+        monkeypatch.setenv("NANOCAPTION_STOCK_DECODER", stock_flag)
+        c = Captioner.load(bundle, threads=1)
+        assert c.decoder_graphs == "hoisted pair"
+        assert all_tokens(c, expected) == want
+
+
+def test_a_shipped_pair_that_does_not_match_its_manifest_is_refused(bundle):
+    source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
+    found = derive.optimized_decoder(source)
+    source.unlink()
+    (bundle / "onnx" / "decoder_model_merged_quantized.onnx").unlink()
+    manifest = found.folder / derive.MANIFEST
+    doc = json.loads(manifest.read_text())
+    doc["files"]["step.onnx"]["size"] += 1  # a pair that is not the one recorded
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="decoder pair shipped instead is not usable"):
+        Captioner.load(bundle, threads=1)
+    doc["files"]["step.onnx"]["size"] -= 1
+    manifest.write_text(json.dumps(doc))
+    with open(found.step, "ab") as f:  # a damaged graph: the load-time check names it
+        f.write(b"\0")
+    with pytest.raises(ModelError, match="step.onnx"):
+        Captioner.load(bundle, threads=1)

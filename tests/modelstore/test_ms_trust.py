@@ -79,3 +79,29 @@ def test_probe_names_the_file_that_kills_the_runtime(bundle: Path, monkeypatch):
 def _die_on_encoder(paths, queue):  # top level: the spawned child imports it from this module
     queue.put(("start", paths[0]))
     os._exit(134)
+
+
+def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(
+    bundle: Path, tmp_path: Path, monkeypatch
+):
+    """The model unpacked from the running executable (sys._MEIPASS) comes out of the same
+    archive as the code: its hashes are not checked again; the same files elsewhere are, and the
+    structural checks (links, external data) still run inside."""
+    import sys
+
+    import nanocaption_desktop.modelstore.trust as trust
+
+    write_manifest(bundle)
+    (bundle / "config.json").write_text((bundle / "config.json").read_text() + " ")
+    monkeypatch.setattr(trust, "_read_stamps", lambda: {})
+    with pytest.raises(ModelError, match="config.json"):
+        check_before_load(bundle)  # changed since the manifest: refused anywhere else
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    check_before_load(bundle)  # inside the executable's folder: not hashed
+    os.link(bundle / "onnx" / "encoder_model_quantized.onnx", tmp_path / "other-name.onnx")
+    with pytest.raises(ModelError, match="hard-linked"):
+        check_before_load(bundle)
+    (tmp_path / "other-name.onnx").unlink()
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "elsewhere"), raising=False)
+    with pytest.raises(ModelError, match="config.json"):
+        check_before_load(bundle)

@@ -84,6 +84,9 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
         / ("nanocaption-desktop.exe" if sys.platform == "win32" else "nanocaption-desktop")
     )
     assert path.is_file()
+    staged = out / "work" / "model" / "vit-gpt2"
+    assert (staged / "optimized" / "decoder_with_past_model_quantized" / "step.onnx").is_file()
+    assert not (staged / "onnx" / "decoder_with_past_model_quantized.onnx").exists()  # pair only
     return path
 
 
