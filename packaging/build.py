@@ -94,6 +94,9 @@ def stage_model(src: Path, dest: Path) -> Path:
     if _derive_optimized(staged_decoder):
         # the executable runs the checked pair; the stock graph it was derived from would only
         # add its size (193 MB for the full INT8 model) to every launch's unpacking
+        from nanocaption_desktop.engine.derive import mark_shipped_alone
+
+        mark_shipped_alone(staged_decoder)
         staged_decoder.unlink()
     files = sorted(
         p

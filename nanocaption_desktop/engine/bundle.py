@@ -31,8 +31,8 @@ def _find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
 
 def _find_decoder(root: Path, kind: str, quantized: bool) -> Path | None:
     """Like `_find_onnx`, and for each form in order of preference also a decoder shipped as its
-    optimized pair alone (`optimized/<stem>/manifest.json`, see derive.py; the executable's
-    bundle), then named where its stock graph would be."""
+    optimized pair alone (`optimized/<stem>/manifest.json` with `shipped_alone`, see derive.py;
+    the executable's bundle), then named where its stock graph would be."""
     names = [f"{kind}_quantized", kind]
     if not quantized:
         names.reverse()
@@ -40,9 +40,18 @@ def _find_decoder(root: Path, kind: str, quantized: bool) -> Path | None:
         for folder in (root / "onnx", root):
             if (folder / f"{name}.onnx").is_file():
                 return folder / f"{name}.onnx"
-        if (root / OPTIMIZED / name / "manifest.json").is_file():
+        if _shipped_alone(root / OPTIMIZED / name / "manifest.json"):
             return root / "onnx" / f"{name}.onnx"
     return None
+
+
+def _shipped_alone(manifest: Path) -> bool:
+    """Whether a derived pair's manifest says its bundle ships it without the stock graph (set
+    by packaging/build.py); a stock graph merely missing beside a derived pair is not that."""
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("shipped_alone") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -152,6 +152,14 @@ def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized |
         return None
 
 
+def mark_shipped_alone(source: Path) -> None:
+    """Record that the bundle will ship the pair derived from `source` without `source`
+    (packaging/build.py, right before it leaves the stock graph out)."""
+    folder = _bundle_folder(source)
+    doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    _write_manifest(folder, doc | {"shipped_alone": True})
+
+
 def shipped_pair(source: Path) -> Optimized | None:
     """The pair a bundle ships without its stock decoder `source` (packaging/build.py): used as
     recorded, files of the recorded sizes; their contents are covered by the bundle's manifest,
@@ -162,6 +170,7 @@ def shipped_pair(source: Path) -> Optimized | None:
         if (
             doc.get("format") != FORMAT
             or not doc.get("usable")
+            or doc.get("shipped_alone") is not True
             or doc["source"]["name"] != source.name
         ):
             log.warning("%s: the shipped decoder pair is from another version or unusable", folder)

@@ -242,8 +242,12 @@ def test_a_bundle_that_ships_only_the_pair_runs_it(bundle, expected, monkeypatch
     graph to run) rather than the fp32 stock graph beside it, and gives the reference tokens."""
     source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
     assert derive.optimized_decoder(source) is not None
+    merged = bundle / "onnx" / "decoder_model_merged_quantized.onnx"
     source.unlink()
-    (bundle / "onnx" / "decoder_model_merged_quantized.onnx").unlink()
+    merged.unlink()
+    # a stock graph merely gone is reported missing, even with a derived pair beside it ...
+    assert Bundle.open(bundle).decoder.name == "decoder_with_past_model.onnx"  # (the fp32 one)
+    derive.mark_shipped_alone(source)  # ... a bundle built to ship the pair alone loads it
     opened = Bundle.open(bundle)
     assert not opened.has_stock_decoder and opened.decoder == source
     want = {
@@ -261,6 +265,7 @@ def test_a_bundle_that_ships_only_the_pair_runs_it(bundle, expected, monkeypatch
 def test_a_shipped_pair_that_does_not_match_its_manifest_is_refused(bundle):
     source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
     found = derive.optimized_decoder(source)
+    derive.mark_shipped_alone(source)
     source.unlink()
     (bundle / "onnx" / "decoder_model_merged_quantized.onnx").unlink()
     manifest = found.folder / derive.MANIFEST
