@@ -235,8 +235,11 @@ def _infer(st: _State, node: onnx.NodeProto, init: dict[str, onnx.TensorProto]) 
     elif op in ("Identity", "Cast", "CastLike"):
         out[0] = Known(x.shape, None, x.dtype)
         to = _attr(node, "to") if op == "Cast" else ins[1].dtype if len(ins) > 1 else 0
-        if to in INT_TYPES and x.dtype in INT_TYPES:
-            out[0].value = x.value
+        if to in INT_TYPES and x.dtype in INT_TYPES and x.value is not None:
+            if to != onnx.TensorProto.BOOL or x.dtype == onnx.TensorProto.BOOL:
+                out[0].value = x.value
+            elif all(isinstance(v, int) for v in x.value):
+                out[0].value = [int(v != 0) for v in x.value]  # to bool: nonzero is true
         if op == "Identity":
             out[0].value = x.value
         out[0].dtype = int(to) if op != "Identity" and to else x.dtype  # type: ignore[arg-type]
@@ -427,8 +430,8 @@ def _infer(st: _State, node: onnx.NodeProto, init: dict[str, onnx.TensorProto]) 
                 shape = list(x.shape)
                 if sizes is not None:
                     shape[a] = list(sizes)[k]  # type: ignore[arg-type]
-                elif isinstance(x.shape[a], int):
-                    shape[a] = x.shape[a] // len(node.output)  # type: ignore[operator]
+                elif isinstance(x.shape[a], int) and x.shape[a] % len(node.output) == 0:
+                    shape[a] = x.shape[a] // len(node.output)  # an even split
                 else:
                     shape[a] = st.new_dim(f"{hint}:{k}:{a}")
                 out[k].shape = shape

@@ -311,3 +311,41 @@ def test_a_fold_that_fails_its_check_falls_back_to_a_plain_split(bundle, monkeyp
     doc = derive.json.loads((found.folder / derive.MANIFEST).read_text())
     assert doc["folded"] is None
     assert "folding shapes failed" in caplog.text
+
+
+def test_casts_to_bool_fold_to_truth_values():
+    """Cast(int -> bool) turns 5 into true (1), not 5; a symbolic dim cast to bool stays unknown."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Cast", ["s"], ["b"], to=TensorProto.BOOL),
+        helper.make_node("Cast", ["b"], ["out"], to=TensorProto.INT64),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, 0])],
+        [helper.make_tensor_value_info("out", TensorProto.INT64, [3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    known = analyse(model)
+    assert known["b"].value is None  # n is not known
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    fold_shapes(model)
+    x = np.zeros((3, 5, 0), np.float32)
+    got = _session(model).run(None, {"x": x})[0]
+    assert got.tolist() == _session(original).run(None, {"x": x})[0].tolist() == [1, 1, 0]
+    fixed = helper.make_graph(
+        nodes,
+        "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 0])],
+        [helper.make_tensor_value_info("out", TensorProto.INT64, [3])],
+    )
+    model = helper.make_model(fixed, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert analyse(model)["b"].value == [1, 1, 0]
+    fold_shapes(model)
+    assert _session(model).run(None, {"x": np.zeros((2, 5, 0), np.float32)})[0].tolist() == [
+        1,
+        1,
+        0,
+    ]
