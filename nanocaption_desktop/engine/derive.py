@@ -31,7 +31,7 @@ import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3  # 2: shape arithmetic folded; 3: flatten pairs dropped (shapefold.py)
+FORMAT = 4  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool (shapefold.py)
 FOLDER = "optimized"
 MANIFEST = "manifest.json"
 CROSS, STEP = "cross.onnx", "step.onnx"
