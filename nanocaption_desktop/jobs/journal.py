@@ -6,6 +6,10 @@ size and mtime it had when it was captioned. Every record is flushed and fsync'd
 batch moves on, so a kill loses at most the record in flight; a truncated last line is cut off
 when the journal is opened again. The CSV/JSONL outputs are rendered from it.
 
+Growth: re-captioned and retried images add lines; when a journal is opened with more than
+``COMPACT_AFTER`` (and more than half of its lines) superseded, it is rewritten atomically with the
+latest record of each image.
+
 Memory: only an index ``key -> offset of the key's latest line`` is kept; records are read back
 from the file when needed, so a batch of 100,000 images costs a few MB, not its captions.
 """
@@ -25,6 +29,9 @@ from .writers import OutputError, _reason, atomic_write, remove_stale_temps
 log = logging.getLogger(__name__)
 
 JOURNAL_VERSION = 1
+#: a journal is rewritten with only the latest record of each image when it is opened and more
+#: lines than this (and than it has images) are superseded ones (re-captioned or retried images)
+COMPACT_AFTER = 1000
 
 
 def _line(obj: Mapping[str, Any]) -> bytes:
@@ -58,9 +65,13 @@ class Journal:
         remove_stale_temps(target)
         index: dict[str, int] | None = None
         if resume and target.exists():
-            index = _load(target, head)
-            if index is None:
+            loaded = _load(target, head)
+            if loaded is None:
                 log.warning("journal %s is of another batch or settings: starting anew", target)
+            else:
+                index, lines = loaded
+                if lines - len(index) > max(COMPACT_AFTER, len(index)):
+                    index = _compact(target, head, index, lines)
         if index is None:
             atomic_write(target, _line(head))
             index = {}
@@ -133,10 +144,36 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and isinstance(rec.get("key"), str) else None
 
 
-def _load(path: Path, head: Mapping[str, Any]) -> dict[str, int] | None:
-    """Index of the journal at ``path`` when its header equals ``head``; None otherwise.
-    Streams the file; cuts off a truncated last line (a kill in the middle of a write)."""
+def _compact(
+    path: Path, head: Mapping[str, Any], index: dict[str, int], lines: int
+) -> dict[str, int]:
+    """Rewrite the journal with the header and the latest record of each key, in the same order
+    (atomically: temp file, fsync, rename); the new index. On failure the journal stays as is."""
+    out = [_line(head)]
+    new_index: dict[str, int] = {}
+    offset = len(out[0])
+    try:
+        with open(path, "rb") as f:
+            for key, old in index.items():
+                f.seek(old)
+                raw = f.readline()
+                new_index[key] = offset
+                out.append(raw)
+                offset += len(raw)
+        atomic_write(path, b"".join(out))
+    except (OSError, OutputError) as e:
+        log.warning("journal %s: not compacted (%s)", path, e)
+        return index
+    log.info("journal %s: compacted from %d to %d records", path, lines, len(new_index))
+    return new_index
+
+
+def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | None:
+    """Index of the journal at ``path`` and its number of records when its header equals
+    ``head``; None otherwise. Streams the file; cuts off a truncated last line (a kill in the
+    middle of a write)."""
     index: dict[str, int] = {}
+    lines = 0
     try:
         with open(path, "rb") as f:
             first = f.readline()
@@ -155,6 +192,7 @@ def _load(path: Path, head: Mapping[str, Any]) -> dict[str, int] | None:
                     log.warning("journal %s: line %d is not a record, ignored", path, n)
                 else:
                     index[rec["key"]] = offset
+                    lines += 1
                 offset += len(raw)
                 good_end = offset
             size = f.seek(0, os.SEEK_END)
@@ -163,4 +201,4 @@ def _load(path: Path, head: Mapping[str, Any]) -> dict[str, int] | None:
             os.truncate(path, good_end)
     except OSError as e:
         raise OutputError(path, f"cannot read the journal ({_reason(e)})") from e
-    return index
+    return index, lines

@@ -111,3 +111,36 @@ def test_prefetch_cancel_while_producer_is_slow() -> None:
 
     assert list(prefetch(range(5), slow, depth=2, cancel=cancel)) == [0]
     release.set()
+
+
+def test_superseded_records_are_compacted_when_reopened(tmp_path: Path, monkeypatch) -> None:
+    """Re-captioned and retried images add lines; once most lines are superseded the journal is
+    rewritten on open with the latest record of each image, in the same order."""
+    from nanocaption_desktop.jobs import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "COMPACT_AFTER", 1000)
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, HEADER)
+    for round_ in range(3):
+        for k in range(500):
+            j.append({"key": f"img{k:04d}.jpg", "caption": f"round {round_}"})
+    j.close()
+    lines_before = path.read_bytes().count(b"\n")
+    assert lines_before == 1 + 1500
+    j = Journal.open(path, HEADER)  # 1,000 superseded of 1,500: not yet over the threshold
+    j.close()
+    assert path.read_bytes().count(b"\n") == lines_before
+    j = Journal.open(path, HEADER)
+    j.append({"key": "img0000.jpg", "caption": "round 3"})  # one more superseded line
+    j.close()
+    j = Journal.open(path, HEADER)
+    assert path.read_bytes().count(b"\n") == 1 + 500
+    assert j.keys() == [f"img{k:04d}.jpg" for k in range(500)]
+    assert j.get("img0000.jpg")["caption"] == "round 3"
+    assert j.get("img0499.jpg")["caption"] == "round 2"
+    j.append({"key": "new.jpg", "caption": "after compaction"})
+    j.close()
+    j = Journal.open(path, HEADER)
+    assert len(j) == 501 and j.get("new.jpg")["caption"] == "after compaction"
+    j.close()
+    assert not [p for p in tmp_path.iterdir() if p.name != "j.jsonl"]  # no temp file left
