@@ -212,22 +212,29 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
     doc: dict[str, Any] = {"format": FORMAT, "source": facts, "versions": _versions()}
     tmp = Path(tempfile.mkdtemp(prefix=".derive-", dir=folder))
     try:
-        model = onnx.load(str(source))
-        if any(n.op_type == "If" for n in model.graph.node):
-            model = lift_cache_branch(model)
+
+        def load() -> Any:
+            model = onnx.load(str(source))
+            if any(n.op_type == "If" for n in model.graph.node):
+                model = lift_cache_branch(model)
+            return model
+
         for fold in (True, False):  # shapes folded; if that ever fails its check, plain split
+            model = load()  # (again after a failed fold: that folded it in place)
             try:
                 split, folded = _split(model, fold)
+                del model
                 for name, m in ((CROSS, split.cross), (STEP, split.step)):
                     onnx.checker.check_model(m)
                     onnx.save(m, str(tmp / name))
+                sizes = describe(split)
+                del split, m  # the graphs are on disk: their weights need not stay in memory
                 broadcast = _check(source, tmp / CROSS, tmp / STEP)
                 break
             except (DeriveCheckFailed, FoldError) as e:
                 if not fold:
                     raise
                 log.warning("%s: folding shapes failed (%s); splitting without it", source, e)
-        del model
         files = {}
         for name in (CROSS, STEP):
             os.replace(tmp / name, folder / name)
@@ -237,7 +244,7 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
             "usable": True,
             "files": files,
             "broadcast": broadcast,
-            "split": describe(split),
+            "split": sizes,
             "folded": folded,
         }
     except OSError:
@@ -269,27 +276,24 @@ class FoldError(Exception):
 
 
 def _split(model: Any, fold: bool) -> tuple[Any, dict[str, Any] | None]:
-    """The cross/step split of `model` (not modified), its shape arithmetic folded first when
-    `fold` (shapefold.py; the image tensors' batch dim may be 1 next to several rows)."""
+    """The cross/step split of `model`, its shape arithmetic folded first, in place, when `fold`
+    (shapefold.py; the image tensors' batch dim may be 1 next to several rows). Folding in place
+    rather than on a copy keeps one copy of the weights fewer in memory while a model installs."""
     from .optimize import INVARIANT_PREFIX, split_decoder
 
     if not fold:
         return split_decoder(model), None
     import dataclasses
 
-    import onnx
-
     from .shapefold import drop_flatten_pairs, fold_shapes
 
-    work = onnx.ModelProto()
-    work.CopyFrom(model)
     try:
-        one_or = {i.name: [0] for i in work.graph.input if i.name.startswith(INVARIANT_PREFIX)}
-        report = dataclasses.asdict(fold_shapes(work, one_or))
-        report["flatten_pairs"] = drop_flatten_pairs(work, one_or)
+        one_or = {i.name: [0] for i in model.graph.input if i.name.startswith(INVARIANT_PREFIX)}
+        report = dataclasses.asdict(fold_shapes(model, one_or))
+        report["flatten_pairs"] = drop_flatten_pairs(model, one_or)
     except Exception as e:  # noqa: BLE001 - an analysis bug must not cost the split itself
         raise FoldError(f"{type(e).__name__}: {e}") from e
-    return split_decoder(work), report
+    return split_decoder(model), report
 
 
 def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> bool:
