@@ -147,31 +147,28 @@ def machine_limits(threads: int) -> dict[str, float]:
     m, k, n = 197 * 4, 768, 3072
     a = np.random.default_rng(0).integers(0, 255, (m, k), dtype=np.uint8)
     b = np.random.default_rng(1).integers(-127, 127, (k, n), dtype=np.int8)
-    mm = ort.InferenceSession(
-        _model(
-            [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
-            [
-                helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k]),
-                helper.make_tensor_value_info("b", TensorProto.INT8, [k, n]),
-            ],
-            [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])],
-        ),
-        opts,
-    )
-    ops = 2.0 * m * k * n / _time(lambda: mm.run(None, {"a": a, "b": b}))
-    af, bf = a.astype(np.float32), b.astype(np.float32)
-    mmf = ort.InferenceSession(
-        _model(
-            [helper.make_node("MatMul", ["a", "b"], ["y"])],
-            [
-                helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k]),
-                helper.make_tensor_value_info("b", TensorProto.FLOAT, [k, n]),
-            ],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
-        ),
-        opts,
-    )
-    ops32 = 2.0 * m * k * n / _time(lambda: mmf.run(None, {"a": af, "b": bf}))
+
+    def gemm_rate(op: str, a: np.ndarray, b: np.ndarray, out: int) -> float:
+        """Ops/s of `op` (MatMul or MatMulInteger) on a [m,k] x [k,n]."""
+        session = ort.InferenceSession(
+            _model(
+                [helper.make_node(op, ["a", "b"], ["y"])],
+                [
+                    helper.make_tensor_value_info(
+                        "a", helper.np_dtype_to_tensor_dtype(a.dtype), [m, k]
+                    ),
+                    helper.make_tensor_value_info(
+                        "b", helper.np_dtype_to_tensor_dtype(b.dtype), [k, n]
+                    ),
+                ],
+                [helper.make_tensor_value_info("y", out, [m, n])],
+            ),
+            opts,
+        )
+        return 2.0 * m * k * n / _time(lambda: session.run(None, {"a": a, "b": b}))
+
+    ops = gemm_rate("MatMulInteger", a, b, TensorProto.INT32)
+    ops32 = gemm_rate("MatMul", a.astype(np.float32), b.astype(np.float32), TensorProto.FLOAT)
     return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops, "fp32_ops_per_s": ops32}
 
 
