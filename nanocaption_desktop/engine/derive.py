@@ -82,7 +82,7 @@ def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str 
     """The cached copy in `folder` if its manifest matches `source`; `_UNUSABLE` if the manifest
     records that `source` cannot be optimized; None if there is no valid copy."""
     try:
-        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        doc = _manifest(folder)
         if doc.get("format") != FORMAT:
             return None
         src = doc["source"]
@@ -97,14 +97,26 @@ def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str 
                 pass
         if not doc.get("usable", True):
             return _UNUSABLE if doc.get("versions") == _versions() else None
-        for name in (CROSS, STEP):
-            st = (folder / name).stat()
-            want = doc["files"][name]
-            if (st.st_size, st.st_mtime_ns) != (want["size"], want["mtime_ns"]):
-                return None
-        return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+        return _pair(folder, doc, source, ("size", "mtime_ns"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
+def _pair(
+    folder: Path, doc: dict[str, Any], source: Path, facts: tuple[str, ...]
+) -> Optimized | None:
+    """The pair in `folder` when its files have the `facts` ("size", "mtime_ns") that `doc`, its
+    manifest, records."""
+    for name in (CROSS, STEP):
+        st = (folder / name).stat()
+        if any(getattr(st, f"st_{f}") != doc["files"][name][f] for f in facts):
+            log.info("%s: %s is not the file its manifest records", folder, name)
+            return None
+    return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
 
 
 def _versions() -> dict[str, str]:
@@ -156,8 +168,7 @@ def mark_shipped_alone(source: Path) -> None:
     """Record that the bundle will ship the pair derived from `source` without `source`
     (packaging/build.py, right before it leaves the stock graph out)."""
     folder = _bundle_folder(source)
-    doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    _write_manifest(folder, doc | {"shipped_alone": True})
+    _write_manifest(folder, _manifest(folder) | {"shipped_alone": True})
 
 
 def shipped_pair(source: Path) -> Optimized | None:
@@ -166,7 +177,7 @@ def shipped_pair(source: Path) -> Optimized | None:
     which the load-time check verifies (modelstore/trust.py)."""
     folder = _bundle_folder(source)
     try:
-        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        doc = _manifest(folder)
         if (
             doc.get("format") != FORMAT
             or not doc.get("usable")
@@ -175,11 +186,7 @@ def shipped_pair(source: Path) -> Optimized | None:
         ):
             log.warning("%s: the shipped decoder pair is from another version or unusable", folder)
             return None
-        for name in (CROSS, STEP):
-            if (folder / name).stat().st_size != doc["files"][name]["size"]:
-                log.warning("%s: %s is not the size its manifest records", folder, name)
-                return None
-        return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+        return _pair(folder, doc, source, ("size",))
     except (OSError, ValueError, KeyError, TypeError) as e:
         log.warning("%s: no usable decoder pair (%s)", folder, e)
         return None
