@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
-OPTIMIZED = "optimized"  # as derive.FOLDER
+OPTIMIZED = "optimized"  # where derive.py keeps a decoder's optimized pair
 
 
 def _find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:

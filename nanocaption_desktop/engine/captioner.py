@@ -69,11 +69,10 @@ class Captioner:
     def _load_decoder(bundle: Bundle, threads: int | None) -> Any:
         """The hoisted cross/step pair (derived and cached on first use, derive.py), or the
         stock graph when that is not possible or NANOCAPTION_STOCK_DECODER=1."""
-        if os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0"):
-            found = None if bundle.has_stock_decoder else optimized_decoder(bundle.decoder)
-        else:
-            found = optimized_decoder(bundle.decoder)
-        if found is None and not bundle.has_stock_decoder:
+        stock = bundle.has_stock_decoder  # False: the bundle ships the pair alone
+        stock_asked = os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0")
+        found = None if stock_asked and stock else optimized_decoder(bundle.decoder)
+        if found is None and not stock:
             raise ModelError(
                 str(bundle.decoder),
                 "missing file, and the optimized decoder pair shipped instead is not usable",
@@ -84,7 +83,7 @@ class Captioner:
                     found.cross, found.step, threads=threads, broadcast=found.broadcast
                 )
             except ModelError as e:
-                if not bundle.has_stock_decoder:
+                if not stock:
                     raise
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)

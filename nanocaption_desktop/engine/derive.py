@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from .bundle import OPTIMIZED as FOLDER
+
 log = logging.getLogger(__name__)
 
 FORMAT = 4  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool (shapefold.py)
-FOLDER = "optimized"
 MANIFEST = "manifest.json"
 CROSS, STEP = "cross.onnx", "step.onnx"
 APP_NAME = "NanoCaption"  # as nanocaption_desktop.paths.APP_NAME
