@@ -46,6 +46,17 @@ def checkout_root() -> Path | None:
     return None
 
 
+def shipped_inside(path: Path) -> bool:
+    """True for a file or folder unpacked from the running executable itself (under
+    ``sys._MEIPASS``): it came out of the same archive as the code."""
+    if not is_frozen():
+        return False
+    try:
+        return path.resolve().is_relative_to(Path(sys._MEIPASS).resolve())  # type: ignore[attr-defined]
+    except OSError:
+        return False
+
+
 def resource_path(*parts: str) -> Path:
     """A file shipped with the app: under ``sys._MEIPASS`` when frozen, else the checkout root."""
     base = Path(sys._MEIPASS) if is_frozen() else _PACKAGE_DIR.parent  # type: ignore[attr-defined]

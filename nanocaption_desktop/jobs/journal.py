@@ -69,9 +69,9 @@ class Journal:
             if loaded is None:
                 log.warning("journal %s is of another batch or settings: starting anew", target)
             else:
-                index, lines = loaded
-                if lines - len(index) > max(COMPACT_AFTER, len(index)):
-                    index = _compact(target, head, index, lines)
+                index, records = loaded
+                if records - len(index) > max(COMPACT_AFTER, len(index)):
+                    index = _compact(target, head, index, records)
         if index is None:
             atomic_write(target, _line(head))
             index = {}
@@ -145,7 +145,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 
 def _compact(
-    path: Path, head: Mapping[str, Any], index: dict[str, int], lines: int
+    path: Path, head: Mapping[str, Any], index: dict[str, int], records: int
 ) -> dict[str, int]:
     """Rewrite the journal with the header and the latest record of each key, in the same order
     (atomically: temp file, fsync, rename); the new index. On failure the journal stays as is."""
@@ -164,7 +164,7 @@ def _compact(
     except (OSError, OutputError) as e:
         log.warning("journal %s: not compacted (%s)", path, e)
         return index
-    log.info("journal %s: compacted from %d to %d records", path, lines, len(new_index))
+    log.info("journal %s: compacted from %d to %d records", path, records, len(new_index))
     return new_index
 
 
@@ -173,7 +173,7 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
     ``head``; None otherwise. Streams the file; cuts off a truncated last line (a kill in the
     middle of a write)."""
     index: dict[str, int] = {}
-    lines = 0
+    records = 0
     try:
         with open(path, "rb") as f:
             first = f.readline()
@@ -192,7 +192,7 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
                     log.warning("journal %s: line %d is not a record, ignored", path, n)
                 else:
                     index[rec["key"]] = offset
-                    lines += 1
+                    records += 1
                 offset += len(raw)
                 good_end = offset
             size = f.seek(0, os.SEEK_END)
@@ -201,4 +201,4 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
             os.truncate(path, good_end)
     except OSError as e:
         raise OutputError(path, f"cannot read the journal ({_reason(e)})") from e
-    return index, lines
+    return index, records

@@ -15,29 +15,14 @@ import hashlib
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 from ..engine.errors import ModelError
+from ..paths import shipped_inside
 from .manifest import MANIFEST_NAME, check_external_data, check_tree_safety, read_manifest, verify
 
 log = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
-
-
-def _inside_executable(root: Path) -> bool:
-    """True for the model unpacked from the running executable itself (PyInstaller's
-    `sys._MEIPASS`, a new folder at every launch, so a remembered check never applies there).
-    Its files come out of the same archive as this code: hashing them again at each launch (1-2
-    s for the full model) would guard against nothing that changing the executable could not
-    also do. A model beside the executable is checked like any other."""
-    meipass = getattr(sys, "_MEIPASS", None)
-    if not meipass:
-        return False
-    try:
-        return root.resolve().is_relative_to(Path(meipass).resolve())
-    except OSError:
-        return False
 
 
 def _fingerprint(root: Path) -> str | None:
@@ -127,7 +112,11 @@ def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -
     for onnx_file in files:
         if not onnx_file.is_symlink():
             problems += check_external_data(onnx_file, root)
-    if not problems and (root / MANIFEST_NAME).exists() and not _inside_executable(root):
+    # the model unpacked from the running executable (a new folder at every launch, so a
+    # remembered check never applies there) came out of the same archive as this code: hashing
+    # it again at each launch (1-2 s for the full model) would guard against nothing that
+    # changing the executable could not also do; a model beside the executable is checked
+    if not problems and (root / MANIFEST_NAME).exists() and not shipped_inside(root):
         fingerprint = _fingerprint(root)
         if fingerprint is None or _read_stamps().get(str(root)) != fingerprint:
             problems = verify(root)

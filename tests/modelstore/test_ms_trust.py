@@ -96,6 +96,7 @@ def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(
     monkeypatch.setattr(trust, "_read_stamps", lambda: {})
     with pytest.raises(ModelError, match="config.json"):
         check_before_load(bundle)  # changed since the manifest: refused anywhere else
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     check_before_load(bundle)  # inside the executable's folder: not hashed
     os.link(bundle / "onnx" / "encoder_model_quantized.onnx", tmp_path / "other-name.onnx")
