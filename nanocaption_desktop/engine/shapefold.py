@@ -221,7 +221,7 @@ def _ints(k: Known) -> list[int] | None:
     return [int(v) for v in k.value]  # type: ignore[arg-type]
 
 
-def _infer(st: _State, node: onnx.NodeProto, init: dict[str, onnx.TensorProto]) -> None:
+def _infer(st: _State, node: onnx.NodeProto) -> None:
     op = node.op_type
     ins = [st.get(i) if i else Known() for i in node.input]
     x = ins[0] if ins else Known()
@@ -542,7 +542,7 @@ def analyse(
         if vi.name not in init:
             st.known[vi.name] = _from_input(st, vi, (one_or or {}).get(vi.name, ()))
     for node in g.node:
-        _infer(st, node, init)
+        _infer(st, node)
     return st.known
 
 
