@@ -14,26 +14,15 @@ log = logging.getLogger(__name__)
 
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
-OPTIMIZED = "optimized"  # where derive.py keeps a decoder's optimized pair
+OPTIMIZED = "optimized"  # where derive.py keeps the optimized copies of the graphs
 
 
-def _find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
-    """`stem[_quantized].onnx` at the top of the bundle or under onnx/, preferred form first."""
-    names = [f"{stem}_quantized.onnx", f"{stem}.onnx"]
-    if not quantized:
-        names.reverse()
-    for name in names:
-        for folder in (root / "onnx", root):
-            if (folder / name).is_file():
-                return folder / name
-    return None
-
-
-def _find_decoder(root: Path, kind: str, quantized: bool) -> Path | None:
-    """Like `_find_onnx`, and for each form in order of preference also a decoder shipped as its
-    optimized pair alone (`optimized/<stem>/manifest.json` with `shipped_alone`, see derive.py;
-    the executable's bundle), then named where its stock graph would be."""
-    names = [f"{kind}_quantized", kind]
+def find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
+    """`stem[_quantized].onnx` at the top of the bundle or under onnx/, preferred form first; for
+    each form also a graph shipped as its optimized copy alone (`optimized/<stem>/manifest.json`
+    with `shipped_alone`, see derive.py; the executable's bundle), then named where its stock
+    graph would be."""
+    names = [f"{stem}_quantized", stem]
     if not quantized:
         names.reverse()
     for name in names:
@@ -46,8 +35,8 @@ def _find_decoder(root: Path, kind: str, quantized: bool) -> Path | None:
 
 
 def _shipped_alone(manifest: Path) -> bool:
-    """Whether a derived pair's manifest says its bundle ships it without the stock graph (set
-    by packaging/build.py); a stock graph merely missing beside a derived pair is not that."""
+    """Whether a derived copy's manifest says its bundle ships it without the stock graph (set
+    by packaging/build.py); a stock graph merely missing beside a derived copy is not that."""
     try:
         return json.loads(manifest.read_text(encoding="utf-8")).get("shipped_alone") is True
     except (OSError, ValueError, AttributeError):
@@ -90,6 +79,11 @@ class Bundle:
         """False for a bundle that ships only its optimized decoder pair (the executable's)."""
         return self.decoder.is_file()
 
+    @property
+    def has_stock_encoder(self) -> bool:
+        """False for a bundle that ships only its optimized encoder (the executable's)."""
+        return self.encoder.is_file()
+
     @classmethod
     def open(
         cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None
@@ -107,7 +101,7 @@ class Bundle:
         tokenizer_file = root / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise ModelError(str(tokenizer_file), "missing file (the bundle is incomplete)")
-        encoder = _find_onnx(root, "encoder_model", quantized)
+        encoder = find_onnx(root, "encoder_model", quantized)
         if encoder is None:
             raise ModelError(
                 str(root / "onnx" / "encoder_model_quantized.onnx"),
@@ -117,7 +111,7 @@ class Bundle:
         for kind in kinds:
             if kind not in DECODER_KINDS:
                 raise ModelError(str(root), f"unknown decoder kind {kind!r}")
-            dec = _find_decoder(root, kind, quantized)
+            dec = find_onnx(root, kind, quantized)
             if dec is not None:
                 break
         else:

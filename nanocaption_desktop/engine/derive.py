@@ -1,8 +1,9 @@
-"""The optimized copy of a bundle's decoder: derived once, cached beside the bundle, checked.
+"""Optimized copies of a bundle's graphs: derived once, cached beside the bundle, checked.
 
 `optimized_decoder(decoder_file)` returns the cross/step graph pair made by `optimize.py` for
 that decoder file, its shape arithmetic folded first by `shapefold.py` (a plain split if the
-folded pair ever fails its check), deriving it the first time. The copy lives in
+folded pair ever fails its check), deriving it the first time; `optimized_encoder(encoder_file)`
+the encoder with its patch projection as a matrix product (`patch_embed.py`). A copy lives in
 `<bundle>/optimized/<stem>/` (or, when the bundle folder is read-only, in the user cache folder
 under the source's SHA-256) with a manifest naming the source file (size, mtime, SHA-256) and
 the library versions. A changed source is derived again; a missing or broken copy is derived
@@ -10,8 +11,9 @@ again; when `onnx` is not installed or anything fails, it logs why and returns N
 stock graph stays in use.
 
 Before a derived copy is used for the first time it is checked against the stock graph on a
-random input: the same logits and key/values, bit for bit, over a few steps with two rows, fed
-the image tensors once per row and once as a single row that the step graph broadcasts.
+random input, bit for bit: the decoder pair's logits and key/values over a few steps with two
+rows, fed the image tensors once per row and once as a single row that the step graph
+broadcasts; the encoder's output for one and for two images.
 """
 
 from __future__ import annotations
@@ -22,20 +24,21 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 
 from .bundle import OPTIMIZED as FOLDER
+from .recipes import CROSS, ENCODER, STEP, make_encoder, make_pair
 
 log = logging.getLogger(__name__)
 
 FORMAT = 4  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool (shapefold.py)
+ENCODER_FORMAT = 1
 MANIFEST = "manifest.json"
-CROSS, STEP = "cross.onnx", "step.onnx"
 APP_NAME = "NanoCaption"  # as nanocaption_desktop.paths.APP_NAME
 DATA_DIR_ENV = "NANOCAPTION_DATA_DIR"
 
@@ -79,12 +82,27 @@ def _source_facts(source: Path) -> dict[str, Any]:
 _UNUSABLE = "unusable"
 
 
-def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str | None:
-    """The cached copy in `folder` if its manifest matches `source`; `_UNUSABLE` if the manifest
-    records that `source` cannot be optimized; None if there is no valid copy."""
+@dataclass(frozen=True)
+class _Recipe:
+    """What one kind of derived copy is: its files, its format, and how it is made (`make`
+    writes the files into a folder, checks them against the source, and returns what the
+    manifest records about them; it raises when the source cannot be optimized)."""
+
+    what: str  # for messages: "decoder", "encoder"
+    files: tuple[str, ...]
+    format: int
+    make: Callable[[Path, Path], dict[str, Any]]
+
+
+def _read(
+    folder: Path, source: Path, facts: dict[str, Any], recipe: _Recipe
+) -> dict[str, Any] | str | None:
+    """The manifest of the cached copy in `folder` if it matches `source` and its files are the
+    ones it records; `_UNUSABLE` if it records that `source` cannot be optimized; None if there
+    is no valid copy."""
     try:
         doc = _manifest(folder)
-        if doc.get("format") != FORMAT:
+        if doc.get("format") != recipe.format:
             return None
         src = doc["source"]
         if (src["name"], src["size"]) != (facts["name"], facts["size"]):
@@ -98,7 +116,7 @@ def _read(folder: Path, source: Path, facts: dict[str, Any]) -> Optimized | str 
                 pass
         if not doc.get("usable", True):
             return _UNUSABLE if doc.get("versions") == _versions() else None
-        return _pair(folder, doc, source, ("size", "mtime_ns"))
+        return doc if _recorded(folder, doc, recipe, ("size", "mtime_ns")) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -107,17 +125,15 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
 
 
-def _pair(
-    folder: Path, doc: dict[str, Any], source: Path, facts: tuple[str, ...]
-) -> Optimized | None:
-    """The pair in `folder` when its files have the `facts` ("size", "mtime_ns") that `doc`, its
+def _recorded(folder: Path, doc: dict[str, Any], recipe: _Recipe, facts: tuple[str, ...]) -> bool:
+    """Whether the files in `folder` have the `facts` ("size", "mtime_ns") that `doc`, their
     manifest, records."""
-    for name in (CROSS, STEP):
+    for name in recipe.files:
         st = (folder / name).stat()
         if any(getattr(st, f"st_{f}") != doc["files"][name][f] for f in facts):
             log.info("%s: %s is not the file its manifest records", folder, name)
-            return None
-    return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+            return False
+    return True
 
 
 def _versions() -> dict[str, str]:
@@ -140,63 +156,84 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized | None:
-    """The checked cross/step pair for `source` (a with-past or merged decoder), or None."""
-    source = Path(source)
+def _derived(source: Path, recipe: _Recipe, derive: bool) -> tuple[Path, dict[str, Any]] | None:
+    """The folder and manifest of the checked copy of `source` that `recipe` makes, or None."""
     if not source.exists():
-        return shipped_pair(source)
+        return _shipped(source, recipe)
     try:
         facts = _source_facts(source)
         here = _bundle_folder(source)
-        found = _read(here, source, facts)
+        found = _read(here, source, facts, recipe)
+        folder = here
         if found is None:
             digest = sha256(source)
-            elsewhere = cache_root() / FOLDER / f"{source.stem}-{digest[:24]}"
-            found = _read(elsewhere, source, facts)
+            folder = cache_root() / FOLDER / f"{source.stem}-{digest[:24]}"
+            found = _read(folder, source, facts, recipe)
             if found is None and derive:
-                folder = here if _writable(here) else elsewhere
-                found = _derive(source, folder, facts | {"sha256": digest})
+                folder = here if _writable(here) else folder
+                found = _derive(source, folder, facts | {"sha256": digest}, recipe)
         if found == _UNUSABLE:
-            log.info("using the stock decoder graph for %s (it cannot be optimized)", source)
+            log.info(
+                "using the stock %s graph for %s (it cannot be optimized)", recipe.what, source
+            )
             return None
-        return found if isinstance(found, Optimized) else None
+        return (folder, found) if isinstance(found, dict) else None
     except Exception as e:  # noqa: BLE001 - any failure leaves the stock graphs in use
-        log.warning("using the stock decoder graph for %s: %s", source, e)
+        log.warning("using the stock %s graph for %s: %s", recipe.what, source, e)
         return None
 
 
+def optimized_decoder(source: str | Path, *, derive: bool = True) -> Optimized | None:
+    """The checked cross/step pair for `source` (a with-past or merged decoder), or None."""
+    source = Path(source)
+    found = _derived(source, DECODER_RECIPE, derive)
+    if found is None:
+        return None
+    folder, doc = found
+    return Optimized(folder, folder / CROSS, folder / STEP, bool(doc["broadcast"]), source)
+
+
+def optimized_encoder(source: str | Path, *, derive: bool = True) -> Path | None:
+    """The checked optimized copy of the encoder `source`, or None."""
+    found = _derived(Path(source), ENCODER_RECIPE, derive)
+    return None if found is None else found[0] / ENCODER
+
+
 def mark_shipped_alone(source: Path) -> None:
-    """Record that the bundle will ship the pair derived from `source` without `source`
+    """Record that the bundle will ship the copy derived from `source` without `source`
     (packaging/build.py, right before it leaves the stock graph out)."""
     folder = _bundle_folder(source)
     _write_manifest(folder, _manifest(folder) | {"shipped_alone": True})
 
 
-def shipped_pair(source: Path) -> Optimized | None:
-    """The pair a bundle ships without its stock decoder `source` (packaging/build.py): used as
+def _shipped(source: Path, recipe: _Recipe) -> tuple[Path, dict[str, Any]] | None:
+    """The copy a bundle ships without its stock graph `source` (packaging/build.py): used as
     recorded, files of the recorded sizes; their contents are covered by the bundle's manifest,
     which the load-time check verifies (modelstore/trust.py)."""
     folder = _bundle_folder(source)
     try:
         doc = _manifest(folder)
         if (
-            doc.get("format") != FORMAT
+            doc.get("format") != recipe.format
             or not doc.get("usable")
             or doc.get("shipped_alone") is not True
             or doc["source"]["name"] != source.name
         ):
-            log.warning("%s: the shipped decoder pair is from another version or unusable", folder)
+            log.warning(
+                "%s: the shipped %s is from another version or unusable", folder, recipe.what
+            )
             return None
-        return _pair(folder, doc, source, ("size",))
+        return (folder, doc) if _recorded(folder, doc, recipe, ("size",)) else None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        log.warning("%s: no usable decoder pair (%s)", folder, e)
+        log.warning("%s: no usable optimized %s (%s)", folder, recipe.what, e)
         return None
 
 
-def pair_files(source: Path) -> list[Path]:
-    """The graphs of the pair derived from `source` (wherever the bundle keeps it)."""
+def derived_files(source: Path) -> list[Path]:
+    """The graphs derived from `source` (wherever the bundle keeps them)."""
     folder = _bundle_folder(source)
-    return [folder / CROSS, folder / STEP]
+    names = ENCODER_RECIPE.files if source.stem.startswith("encoder") else DECODER_RECIPE.files
+    return [folder / name for name in names]
 
 
 def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:
@@ -205,62 +242,36 @@ def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, folder / MANIFEST)
 
 
-def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | str | None:
+def _derive(
+    source: Path, folder: Path, facts: dict[str, Any], recipe: _Recipe
+) -> dict[str, Any] | str | None:
     try:
-        import onnx
-
-        from .optimize import describe, lift_cache_branch
+        import onnx  # noqa: F401 - every recipe needs it
     except ImportError as e:
-        log.info("the onnx package is not installed (%s): stock decoder graphs for %s", e, source)
+        log.info(
+            "the onnx package is not installed (%s): stock %s graph for %s", e, recipe.what, source
+        )
         return None
     import time
 
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {"format": FORMAT, "source": facts, "versions": _versions()}
+    doc: dict[str, Any] = {"format": recipe.format, "source": facts, "versions": _versions()}
     tmp = Path(tempfile.mkdtemp(prefix=".derive-", dir=folder))
     try:
-
-        def load() -> Any:
-            model = onnx.load(str(source))
-            if any(n.op_type == "If" for n in model.graph.node):
-                model = lift_cache_branch(model)
-            return model
-
-        for fold in (True, False):  # shapes folded; if that ever fails its check, plain split
-            model = load()  # (again after a failed fold: that folded it in place)
-            try:
-                split, folded = _split(model, fold)
-                del model
-                for name, m in ((CROSS, split.cross), (STEP, split.step)):
-                    onnx.checker.check_model(m)
-                    onnx.save(m, str(tmp / name))
-                sizes = describe(split)
-                del split, m  # the graphs are on disk: their weights need not stay in memory
-                broadcast = _check(source, tmp / CROSS, tmp / STEP)
-                break
-            except (DeriveCheckFailed, FoldError) as e:
-                if not fold:
-                    raise
-                log.warning("%s: folding shapes failed (%s); splitting without it", source, e)
+        made = recipe.make(source, tmp)
         files = {}
-        for name in (CROSS, STEP):
+        for name in recipe.files:
             os.replace(tmp / name, folder / name)
             st = (folder / name).stat()
             files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        doc |= {
-            "usable": True,
-            "files": files,
-            "broadcast": broadcast,
-            "split": sizes,
-            "folded": folded,
-        }
+        doc |= {"usable": True, "files": files} | made
     except OSError:
         raise  # disk trouble: try again next time
     except Exception as e:  # noqa: BLE001 - a model this cannot help: remember that
         reason = f"{type(e).__name__}: {e}"[:500]
         _write_manifest(folder, doc | {"usable": False, "reason": reason})
-        log.info("stock decoder graph for %s: %s", source, reason)
+        log.info("stock %s graph for %s: %s", recipe.what, source, reason)
         return _UNUSABLE
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -270,84 +281,10 @@ def _derive(source: Path, folder: Path, facts: dict[str, Any]) -> Optimized | st
         folder,
         source.name,
         time.perf_counter() - t0,
-        doc["split"],
+        {k: v for k, v in doc.items() if k in ("split", "folded", "encoder")},
     )
-    return Optimized(folder, folder / CROSS, folder / STEP, broadcast, source)
+    return doc
 
 
-class DeriveCheckFailed(Exception):
-    pass
-
-
-class FoldError(Exception):
-    pass
-
-
-def _split(model: Any, fold: bool) -> tuple[Any, dict[str, Any] | None]:
-    """The cross/step split of `model`, its shape arithmetic folded first, in place, when `fold`
-    (shapefold.py; the image tensors' batch dim may be 1 next to several rows). Folding in place
-    rather than on a copy keeps one copy of the weights fewer in memory while a model installs."""
-    from .optimize import INVARIANT_PREFIX, split_decoder
-
-    if not fold:
-        return split_decoder(model), None
-    import dataclasses
-
-    from .shapefold import drop_flatten_pairs, fold_shapes
-
-    try:
-        one_or = {i.name: [0] for i in model.graph.input if i.name.startswith(INVARIANT_PREFIX)}
-        report = dataclasses.asdict(fold_shapes(model, one_or))
-        report["flatten_pairs"] = drop_flatten_pairs(model, one_or)
-    except Exception as e:  # noqa: BLE001 - an analysis bug must not cost the split itself
-        raise FoldError(f"{type(e).__name__}: {e}") from e
-    return split_decoder(model), report
-
-
-def _check(source: Path, cross_file: Path, step_file: Path, steps: int = 3) -> bool:
-    """Compare the pair with the stock graph on random input; True if batch-1 image tensors
-    broadcast to two rows with the same results. Raises `DeriveCheckFailed` on any difference."""
-    from .decoder import HoistedDecoder, StockDecoder, open_hoisted
-    from .sessions import make_session
-
-    stock = StockDecoder(make_session(source, threads=1), str(source))
-    hoisted = open_hoisted(cross_file, step_file, threads=1, broadcast=False)
-    hidden = next(
-        i.shape[-1] for i in stock.session.get_inputs() if i.name == "encoder_hidden_states"
-    )
-    if not isinstance(hidden, int):
-        raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
-    rng = np.random.default_rng(0)
-    enc = rng.standard_normal((1, 7, hidden)).astype(np.float32)
-    ids = [
-        np.array([[1], [2]], dtype=np.int64),
-        np.array([[3], [3]], dtype=np.int64),
-        np.array([[2], [1]], dtype=np.int64),
-    ]
-    ref = stock.begin(enc, 2)
-    runs = {"rows": hoisted.begin(enc, 2)}
-    broadcast = True
-    try:
-        bcast = HoistedDecoder(hoisted.cross, hoisted.step, hoisted.path, broadcast=True)
-        runs["broadcast"] = bcast.begin(enc, 2)
-    except Exception:  # noqa: BLE001
-        broadcast = False
-    for k in range(steps):
-        want = ref.step(ids[k % len(ids)])
-        for name, r in list(runs.items()):
-            try:
-                got = r.step(ids[k % len(ids)])
-                same = np.array_equal(got, want) and all(
-                    np.array_equal(a, b) for a, b in zip(r.past_arrays(), ref.past, strict=True)
-                )
-            except Exception:  # noqa: BLE001
-                same = False
-            if not same and name == "rows":
-                raise DeriveCheckFailed(f"step {k}: the split graphs differ from {source.name}")
-            if not same:
-                broadcast = False
-                del runs[name]
-        ref.reorder(np.array([1, 1]))
-        for r in runs.values():
-            r.reorder(np.array([1, 1]))
-    return broadcast
+DECODER_RECIPE = _Recipe("decoder", (CROSS, STEP), FORMAT, make_pair)
+ENCODER_RECIPE = _Recipe("encoder", (ENCODER,), ENCODER_FORMAT, make_encoder)

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from .. import paths
+from ..engine.bundle import find_onnx
 from ..engine.errors import ModelError
 from .registry import DEFAULT_BUNDLE
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR_ENV = "NANOCAPTION_MODEL_DIR"
-ENCODER_NAMES = ("encoder_model_quantized.onnx", "encoder_model.onnx")
 EXPLICIT_LABELS = ("--model", MODEL_DIR_ENV)
 
 __all__ = [
@@ -68,8 +68,7 @@ def bundle_problems(folder: Path) -> list[str]:
     problems = []
     if not (folder / "config.json").is_file():
         problems.append("config.json is missing")
-    places = (folder, folder / "onnx")
-    if not any((place / enc).is_file() for place in places for enc in ENCODER_NAMES):
+    if find_onnx(folder, "encoder_model", quantized=True) is None:  # either form, or shipped
         problems.append(
             "no encoder model (encoder_model_quantized.onnx or encoder_model.onnx, "
             "at the top or under onnx/)"

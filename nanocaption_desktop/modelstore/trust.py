@@ -71,7 +71,7 @@ def _remember(key: Path | str, fingerprint: str) -> None:
 
 def _onnx_files(root: Path, loads: list[Path] | None) -> list[Path]:
     """The ONNX files to check: `loads` (those the engine will open), else every one but the
-    derived `optimized/` pair, which the engine makes itself from a checked source. Files the
+    derived `optimized/` copies, which the engine makes itself from a checked source. Files the
     engine never opens (other precisions, other decoder forms) cost no time at start-up;
     `models verify` still checks them all."""
     if loads is not None:
