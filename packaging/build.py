@@ -49,8 +49,8 @@ def exe_name(name: str = APP_NAME) -> str:
 
 def stage_model(src: Path, dest: Path) -> Path:
     """Copy the files the engine uses from bundle ``src`` into ``dest``, then add what the
-    executable needs: the optimized decoder pair (derived here, where ``onnx`` is installed, so
-    that the executable needs no ``onnx``; the stock decoder graph is then left out),
+    executable needs: the optimized decoder pair and encoder (derived here, where ``onnx`` is
+    installed, so that the executable needs no ``onnx``; the stock graphs are then left out),
     ``mtimes.json`` and a fresh ``manifest.json``.
 
     Unchanged files (same size and mtime) are not copied again.
@@ -65,13 +65,16 @@ def stage_model(src: Path, dest: Path) -> Path:
         raise BuildError(f"--model {src}: {e}") from e
     wanted = [src / n for n in (*JSON_FILES, *EXTRA_BUNDLE_FILES) if (src / n).is_file()]
     wanted += [bundle.encoder, bundle.decoder]
-    optimized = src / "optimized" / bundle.decoder.stem  # a copy derived before, if any
-    if optimized.is_dir():
-        wanted += [
-            p for p in sorted(optimized.iterdir()) if p.is_file() and not p.name.startswith(".")
-        ]
+    graphs = (bundle.encoder, bundle.decoder)
+    for graph in graphs:  # a copy derived before, if any
+        optimized = src / "optimized" / graph.stem
+        if optimized.is_dir():
+            wanted += [
+                p for p in sorted(optimized.iterdir()) if p.is_file() and not p.name.startswith(".")
+            ]
     rels = {p.relative_to(src).as_posix() for p in wanted}
-    keep_derived = f"optimized/{bundle.decoder.stem}/"  # derive.py checks it against the source
+    # derive.py checks a derived copy against its source
+    keep_derived = tuple(f"optimized/{graph.stem}/" for graph in graphs)
     if dest.exists():  # drop what a previous build staged for another bundle
         for p in sorted(dest.rglob("*"), reverse=True):
             rel = p.relative_to(dest).as_posix()
@@ -90,14 +93,16 @@ def stage_model(src: Path, dest: Path) -> Path:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, target)
-    staged_decoder = dest / bundle.decoder.relative_to(src)
-    if _derive_optimized(staged_decoder):
-        # the executable runs the checked pair; the stock graph it was derived from would only
-        # add its size (193 MB for the full INT8 model) to every launch's unpacking
-        from nanocaption_desktop.engine.derive import mark_shipped_alone
+    for graph in graphs:
+        staged = dest / graph.relative_to(src)
+        if _derive_optimized(staged):
+            # the executable runs the checked copy; the stock graph it was derived from would
+            # only add its size (193 MB for the full INT8 decoder, 87 MB for the encoder) to
+            # every launch's unpacking
+            from nanocaption_desktop.engine.derive import mark_shipped_alone
 
-        mark_shipped_alone(staged_decoder)
-        staged_decoder.unlink()
+            mark_shipped_alone(staged)
+            staged.unlink()
     files = sorted(
         p
         for p in dest.rglob("*")
@@ -111,22 +116,21 @@ def stage_model(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _derive_optimized(decoder: Path) -> bool:
-    """Derive (or check) the optimized cross/step pair beside the staged decoder (engine/derive);
-    True when the pair is ready (and checked bit for bit against the stock graph)."""
-    try:
-        from nanocaption_desktop.engine.derive import optimized_decoder
-    except ImportError:  # an engine without the optimized copy: ship the stock graphs
-        print("build.py: this engine has no optimized decoder; shipping the stock graphs")
-        return False
-    found = optimized_decoder(decoder)
+def _derive_optimized(graph: Path) -> bool:
+    """Derive (or check) the optimized copy beside the staged encoder or decoder graph
+    (engine/derive); True when it is ready (and checked bit for bit against the stock graph)."""
+    from nanocaption_desktop.engine import derive
+
+    encoder = graph.stem.startswith("encoder")
+    found = (derive.optimized_encoder if encoder else derive.optimized_decoder)(graph)
     if found is None:
         print(
-            f"build.py: no optimized decoder for {decoder.name} (is `onnx` installed?); "
+            f"build.py: no optimized copy of {graph.name} (is `onnx` installed?); "
             "the executable will use the stock graph"
         )
         return False
-    print(f"build.py: optimized decoder pair ready: {found.folder}; the stock graph stays out")
+    folder = found.parent if isinstance(found, Path) else found.folder
+    print(f"build.py: optimized {graph.name} ready: {folder}; the stock graph stays out")
     return True
 
 

@@ -87,6 +87,8 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     staged = out / "work" / "model" / "vit-gpt2"
     assert (staged / "optimized" / "decoder_with_past_model_quantized" / "step.onnx").is_file()
     assert not (staged / "onnx" / "decoder_with_past_model_quantized.onnx").exists()  # pair only
+    assert (staged / "optimized" / "encoder_model_quantized" / "encoder.onnx").is_file()
+    assert not (staged / "onnx" / "encoder_model_quantized.onnx").exists()  # derived copy only
     return path
 
 
@@ -139,9 +141,9 @@ def test_self_test_uses_the_bundled_model(run) -> None:
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith("NanoCaption self-test OK: model vit-gpt2 at "), proc.stdout
     assert re.search(r"[\\/]models[\\/]vit-gpt2\b", line), line
-    # the optimized decoder pair shipped inside is used as is (no `onnx` needed in the exe)
+    # the optimized graphs shipped inside are used as they are (no `onnx` needed in the exe)
     assert "stock decoder graph" not in proc.stderr, proc.stderr
-    assert "decoder: hoisted pair" in proc.stderr, proc.stderr
+    assert "decoder: hoisted pair; encoder: patches as a matrix product" in proc.stderr, proc.stderr
 
 
 def test_models_verify_inside(run) -> None:
