@@ -45,6 +45,7 @@ def main() -> None:
                 "caption_s": t_cap - t_load,
                 "tokens": len(cap.token_ids) - 1,
                 "decoder": type(captioner.decoder).__name__,
+                "encoder": captioner.encoder_graph,
                 "peak_rss_mb": peak_kb / 1024,
             }
         ),

@@ -77,11 +77,13 @@ def engine(bundle_dir: Path, threads: int) -> Captioner:
 
 
 def stock_captioner(bundle_dir: Path, threads: int) -> Captioner:
-    """A Captioner on the stock decoder graph (what the Optimum export gives)."""
+    """A Captioner on the stock encoder and decoder graphs (what the Optimum export gives)."""
     c = Captioner.load(bundle_dir, threads=threads)
     bundle = Bundle.open(bundle_dir, decoder="decoder_with_past_model")
     session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
     c.decoder = StockDecoder(session, str(bundle.decoder))
+    c.encoder = make_session(bundle.encoder, threads=threads, prepack=False)  # as the engine's
+    c.encoder_file = bundle.encoder
     return c
 
 
