@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,33 +68,35 @@ class Captioner:
         )
 
     @staticmethod
-    def _encoder_file(bundle: Bundle) -> Path:
-        """The encoder with its patch projection as a matrix product (derived and cached on
-        first use, derive.py; bit for bit the stock encoder's output, 3-5 ms faster on the full
-        model), or the stock encoder when that is not possible or NANOCAPTION_STOCK_DECODER=1
-        (which asks for the stock graphs)."""
-        stock = bundle.has_stock_encoder  # False: the bundle ships the derived encoder alone
+    def _optimized(
+        graph: Path, has_stock: bool, find: Callable[[Path], T | None], what: str
+    ) -> T | None:
+        """`find(graph)`: the optimized copy of a stock graph (derived and cached on first use,
+        derive.py), or None for the stock graph: when it cannot be optimized or
+        NANOCAPTION_STOCK_DECODER=1 asks for the stock graphs. A bundle that ships the copy
+        alone (`has_stock` False) has no stock graph to fall back to."""
         stock_asked = os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0")
-        found = None if stock_asked and stock else optimized_encoder(bundle.encoder)
-        if found is None and not stock:
+        found = None if stock_asked and has_stock else find(graph)
+        if found is None and not has_stock:
             raise ModelError(
-                str(bundle.encoder),
-                "missing file, and the optimized encoder shipped instead is not usable",
+                str(graph), f"missing file, and the optimized {what} shipped instead is not usable"
             )
+        return found
+
+    @classmethod
+    def _encoder_file(cls, bundle: Bundle) -> Path:
+        """The encoder with its patch projection as a matrix product (bit for bit the stock
+        encoder's output, 3-5 ms faster on the full model), or the stock encoder."""
+        found = cls._optimized(
+            bundle.encoder, bundle.has_stock_encoder, optimized_encoder, "encoder"
+        )
         return found or bundle.encoder
 
-    @staticmethod
-    def _load_decoder(bundle: Bundle, threads: int | None) -> Any:
-        """The hoisted cross/step pair (derived and cached on first use, derive.py), or the
-        stock graph when that is not possible or NANOCAPTION_STOCK_DECODER=1."""
-        stock = bundle.has_stock_decoder  # False: the bundle ships the pair alone
-        stock_asked = os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0")
-        found = None if stock_asked and stock else optimized_decoder(bundle.decoder)
-        if found is None and not stock:
-            raise ModelError(
-                str(bundle.decoder),
-                "missing file, and the optimized decoder pair shipped instead is not usable",
-            )
+    @classmethod
+    def _load_decoder(cls, bundle: Bundle, threads: int | None) -> Any:
+        """The hoisted cross/step pair, or the stock graph."""
+        stock = bundle.has_stock_decoder
+        found = cls._optimized(bundle.decoder, stock, optimized_decoder, "decoder pair")
         if found is not None:
             try:
                 return open_hoisted(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,6 @@ SETUPS = {
     "optimum_int8": (True, "decoder_with_past_model"),
     "optimum_int8_merged": (True, "decoder_model_merged"),
 }
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the tiny bundle (the derived copy is written beside it)."""
-    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("NANOCAPTION_STOCK_DECODER", raising=False)
-    dest = tmp_path / "tiny"
-    shutil.copytree(FIXTURES / "tiny-vit-gpt2", dest, ignore=shutil.ignore_patterns("optimized"))
-    return dest
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict[str, Any]:
-    return json.loads((FIXTURES / "expected.json").read_text())
 
 
 def load(path: Path, reference: str = "optimum_int8") -> Captioner:

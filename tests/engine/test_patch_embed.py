@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,6 @@ from nanocaption_desktop.engine.optimize import OptimizeError  # noqa: E402
 from nanocaption_desktop.engine.patch_embed import patch_projection_as_matmul  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("NANOCAPTION_STOCK_DECODER", raising=False)
-    dest = tmp_path / "tiny"
-    shutil.copytree(FIXTURES / "tiny-vit-gpt2", dest, ignore=shutil.ignore_patterns("optimized"))
-    return dest
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict[str, Any]:
-    return json.loads((FIXTURES / "expected.json").read_text())
 
 
 def greedy_tokens(c: Captioner, expected: dict[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -4,7 +4,6 @@ it computed before, for any shapes it can be fed."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -265,14 +264,6 @@ def test_folding_removes_most_shape_nodes(decoders):
             n0 = sum(n.op_type == op for n in before)
             n1 = sum(n.op_type == op for n in model.graph.node)
             assert n1 <= n0 / 4 if op != "Concat" else n1 <= n0 / 2, (name, op, n0, n1)
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
-    dest = tmp_path / "tiny"
-    shutil.copytree(TINY, dest, ignore=shutil.ignore_patterns("optimized"))
-    return dest
 
 
 def test_derived_pair_is_folded_and_says_so(bundle):
