@@ -103,6 +103,8 @@ def stage_model(src: Path, dest: Path) -> Path:
 
             mark_shipped_alone(staged)
             staged.unlink()
+            if not any(staged.parent.iterdir()):  # onnx/ with nothing left in it
+                staged.parent.rmdir()
     files = sorted(
         p
         for p in dest.rglob("*")
