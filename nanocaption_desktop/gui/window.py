@@ -252,6 +252,9 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
             self._batch.cancel.set()
             self.statusBar().showMessage("Stopping the batch…")
         self._save()
+        # gone at once: the wait below (for a model that is still loading, which the first
+        # time also derives its optimized graphs: seconds) must not look like a frozen window
+        self.hide()
         self.thumbs.close()
         self.previews.close()
         self.service.shutdown()

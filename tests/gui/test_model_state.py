@@ -159,3 +159,36 @@ def test_run_prints_the_ready_line_and_quits(tmp_path):
     assert lines[1] == "NanoCaption model: ready tiny-vit-gpt2"
     assert "Traceback" not in out.stderr
     assert (tmp_path / "logs" / "nanocaption.log").is_file()
+
+
+class SlowLoadBackend(Backend):
+    """A model load that takes as long as the test says (the first open of a big model, which
+    also derives its optimized graphs, takes seconds)."""
+
+    def __init__(self, gate: threading.Event, started: threading.Event):
+        super().__init__()
+        self.gate, self.started = gate, started
+
+    def load(self, path):
+        self.started.set()
+        self.gate.wait(30)
+        return super().load(path)
+
+
+def test_closing_while_the_model_loads_hides_the_window_before_waiting(qtbot, settings):
+    gate, started = threading.Event(), threading.Event()
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL), SlowLoadBackend(gate, started))
+    win.start_model()
+    assert started.wait(10)
+    seen: list[bool] = []
+    real = win.service.shutdown
+
+    def shutdown(*args, **kwargs):
+        seen.append(win.isVisible())  # what the user sees while the load is waited for
+        gate.set()
+        return real(*args, **kwargs)
+
+    win.service.shutdown = shutdown
+    assert win.close()
+    assert seen == [False]
+    assert not win.service.is_running()
