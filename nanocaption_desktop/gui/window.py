@@ -250,7 +250,6 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self._batch is not None:
             self._batch.cancel.set()
-            self.statusBar().showMessage("Stopping the batch…")
         self._save()
         # gone at once: the wait below (for a model that is still loading, which the first
         # time also derives its optimized graphs: seconds) must not look like a frozen window
