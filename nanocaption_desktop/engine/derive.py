@@ -229,11 +229,33 @@ def _shipped(source: Path, recipe: _Recipe) -> tuple[Path, dict[str, Any]] | Non
         return None
 
 
+def _recipe_for(source: Path) -> _Recipe:
+    return ENCODER_RECIPE if source.stem.startswith("encoder") else DECODER_RECIPE
+
+
 def derived_files(source: Path) -> list[Path]:
     """The graphs derived from `source` (wherever the bundle keeps them)."""
-    folder = _bundle_folder(source)
-    names = ENCODER_RECIPE.files if source.stem.startswith("encoder") else DECODER_RECIPE.files
-    return [folder / name for name in names]
+    return [_bundle_folder(source) / name for name in _recipe_for(source).files]
+
+
+def derive_pending(source: str | Path) -> bool:
+    """Whether opening the stock graph `source` will derive its optimized copy first (none is
+    cached beside the bundle or in the user cache, none is known to be impossible, and `onnx`
+    is installed): a few seconds for a full-size model, so the window can say so."""
+    source = Path(source)
+    recipe = _recipe_for(source)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    try:
+        facts = _source_facts(source)
+        if _read(_bundle_folder(source), source, facts, recipe) is not None:
+            return False
+        elsewhere = cache_root() / FOLDER / f"{source.stem}-{sha256(source)[:24]}"
+        return _read(elsewhere, source, facts, recipe) is None
+    except OSError:  # no such file (a bundle that ships the copy alone), unreadable
+        return False
 
 
 def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ Everything here runs in the worker thread. Tests pass their own ``Backend`` to t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,6 +72,20 @@ class Backend:
             return [f"{path} ({label})" for label, path in candidate_dirs(explicit or None)]
         except Exception:  # the list is only shown to people: never fail on it
             return [explicit] if explicit else []
+
+    def preparing(self, path: Path) -> bool:
+        """Whether loading `path` will first derive its optimized graphs (derive.py): seconds
+        for the full model, once; `models fetch` does it at install."""
+        from ..engine.bundle import Bundle
+        from ..engine.derive import derive_pending
+
+        if os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0"):
+            return False
+        try:
+            bundle = Bundle.open(path)
+        except Exception:  # noqa: BLE001 - the load itself reports what is wrong
+            return False
+        return derive_pending(bundle.encoder) or derive_pending(bundle.decoder)
 
     def load(self, path: Path) -> Any:
         from ..engine.captioner import Captioner

@@ -133,6 +133,7 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
     def _connect(self) -> None:
         w = self.service.worker
         w.model_loading.connect(self._model_loading)
+        w.model_preparing.connect(self._model_preparing)
         w.model_loaded.connect(self._model_loaded)
         w.model_missing.connect(self._model_missing)
         w.caption_ready.connect(self._caption_ready)
@@ -198,7 +199,7 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         self._set_state("loading", "Loading model…")
         self.service.load_model(self.model_dir or self.settings.model_folder() or None)
 
-    def _set_state(self, state: str, label: str) -> None:
+    def _set_state(self, state: str, label: str, busy: str = "Loading model…") -> None:
         self.model_state = state
         self.model_label.setText(label)
         self.model_busy.setVisible(state == "loading")
@@ -209,13 +210,21 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
             waiting = len(self._pending)
             extra = f" {waiting} image(s) waiting." if waiting else ""
             self.caption_panel.set_busy(
-                f"Loading model… images you drop now are captioned as soon as it is ready.{extra}"
+                f"{busy} images you drop now are captioned as soon as it is ready.{extra}"
             )
         self.model_state_changed.emit(state)
 
     def _model_loading(self, where: str) -> None:
         self._set_state("loading", "Loading model…")
         self.model_label.setToolTip(f"Loading the model from {where}")
+
+    def _model_preparing(self, where: str) -> None:
+        self._set_state(
+            "loading",
+            "Preparing model…",
+            "Preparing the model for this computer (only this once, a few seconds)…",
+        )
+        self.model_label.setToolTip(f"Deriving the optimized graphs of the model in {where}")
 
     def _model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info

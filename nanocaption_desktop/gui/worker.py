@@ -35,6 +35,7 @@ EMIT_INTERVAL = 0.1  # seconds between batched result/progress signals: keeps th
 
 class CaptionWorker(QObject):
     model_loading = Signal(str)  # where it is loading from
+    model_preparing = Signal(str)  # ... and it derives the optimized graphs first (seconds)
     model_loaded = Signal(object)  # ModelInfo
     model_missing = Signal(object)  # ModelProblem
     caption_started = Signal(int)  # request id
@@ -71,6 +72,9 @@ class CaptionWorker(QObject):
                 self.model_missing.emit(ModelProblem(tuple(self._api.searched(folder or None))))
                 return
             self.model_loading.emit(str(path))
+            preparing = getattr(self._api, "preparing", None)
+            if preparing is not None and preparing(path):
+                self.model_preparing.emit(str(path))
             start = time.perf_counter()
             captioner = self._api.load(path)
             seconds = time.perf_counter() - start

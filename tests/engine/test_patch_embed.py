@@ -181,3 +181,20 @@ def test_only_a_plain_patch_projection_is_rewritten(tmp_path):
     ):
         with pytest.raises(OptimizeError):
             patch_projection_as_matmul(_conv_model(**conv))
+
+
+def test_derive_pending_says_when_opening_will_derive_first(bundle, monkeypatch):
+    encoder = bundle / "onnx" / "encoder_model_quantized.onnx"
+    decoder = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
+    fp32 = bundle / "onnx" / "encoder_model.onnx"
+    assert derive.derive_pending(encoder) and derive.derive_pending(decoder)
+    Captioner.load(bundle, threads=1)
+    assert not derive.derive_pending(encoder) and not derive.derive_pending(decoder)
+    assert derive.derive_pending(fp32)
+    assert derive.optimized_encoder(fp32) is None  # cannot be optimized: remembered
+    assert not derive.derive_pending(fp32)
+    assert not derive.derive_pending(bundle / "onnx" / "no_such_model.onnx")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # without onnx nothing is derived
+    assert not derive.derive_pending(bundle / "onnx" / "decoder_model_merged_quantized.onnx")

@@ -192,3 +192,37 @@ def test_closing_while_the_model_loads_hides_the_window_before_waiting(qtbot, se
     assert win.close()
     assert seen == [False]
     assert not win.service.is_running()
+
+
+def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
+    """A bundle without its derived graphs derives them first (seconds for the full model):
+    the window says so while it does; the next open, with the graphs cached, just loads."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURE_MODEL, folder, ignore=shutil.ignore_patterns("optimized"))
+
+    def open_model() -> list[tuple[str, str, str]]:
+        win = make_window(qtbot, settings, str(folder))
+        seen: list[tuple[str, str, str]] = []  # (state, status bar, caption panel) as shown
+        win.model_state_changed.connect(
+            lambda state: seen.append(
+                (state, win.model_label.text(), win.caption_panel.status.text())
+            )
+        )
+        with qtbot.waitSignal(
+            win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
+        ):
+            win.start_model()
+        win.close()
+        return seen
+
+    first = open_model()
+    assert any(
+        state == "loading" and label == "Preparing model…" and "only this once" in panel
+        for state, label, panel in first
+    ), first
+    assert first[-1][0] == "ready"
+    assert (folder / "optimized" / "encoder_model_quantized" / "encoder.onnx").is_file()
+    again = open_model()
+    assert not any(label == "Preparing model…" for _, label, _ in again), again
