@@ -22,33 +22,33 @@ ENCODER = "encoder.onnx"
 
 
 def make_pair(source: Path, tmp: Path) -> dict[str, Any]:
+    """The decoder's cross/step pair, shapes folded; if that ever fails its check, split plain."""
+    try:
+        return _make_pair(source, tmp, fold=True)
+    except (DeriveCheckFailed, FoldError) as e:
+        log.warning("%s: folding shapes failed (%s); splitting without it", source, e)
+    # outside the handler, so that the failed attempt's graphs are freed first; loaded again,
+    # since the fold changed the first copy in place
+    return _make_pair(source, tmp, fold=False)
+
+
+def _make_pair(source: Path, tmp: Path, fold: bool) -> dict[str, Any]:
     import onnx
 
     from .optimize import describe, lift_cache_branch
 
-    def load() -> Any:
-        model = onnx.load(str(source))
-        if any(n.op_type == "If" for n in model.graph.node):
-            model = lift_cache_branch(model)
-        return model
-
-    for fold in (True, False):  # shapes folded; if that ever fails its check, plain split
-        model = load()  # (again after a failed fold: that folded it in place)
-        try:
-            split, folded = _split(model, fold)
-            del model
-            for name, m in ((CROSS, split.cross), (STEP, split.step)):
-                onnx.checker.check_model(m)
-                onnx.save(m, str(tmp / name))
-            sizes = describe(split)
-            del split, m  # the graphs are on disk: their weights need not stay in memory
-            broadcast = _check_pair(source, tmp / CROSS, tmp / STEP)
-            return {"broadcast": broadcast, "split": sizes, "folded": folded}
-        except (DeriveCheckFailed, FoldError) as e:
-            if not fold:
-                raise
-            log.warning("%s: folding shapes failed (%s); splitting without it", source, e)
-    raise AssertionError("unreachable")
+    model = onnx.load(str(source))
+    if any(n.op_type == "If" for n in model.graph.node):
+        model = lift_cache_branch(model)
+    split, folded = _split(model, fold)
+    del model
+    for name, m in ((CROSS, split.cross), (STEP, split.step)):
+        onnx.checker.check_model(m)
+        onnx.save(m, str(tmp / name))
+    sizes = describe(split)
+    del split, m  # the graphs are on disk: their weights need not stay in memory
+    broadcast = _check_pair(source, tmp / CROSS, tmp / STEP)
+    return {"broadcast": broadcast, "split": sizes, "folded": folded}
 
 
 def make_encoder(source: Path, tmp: Path) -> dict[str, Any]:
