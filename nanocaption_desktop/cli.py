@@ -135,16 +135,17 @@ def _optimize_installed(args: argparse.Namespace) -> None:
     """Derive the optimized decoder pair and encoder now (~6 s) rather than on the first launch."""
     from .engine import NanoCaptionError
     from .engine.bundle import Bundle
-    from .engine.derive import optimized_decoder, optimized_encoder
+    from .engine.derive import optimized_copy
     from .modelstore import default_install_dir
 
     try:
         bundle = Bundle.open(args.dest or default_install_dir(args.name))
         print("optimizing the model for this machine…", file=sys.stderr, flush=True)
-        if optimized_decoder(bundle.decoder) is None:
-            print("(decoder not optimized: its stock graph will be used)", file=sys.stderr)
-        if optimized_encoder(bundle.encoder) is None:
-            print("(encoder not optimized: its stock graph will be used)", file=sys.stderr)
+        for graph in (bundle.encoder, bundle.decoder):
+            if optimized_copy(graph) is None:
+                print(
+                    f"({graph.name} not optimized: its stock graph will be used)", file=sys.stderr
+                )
     except NanoCaptionError as e:  # the install itself succeeded; the engine derives later
         logging.getLogger(__name__).warning("could not optimize the model now: %s", e)
 

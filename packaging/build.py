@@ -121,17 +121,15 @@ def stage_model(src: Path, dest: Path) -> Path:
 def _derive_optimized(graph: Path) -> bool:
     """Derive (or check) the optimized copy beside the staged encoder or decoder graph
     (engine/derive); True when it is ready (and checked bit for bit against the stock graph)."""
-    from nanocaption_desktop.engine import derive
+    from nanocaption_desktop.engine.derive import optimized_copy
 
-    encoder = graph.stem.startswith("encoder")
-    found = (derive.optimized_encoder if encoder else derive.optimized_decoder)(graph)
-    if found is None:
+    folder = optimized_copy(graph)
+    if folder is None:
         print(
             f"build.py: no optimized copy of {graph.name} (is `onnx` installed?); "
             "the executable will use the stock graph"
         )
         return False
-    folder = found.parent if isinstance(found, Path) else found.folder
     print(f"build.py: optimized {graph.name} ready: {folder}; the stock graph stays out")
     return True
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import numpy as np
 from .bundle import Bundle
 from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, GenerationSettings, generate
-from .derive import derived_files, optimized_decoder, optimized_encoder
+from .derive import derived_files, optimized_decoder, optimized_encoder, stock_graphs_asked
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
@@ -75,8 +74,7 @@ class Captioner:
         derive.py), or None for the stock graph: when it cannot be optimized or
         NANOCAPTION_STOCK_DECODER=1 asks for the stock graphs. A bundle that ships the copy
         alone (`has_stock` False) has no stock graph to fall back to."""
-        stock_asked = os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0")
-        found = None if stock_asked and has_stock else find(graph)
+        found = None if stock_graphs_asked() and has_stock else find(graph)
         if found is None and not has_stock:
             raise ModelError(
                 str(graph), f"missing file, and the optimized {what} shipped instead is not usable"

@@ -41,6 +41,7 @@ ENCODER_FORMAT = 1
 MANIFEST = "manifest.json"
 APP_NAME = "NanoCaption"  # as nanocaption_desktop.paths.APP_NAME
 DATA_DIR_ENV = "NANOCAPTION_DATA_DIR"
+STOCK_ENV = "NANOCAPTION_STOCK_DECODER"
 
 
 @dataclass(frozen=True)
@@ -156,22 +157,43 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> SHA-256
+
+
+def _digest(source: Path, facts: dict[str, Any]) -> str:
+    """`sha256(source)`, hashed once per file state (a first open asks twice: `derive_pending`,
+    then the load itself)."""
+    key = (str(source), facts["size"], facts["mtime_ns"])
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256(source)
+    return _DIGESTS[key]
+
+
+def _cached(
+    source: Path, facts: dict[str, Any], recipe: _Recipe
+) -> tuple[Path, dict[str, Any] | str | None]:
+    """Where the copy of `source` is (beside the bundle, else in the user cache under the
+    source's SHA-256) and what `_read` found there; the user-cache folder when none is found."""
+    here = _bundle_folder(source)
+    found = _read(here, source, facts, recipe)
+    if found is not None:
+        return here, found
+    elsewhere = cache_root() / FOLDER / f"{source.stem}-{_digest(source, facts)[:24]}"
+    return elsewhere, _read(elsewhere, source, facts, recipe)
+
+
 def _derived(source: Path, recipe: _Recipe, derive: bool) -> tuple[Path, dict[str, Any]] | None:
     """The folder and manifest of the checked copy of `source` that `recipe` makes, or None."""
     if not source.exists():
         return _shipped(source, recipe)
     try:
         facts = _source_facts(source)
-        here = _bundle_folder(source)
-        found = _read(here, source, facts, recipe)
-        folder = here
-        if found is None:
-            digest = sha256(source)
-            folder = cache_root() / FOLDER / f"{source.stem}-{digest[:24]}"
-            found = _read(folder, source, facts, recipe)
-            if found is None and derive:
-                folder = here if _writable(here) else folder
-                found = _derive(source, folder, facts | {"sha256": digest}, recipe)
+        folder, found = _cached(source, facts, recipe)
+        if found is None and derive:
+            here = _bundle_folder(source)
+            folder = here if _writable(here) else folder
+            facts |= {"sha256": _digest(source, facts)}
+            found = _derive(source, folder, facts, recipe)
         if found == _UNUSABLE:
             log.info(
                 "using the stock %s graph for %s (it cannot be optimized)", recipe.what, source
@@ -240,22 +262,32 @@ def derived_files(source: Path) -> list[Path]:
 
 def derive_pending(source: str | Path) -> bool:
     """Whether opening the stock graph `source` will derive its optimized copy first (none is
-    cached beside the bundle or in the user cache, none is known to be impossible, and `onnx`
-    is installed): a few seconds for a full-size model, so the window can say so."""
+    cached beside the bundle or in the user cache, none is known to be impossible, `onnx` is
+    installed and the stock graphs are not asked for): a few seconds for a full-size model, so
+    the window can say so."""
     source = Path(source)
-    recipe = _recipe_for(source)
+    if stock_graphs_asked():
+        return False
     try:
         import onnx  # noqa: F401
     except ImportError:
         return False
     try:
-        facts = _source_facts(source)
-        if _read(_bundle_folder(source), source, facts, recipe) is not None:
-            return False
-        elsewhere = cache_root() / FOLDER / f"{source.stem}-{sha256(source)[:24]}"
-        return _read(elsewhere, source, facts, recipe) is None
+        return _cached(source, _source_facts(source), _recipe_for(source))[1] is None
     except OSError:  # no such file (a bundle that ships the copy alone), unreadable
         return False
+
+
+def stock_graphs_asked() -> bool:
+    """NANOCAPTION_STOCK_DECODER=1: use the stock graphs where the bundle has them."""
+    return os.environ.get(STOCK_ENV, "") not in ("", "0")
+
+
+def optimized_copy(source: Path) -> Path | None:
+    """The folder of the checked copy of the encoder or decoder `source` (derived if need be),
+    or None."""
+    found = _derived(source, _recipe_for(source), derive=True)
+    return None if found is None else found[0]
 
 
 def _write_manifest(folder: Path, doc: dict[str, Any]) -> None:

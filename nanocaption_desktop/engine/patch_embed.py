@@ -20,13 +20,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .optimize import OptimizeError
-from .shapefold import _prune
+from .shapefold import _attr, _prune, onnx_opset
 
 PREFIX = "/patch_embed_matmul/"
-
-
-def _attrs(node: onnx.NodeProto) -> dict[str, object]:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 def _only(consumers: dict[str, list[onnx.NodeProto]], name: str, op: str) -> onnx.NodeProto:
@@ -41,7 +37,7 @@ def _only(consumers: dict[str, list[onnx.NodeProto]], name: str, op: str) -> onn
 def patch_projection_as_matmul(model: onnx.ModelProto) -> None:
     """Rewrite `model` in place (see the module docstring)."""
     g = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = onnx_opset(model)
     if opset < 15:
         raise OptimizeError(f"opset {opset}: Shape with start/end needs 15")
     convs = [n for n in g.node if n.op_type == "ConvInteger"]
@@ -63,13 +59,13 @@ def patch_projection_as_matmul(model: onnx.ModelProto) -> None:
     if weight.ndim != 4:
         raise OptimizeError(f"patch projection weight of rank {weight.ndim}")
     out_ch, ch, kh, kw = (int(d) for d in weight.shape)
-    a = _attrs(conv)
+    a = {k: _attr(conv, k) for k in ("strides", "pads", "dilations", "group", "auto_pad")}
     if (
-        list(a.get("strides", [1, 1])) != [kh, kw]  # type: ignore[call-overload]
-        or any(a.get("pads", [0]))  # type: ignore[arg-type]
-        or any(d != 1 for d in a.get("dilations", [1, 1]))  # type: ignore[attr-defined]
-        or a.get("group", 1) != 1
-        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        list(a["strides"] or [1, 1]) != [kh, kw]  # type: ignore[call-overload]
+        or any(a["pads"] or [0])  # type: ignore[arg-type]
+        or any(d != 1 for d in a["dilations"] or [1, 1])  # type: ignore[attr-defined]
+        or (a["group"] or 1) != 1
+        or (a["auto_pad"] or b"NOTSET") not in (b"NOTSET", "NOTSET")
     ):
         raise OptimizeError(f"ConvInteger {a} is not a plain patch projection")
     if w_zp and numpy_helper.to_array(inits[w_zp]).size != 1:
@@ -98,7 +94,7 @@ def patch_projection_as_matmul(model: onnx.ModelProto) -> None:
     if len(flat) != 1 or any(n.op_type not in ("Reshape", "Shape") for n in readers):
         raise OptimizeError(f"unexpected readers of the patch grid: {[n.op_type for n in readers]}")
     tokens = _only(consumers, flat[0].output[0], "Transpose")
-    if list(_attrs(tokens).get("perm", [])) != [0, 2, 1]:  # type: ignore[call-overload]
+    if list(_attr(tokens, "perm", [])) != [0, 2, 1]:  # type: ignore[call-overload]
         raise OptimizeError("the tokens are not the transposed patch grid")
     if tokens.output[0] in {o.name for o in g.output}:
         raise OptimizeError("the patch tokens are a graph output")

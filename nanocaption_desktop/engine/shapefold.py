@@ -140,6 +140,11 @@ class _State:
         return [self.new_dim(f"{hint}:{k}") for k in range(rank)]
 
 
+def onnx_opset(model: onnx.ModelProto) -> int:
+    """The model's default-domain opset version (0 when it names none)."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
     for a in node.attribute:
         if a.name == name:
@@ -578,7 +583,7 @@ def fold_shapes(
             new_inits.append(numpy_helper.from_array(arr, o))
             replaced.add(o)
 
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = onnx_opset(model)
     shape_slices = opset >= 15  # Shape's start/end attributes
     shared_shapes: dict[tuple[str, int, int], str] = {}
     extra_nodes: list[onnx.NodeProto] = []

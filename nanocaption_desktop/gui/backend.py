@@ -6,7 +6,6 @@ Everything here runs in the worker thread. Tests pass their own ``Backend`` to t
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,8 +78,6 @@ class Backend:
         from ..engine.bundle import Bundle
         from ..engine.derive import derive_pending
 
-        if os.environ.get("NANOCAPTION_STOCK_DECODER", "") not in ("", "0"):
-            return False
         try:
             bundle = Bundle.open(path)
         except Exception:  # noqa: BLE001 - the load itself reports what is wrong
