@@ -1,0 +1,18 @@
+"""The bounds every number from a bundle's JSON or a caller's request is checked against.
+
+One place, so that the CLI's usage errors, the API's ``ValueError`` and a bundle's ``ModelError``
+all name the same limit. They are far above any real model or sensible request (the public
+vit-gpt2 uses 224 px, 4 beams at most in practice, 1024 positions) and far below what would
+exhaust memory (a 4096-pixel square input is 50 M floats; 16 beams x 1024 positions of GPT-2's
+key/value cache is about 1.2 GB).
+"""
+
+from __future__ import annotations
+
+#: Largest side of the model's input image (``preprocessor_config.json`` ``size``).
+MAX_IMAGE_SIDE = 4096
+#: Widest beam search (``num_beams`` in a bundle, ``--beams``/``beams=`` from a caller).
+MAX_BEAMS = 16
+#: Most new tokens a caller may ask for (``--max-tokens``/``max_new_tokens=``); a model's own
+#: positions (``n_positions``) may bound it further.
+MAX_NEW_TOKENS = 1024
