@@ -37,7 +37,11 @@ def test_second_open_is_refused_naming_the_journal_and_the_holder(tmp_path: Path
         Journal.open(path, HEADER)
     assert info.value.path == str(path)
     assert f"in use by process {os.getpid()}" in str(info.value)
-    first.append(rec("a.png"))  # the refused open changed nothing
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="in use by process"):  # would start anew: may not
+        Journal.open(path, {**HEADER, "beams": 9}, resume=False)
+    assert path.read_bytes() == before
+    first.append(rec("a.png"))  # the refused opens changed nothing
     first.close()
     again = Journal.open(path, HEADER)  # released by close
     assert again.keys() == ["a.png"]
@@ -108,6 +112,21 @@ def test_a_deleted_lock_file_is_not_a_lock(tmp_path: Path) -> None:
     os.close(stale_fd)
     with JournalLock.acquire(path) as fresh:
         assert fresh.held and lock_path(path).read_text().strip() == str(os.getpid())
+
+
+@posix_only
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder"])
+def test_lock_file_that_is_no_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "j.jsonl"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    lock = lock_path(path)
+    {"symlink": lambda: lock.symlink_to(victim), "fifo": lambda: os.mkfifo(lock),
+     "folder": lock.mkdir}[kind]()  # fmt: skip
+    with pytest.raises(OutputError) as info:
+        Journal.open(path, HEADER)
+    assert info.value.path == str(path) and "cannot lock it" in str(info.value)
+    assert victim.read_text() == "keep me" and not path.exists()
 
 
 def test_lock_in_a_folder_where_nothing_can_be_created(tmp_path: Path) -> None:
