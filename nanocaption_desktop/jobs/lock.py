@@ -78,7 +78,7 @@ class JournalLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        if os.name != "nt":
+        if os.name != "nt" and _still_at(fd, self.path):  # never someone else's lock file
             try:
                 os.unlink(self.path)  # while still held: a waiter sees the file is gone
             except OSError:

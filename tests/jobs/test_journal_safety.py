@@ -129,6 +129,20 @@ def test_lock_file_that_is_no_regular_file_is_refused(tmp_path: Path, kind: str)
     assert victim.read_text() == "keep me" and not path.exists()
 
 
+@posix_only
+def test_release_never_deletes_another_holders_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    first = JournalLock.acquire(path)
+    lock_path(path).unlink()  # someone removed it by hand; a new batch makes its own
+    second = JournalLock.acquire(path)
+    first.release()
+    assert lock_path(path).exists()
+    with pytest.raises(OutputError, match="in use by process"):
+        JournalLock.acquire(path)
+    second.release()
+    assert not lock_path(path).exists()
+
+
 def test_lock_in_a_folder_where_nothing_can_be_created(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder" / "j.jsonl"
     with pytest.raises(OutputError) as info:
