@@ -1,8 +1,8 @@
 """The ``batch`` subcommand: caption every image in a folder (``cli.py`` wires it in).
 
 ``add_parser(subparsers)`` adds the subcommand; ``run(args) -> int`` runs it. Exit codes:
-0 every image ok, 1 some images failed, 2 usage, model or output error, 130 after Ctrl+C
-(what finished is written first).
+0 every image ok, 1 some images failed, 2 usage, model or output error, 130 after Ctrl+C,
+143 after SIGTERM (128 + the signal; what finished is written first).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ photo.txt next to photo.jpg. With no output option the CSV goes to standard outp
 A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
 --batch-size is how many images are decoded ahead of the model: captions never depend on the
 other images of a batch, so it changes speed and memory, never a caption.
-Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted."""
+Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
+(Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2)."""
 
 
 def positive_int(text: str) -> int:
@@ -103,17 +104,39 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 class _Interrupt:
-    """First Ctrl+C (or SIGTERM) sets the cancel flag; a second Ctrl+C stops at once."""
+    """A signal (Ctrl+C, SIGTERM, SIGHUP) while the batch runs sets the cancel flag: the batch
+    stops between images or decoding steps and writes what finished. Before it runs (model load,
+    nothing done yet) and on a second signal it stops at once: the main thread may be blocked
+    in a call that Python restarts after the handler returns (PEP 475), where a flag alone is
+    never looked at."""
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.signum: int | None = None
+        self.graceful = False  # set once the batch checks the cancel flag
 
     def __call__(self, signum: int, frame: Any) -> None:
-        if self.cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
         self.signum = signum
+        if not self.graceful or self.cancel.is_set():
+            raise KeyboardInterrupt
         self.cancel.set()
+
+    @contextmanager
+    def graceful_while(self) -> Iterator[None]:
+        """While the batch runs (it checks the cancel flag) a first signal cancels it."""
+        self.graceful = True
+        try:
+            yield
+        finally:
+            self.graceful = False
+
+    def exit_code(self) -> int:
+        sig = self.signum or signal.SIGINT
+        return EXIT_INTERRUPTED if sig == signal.SIGINT else 128 + int(sig)
+
+    def stopped_by(self) -> str:
+        sig = self.signum or signal.SIGINT
+        return "interrupted" if sig == signal.SIGINT else f"stopped by {signal.Signals(sig).name}"
 
 
 @contextmanager
@@ -121,13 +144,16 @@ def _signals(handler: _Interrupt) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    names = ["SIGINT", "SIGTERM"]
-    old = {name: signal.signal(getattr(signal, name), handler) for name in names}
+    old = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, `cmd &`
+            old[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
-        for name, prev in old.items():
-            signal.signal(getattr(signal, name), prev)
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
 
 
 class _Bar:
@@ -178,11 +204,16 @@ def _clock(seconds: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``batch`` with parsed ``args``; returns the exit code."""
+    interrupt = _Interrupt()
+    with _signals(interrupt):  # before the model load and the journal open: both can block
+        return _run(args, interrupt)
+
+
+def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     err = sys.stderr
     tty = err.isatty()
     bar = _Bar(err, tty)
     to_stdout = not (args.csv or args.jsonl or args.sidecars)
-    interrupt = _Interrupt()
     failed = total = 0
     last: BatchProgress | None = None
     try:
@@ -206,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if to_stdout:
             _write_stdout(csv_header())
-        with _signals(interrupt):
+        with interrupt.graceful_while():
             for result in results:
                 total += 1
                 failed += not result.ok
@@ -222,8 +253,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         bar.clear()
-        print(f"{PROG}: interrupted", file=err)
-        return EXIT_INTERRUPTED
+        print(f"{PROG}: {interrupt.stopped_by()}", file=err)
+        return interrupt.exit_code()
     except (OSError, NanoCaptionError) as e:
         bar.clear()
         print(f"{PROG}: {e}", file=err)
@@ -231,8 +262,7 @@ def run(args: argparse.Namespace) -> int:
     bar.clear()
     if interrupt.cancel.is_set():
         print(f"{PROG}: cancelled; {total} finished results written", file=err)
-        sig = interrupt.signum or signal.SIGINT
-        return EXIT_INTERRUPTED if sig == signal.SIGINT else 128 + int(sig)
+        return interrupt.exit_code()
     if tty:
         print(_summary(last, total, failed, args), file=err)
     return EXIT_FAILED if failed else EXIT_OK

@@ -250,7 +250,7 @@ class BatchPanel(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(s.done if s.done else 0)
         self.progress.setFormat("%v / %m")
-        verb = "Cancelled" if s.cancelled else "Finished"
+        verb = "Cancelled" if s.cancelled else "Stopped" if s.error else "Finished"
         failed = f", {s.failed} failed" if s.failed else ""
         skipped = f", {s.skipped} already done" if s.skipped else ""
         error = f" — {s.error}" if s.error else ""

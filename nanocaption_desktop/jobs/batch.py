@@ -255,7 +255,12 @@ class BatchRun:
                 raise
             log.warning("outputs not brought up to date: %s", e)
         finally:
-            journal.close()
+            try:
+                journal.close()
+            except OutputError as e:  # the error that ended the batch is the one to report
+                if not failing:
+                    raise
+                log.warning("journal not closed cleanly: %s", e)
 
 
 def _rows(journal: Journal) -> Iterator[dict[str, Any]]:

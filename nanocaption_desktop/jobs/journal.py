@@ -10,20 +10,33 @@ Growth: re-captioned and retried images add lines; when a journal is opened with
 ``COMPACT_AFTER`` (and more than half of its lines) superseded, it is rewritten atomically with the
 latest record of each image.
 
+One batch at a time: ``open`` takes an exclusive lock (``lock.py``, on ``<journal>.lock``, which
+survives the journal being replaced) and ``close`` lets it go; a second batch on the same journal
+is refused with an ``OutputError`` naming the holder's process.
+
+Trust: every line read back is checked (``records.py``); a line with a wrong value is ignored
+like a damaged one. The journal must be a regular file: a FIFO, a folder or a symlink at its
+path is refused (checked without blocking and without following links). Every failure is an
+``OutputError`` naming the journal.
+
 Memory: only an index ``key -> offset of the key's latest line`` is kept; records are read back
 from the file when needed, so a batch of 100,000 images costs a few MB, not its captions.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .lock import JournalLock
+from .records import parse
 from .writers import OutputError, _reason, atomic_write, remove_stale_temps
 
 log = logging.getLogger(__name__)
@@ -42,7 +55,9 @@ def _line(obj: Mapping[str, Any]) -> bytes:
 class Journal:
     """Records of a batch, keyed by relative path; the latest record of a key wins."""
 
-    def __init__(self, path: Path, header: dict[str, Any], index: dict[str, int]) -> None:
+    def __init__(
+        self, path: Path, header: dict[str, Any], index: dict[str, int], owner: JournalLock
+    ) -> None:
         self.path = path
         self.header = header
         self._index = index
@@ -50,6 +65,7 @@ class Journal:
         self._file: BinaryIO | None = None
         self._reader: BinaryIO | None = None
         self._lock = threading.Lock()
+        self._owner: JournalLock | None = owner
 
     @classmethod
     def open(
@@ -59,29 +75,37 @@ class Journal:
 
         With ``resume`` and a journal of the same batch, its records are indexed; otherwise (or
         when the header differs: other folder, model or settings) a new journal replaces it.
+        Holds the journal's lock until ``close()``; raises ``OutputError`` naming the journal
+        when another batch holds it or the journal cannot be used.
         """
         target = Path(path)
         head = {"kind": "header", "version": JOURNAL_VERSION, **header}
-        remove_stale_temps(target)
-        index: dict[str, int] | None = None
-        if resume and target.exists():
-            loaded = _load(target, head)
-            if loaded is None:
-                log.warning("journal %s is of another batch or settings: starting anew", target)
-            else:
-                index, records = loaded
-                if records - len(index) > max(COMPACT_AFTER, len(index)):
-                    index = _compact(target, head, index, records)
-        if index is None:
-            atomic_write(target, _line(head))
-            index = {}
-        journal = cls(target, head, index)
+        exists = _check_kind(target)
+        owner = JournalLock.acquire(target)  # held across the replacements below
         try:
-            journal._file = open(target, "ab")  # noqa: SIM115 - closed in close()
-            journal._reader = open(target, "rb")  # noqa: SIM115
-        except OSError as e:
+            remove_stale_temps(target)
+            index: dict[str, int] | None = None
+            if resume and exists:
+                loaded = _load(target, head)
+                if loaded is None:
+                    log.warning("journal %s is of another batch or settings: anew", target)
+                else:
+                    index, records = loaded
+                    if records - len(index) > max(COMPACT_AFTER, len(index)):
+                        index = _compact(target, head, index, records)
+            if index is None:
+                atomic_write(target, _line(head))
+                index = {}
+        except BaseException:
+            owner.release()
+            raise
+        journal = cls(target, head, index, owner)
+        try:
+            journal._file = _open_regular(target, os.O_WRONLY | os.O_APPEND, "ab", buffering=0)
+            journal._reader = _open_regular(target, os.O_RDONLY, "rb")
+        except BaseException:
             journal.close()
-            raise OutputError(target, _reason(e)) from e
+            raise
         return journal
 
     def __len__(self) -> int:
@@ -92,10 +116,13 @@ class Journal:
         offset = self._index.get(key)
         if offset is None or self._reader is None:
             return None
-        with self._lock:
-            self._reader.seek(offset)
-            raw = self._reader.readline()
-        return _parse(raw)
+        try:
+            with self._lock:
+                self._reader.seek(offset)
+                raw = self._reader.readline()
+        except OSError as e:
+            raise _read_error(self.path, e) from e
+        return parse(raw)[0]
 
     def keys(self) -> list[str]:
         return list(self._index)
@@ -103,10 +130,14 @@ class Journal:
     def records(self) -> Iterator[dict[str, Any]]:
         """The latest record of each key, in the order keys first appeared (read from disk)."""
         offsets = list(self._index.values())
-        with open(self.path, "rb") as f:
+        with _open_regular(self.path, os.O_RDONLY, "rb") as f:
             for offset in offsets:
-                f.seek(offset)
-                rec = _parse(f.readline())
+                try:
+                    f.seek(offset)
+                    raw = f.readline()
+                except OSError as e:
+                    raise _read_error(self.path, e) from e
+                rec = parse(raw)[0]
                 if rec is not None:
                     yield rec
 
@@ -115,14 +146,29 @@ class Journal:
         if self._file is None:
             raise OutputError(self.path, "the journal is closed")
         line = _line(record)
+        offset: int | None = None
         try:
             offset = self._file.seek(0, os.SEEK_END)
-            self._file.write(line)
-            self._file.flush()
+            view = memoryview(line)
+            while view:  # unbuffered: nothing is left behind in a buffer when a write fails
+                written = self._file.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the journal took no bytes")
+                view = view[written:]
             os.fsync(self._file.fileno())
         except OSError as e:
+            self._cut(offset)
             raise OutputError(self.path, _reason(e)) from e
         self._index[record["key"]] = offset
+
+    def _cut(self, offset: int | None) -> None:
+        """Best effort after a failed append: no half line for the next append to run into."""
+        if offset is None or self._file is None:
+            return
+        try:
+            os.ftruncate(self._file.fileno(), offset)
+        except OSError:
+            pass  # the next open cuts a truncated last line off
 
     def forget(self, keys: set[str]) -> None:
         """Drop keys from the index (not from the file) so outputs leave them out."""
@@ -130,18 +176,78 @@ class Journal:
             self._index.pop(key, None)
 
     def close(self) -> None:
+        """Close the files and release the lock (always); ``OutputError`` if closing failed."""
+        failure: OSError | None = None
         for f in (self._file, self._reader):
             if f is not None:
-                f.close()
+                try:
+                    f.close()
+                except OSError as e:
+                    failure = failure or e
         self._file = self._reader = None
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.release()
+        if failure is not None:
+            raise OutputError(self.path, _reason(failure)) from failure
 
 
-def _parse(raw: bytes) -> dict[str, Any] | None:
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (not followed)"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _read_error(path: Path, e: OSError) -> OutputError:
+    why = "permission denied" if e.errno in (errno.EACCES, errno.EPERM) else _reason(e)
+    return OutputError(path, f"cannot read the journal ({why})")
+
+
+def _check_kind(path: Path) -> bool:
+    """Whether the journal exists; ``OutputError`` when something else than a regular file is
+    at its path (checked with lstat: never blocks on a FIFO, never follows a link)."""
     try:
-        rec = json.loads(raw)
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) and isinstance(rec.get("key"), str) else None
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise OutputError(path, f"cannot use the journal ({_reason(e)})") from e
+    if not stat.S_ISREG(mode):
+        raise OutputError(path, f"is {_kind(mode)}, not a journal file; remove it or move it")
+    return True
+
+
+def _open_regular(path: Path, flags: int, mode: str, buffering: int = -1) -> BinaryIO:
+    """``path`` opened without blocking and without following a link, checked to be
+    a regular file (a FIFO swapped in after ``_check_kind`` is refused too); else OutputError."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    flags |= nonblock | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputError(path, f"is {_kind(stat.S_IFLNK)}, not a journal file") from e
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise OutputError(path, f"cannot write the journal ({_reason(e)})") from e
+        raise _read_error(path, e) from e
+    try:
+        st_mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(st_mode):
+            raise OutputError(path, f"is {_kind(st_mode)}, not a journal file")
+        if nonblock:
+            os.set_blocking(fd, True)  # a regular file: plain blocking I/O from here on
+        return os.fdopen(fd, mode, buffering=buffering)  # type: ignore[return-value]
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _compact(
@@ -153,7 +259,7 @@ def _compact(
     new_index: dict[str, int] = {}
     offset = len(out[0])
     try:
-        with open(path, "rb") as f:
+        with _open_regular(path, os.O_RDONLY, "rb") as f:
             for key, old in index.items():
                 f.seek(old)
                 raw = f.readline()
@@ -175,7 +281,7 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
     index: dict[str, int] = {}
     records = 0
     try:
-        with open(path, "rb") as f:
+        with _open_regular(path, os.O_RDONLY, "rb") as f:
             first = f.readline()
             try:
                 if not first.endswith(b"\n") or json.loads(first) != dict(head):
@@ -187,9 +293,9 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
             for n, raw in enumerate(iter(f.readline, b""), start=2):
                 if not raw.endswith(b"\n"):
                     break  # truncated last line
-                rec = _parse(raw)
+                rec, problem = parse(raw)
                 if rec is None:
-                    log.warning("journal %s: line %d is not a record, ignored", path, n)
+                    log.warning("journal %s: line %d ignored (%s)", path, n, problem)
                 else:
                     index[rec["key"]] = offset
                     records += 1
@@ -200,5 +306,5 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
             log.info("journal %s: dropping a truncated last line (%d bytes)", path, size - good_end)
             os.truncate(path, good_end)
     except OSError as e:
-        raise OutputError(path, f"cannot read the journal ({_reason(e)})") from e
+        raise _read_error(path, e) from e
     return index, records

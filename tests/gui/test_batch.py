@@ -211,3 +211,27 @@ def test_batch_captions_two_images_at_once_each_as_alone(
         alone = reference_captioner.caption(folder / row["path"]).text
         assert row["caption"] == alone
     win.close()
+
+
+def test_batch_refused_while_another_batch_writes_its_outputs(qtbot, window, tmp_path):
+    """F5: the window's batch takes the same journal lock as the command line."""
+    import os
+
+    from nanocaption_desktop.jobs.lock import JournalLock
+
+    folder = image_folder(tmp_path / "photos", with_junk=False)
+    window.batch_panel.set_folder(str(folder))
+    window.batch_panel.csv.setChecked(True)
+    journal = folder / "captions.csv.journal.jsonl"
+    with JournalLock.acquire(journal):  # as another process's batch would
+        with qtbot.waitSignal(window.batch_done, timeout=60_000) as done:
+            window.start_batch()
+    summary = done.args[0]
+    message = f"{journal}: in use by process {os.getpid()} (another batch is writing"
+    assert summary.done == 0 and summary.error.startswith(message)
+    assert window.batch_panel.counts.text().startswith("Stopped: 0 images")
+    assert message in window.batch_panel.counts.text()
+    assert not (folder / "captions.csv").exists()
+    with qtbot.waitSignal(window.batch_done, timeout=60_000) as again:  # free again: it runs
+        window.start_batch()
+    assert again.args[0].error == "" and again.args[0].done > 0

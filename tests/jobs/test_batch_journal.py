@@ -123,7 +123,7 @@ def test_superseded_records_are_compacted_when_reopened(tmp_path: Path, monkeypa
     j = Journal.open(path, HEADER)
     for round_ in range(3):
         for k in range(500):
-            j.append({"key": f"img{k:04d}.jpg", "caption": f"round {round_}"})
+            j.append(rec(f"img{k:04d}.jpg", caption=f"round {round_}"))
     j.close()
     lines_before = path.read_bytes().count(b"\n")
     assert lines_before == 1 + 1500
@@ -131,14 +131,14 @@ def test_superseded_records_are_compacted_when_reopened(tmp_path: Path, monkeypa
     j.close()
     assert path.read_bytes().count(b"\n") == lines_before
     j = Journal.open(path, HEADER)
-    j.append({"key": "img0000.jpg", "caption": "round 3"})  # one more superseded line
+    j.append(rec("img0000.jpg", caption="round 3"))  # one more superseded line
     j.close()
     j = Journal.open(path, HEADER)
     assert path.read_bytes().count(b"\n") == 1 + 500
     assert j.keys() == [f"img{k:04d}.jpg" for k in range(500)]
     assert j.get("img0000.jpg")["caption"] == "round 3"
     assert j.get("img0499.jpg")["caption"] == "round 2"
-    j.append({"key": "new.jpg", "caption": "after compaction"})
+    j.append(rec("new.jpg", caption="after compaction"))
     j.close()
     j = Journal.open(path, HEADER)
     assert len(j) == 501 and j.get("new.jpg")["caption"] == "after compaction"
