@@ -31,9 +31,24 @@ def test_symlinked_model_file_is_refused_at_load(bundle: Path, tmp_path: Path):
         Captioner.load(bundle)
 
 
-def test_hard_linked_model_file_is_refused(bundle: Path, tmp_path: Path):
-    os.link(bundle / "onnx" / "encoder_model_quantized.onnx", tmp_path / "other-name.onnx")
-    with pytest.raises(ModelError, match="hard-linked"):
+def test_hard_linked_external_data_is_refused_without_a_manifest(bundle: Path, tmp_path: Path):
+    """Without a manifest nothing pins content: a hard link that onnxruntime would read as raw
+    weights (external data) is how a bundle points it at a file the user never put in it."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    private = tmp_path / "private.bin"
+    private.write_bytes(b"\1" * 16)
+    os.link(private, bundle / "onnx" / "weights.bin")
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [out], [w])
+    onnx.save(helper.make_model(graph), str(bundle / "onnx" / "encoder_model_quantized.onnx"))
+    with pytest.raises(ModelError, match="weights.bin: is hard-linked"):
         check_before_load(bundle)
 
 
@@ -93,7 +108,7 @@ def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(
 
     write_manifest(bundle)
     (bundle / "config.json").write_text((bundle / "config.json").read_text() + " ")
-    monkeypatch.setattr(trust, "_read_stamps", lambda: {})
+    monkeypatch.setattr(trust.stamps, "recall", lambda key: None)
     with pytest.raises(ModelError, match="config.json"):
         check_before_load(bundle)  # changed since the manifest: refused anywhere else
     monkeypatch.setattr(sys, "frozen", True, raising=False)
