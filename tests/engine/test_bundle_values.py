@@ -152,3 +152,23 @@ def test_the_command_line_says_it_in_one_line_with_exit_code_2(bundle, tmp_path,
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bundle / name) in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("padding", ["deep", "large"])
+def test_a_config_too_deep_or_too_large_is_a_model_error(bundle, padding):
+    doc = json.loads((bundle / PRE).read_text())
+    text = "[" * 100_000 if padding == "deep" else json.dumps(doc | {"x": "x" * (17 << 20)})
+    (bundle / PRE).write_text(text)
+    with pytest.raises(ModelError, match="preprocessor_config.json: "):
+        Captioner.load(bundle)
+
+
+def test_batch_names_the_bundle_file_instead_of_failing_every_image(bundle, tmp_path):
+    """F4 in `batch`: every image failed with "needs more than 1536 MB", the model unnamed."""
+    _edit(bundle, PRE, _set("size", value={"height": 100000, "width": 100000}))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / IMAGE.name).write_bytes(IMAGE.read_bytes())
+    done = _cli("batch", str(folder), "--model", str(bundle), data=tmp_path / "data")
+    assert done.returncode == 2 and str(bundle / PRE) in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
