@@ -39,6 +39,7 @@ class GenerationSettings:
     length_penalty: float = 1.0
     early_stopping: bool | str = False
     max_new_tokens: int | None = None
+    max_positions: int | None = None  # the decoder's (n_positions): it cannot go further
 
     @classmethod
     def from_configs(
@@ -67,10 +68,11 @@ class GenerationSettings:
 
     @property
     def total_length(self) -> int:
-        """Length limit of the decoder sequence, start token included (max_new_tokens wins)."""
-        if self.max_new_tokens is not None:
-            return 1 + self.max_new_tokens
-        return self.max_length
+        """Length limit of the decoder sequence, start token included (max_new_tokens wins), at
+        most one past the decoder's positions (the last token is never fed back): a caller's
+        request beyond them made every image fail in the position embedding's Gather."""
+        length = self.max_length if self.max_new_tokens is None else 1 + self.max_new_tokens
+        return length if self.max_positions is None else min(length, self.max_positions + 1)
 
 
 _Picked = tuple[Any, str, str]  # (value or None, file, key as the message names it)
@@ -151,6 +153,7 @@ def _from_configs(
         length_penalty=1.0 if penalty is None else number(penalty, file, label),
         early_stopping=False if early is None else early,
         max_new_tokens=count("max_new_tokens", None, 1, longest),
+        max_positions=positions,
     )
 
 

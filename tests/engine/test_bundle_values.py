@@ -172,3 +172,14 @@ def test_batch_names_the_bundle_file_instead_of_failing_every_image(bundle, tmp_
     done = _cli("batch", str(folder), "--model", str(bundle), data=tmp_path / "data")
     assert done.returncode == 2 and str(bundle / PRE) in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_request_beyond_the_decoders_positions_stops_at_them(bundle):
+    """A sibling: `--max-tokens 200` on a 64-position decoder failed every image in the
+    position embedding's Gather; the sequence now ends where the model's positions do."""
+    c = Captioner.load(bundle)
+    assert c.settings.max_positions == 64
+    for beams in (1, 2):
+        cap = c.caption(IMAGE, max_new_tokens=200, beams=beams)
+        assert cap.ok, cap.error
+        assert len(cap.token_ids) <= 65
