@@ -69,8 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", nargs="?", default="vit-gpt2")
     f.add_argument("--dest", metavar="DIR", help="install folder (default: user data dir)")
     f.add_argument("--force", action="store_true", help="download again even if installed")
-    msub.add_parser("path", help="print the bundle the app would use, and where it looked")
-    msub.add_parser("verify", help="check the bundle's files against its manifest")
+    for name, text in (
+        ("path", "print the bundle the app would use, and where it looked"),
+        ("verify", "check the bundle as a load does, its files against its manifest"),
+    ):  # --model before `models` (the global option) or after the subcommand
+        msub.add_parser(name, help=text).add_argument(
+            "--model", metavar="DIR", default=argparse.SUPPRESS, help="model bundle folder"
+        )
     m.set_defaults(handler=_cmd_models)
     return p
 

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
 OPTIMIZED = "optimized"  # where derive.py keeps the optimized copies of the graphs
+MAX_CONFIG_BYTES = 16 << 20  # the configs are a few KB; read whole, a huge one would exhaust memory
 
 
 def find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
@@ -47,7 +48,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelError(str(path), "missing file (the bundle is incomplete)")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ModelError(str(path), f"larger than {MAX_CONFIG_BYTES >> 20} MB: not a config")
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as e:  # "[[[[...": deeper than Python's parser goes
+        raise ModelError(str(path), "cannot read it as JSON: nested too deeply") from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(str(path), f"cannot read it as JSON: {e}") from e
     if not isinstance(data, dict):

@@ -13,13 +13,13 @@ import numpy as np
 
 from .bundle import Bundle
 from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
-from .decoding import CancelFlag, GenerationSettings, generate
+from .decoding import CancelFlag, generate
 from .derive import derived_files, optimized_decoder, optimized_encoder, stock_graphs_asked
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
-from .preprocess import PreprocessConfig, preprocess
+from .loadcheck import read_values
+from .preprocess import preprocess
 from .sessions import make_session, physical_cores, run
-from .tokenizer import Detokenizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,12 +50,10 @@ class Captioner:
         `encoder_threads`: the encoder's, when it should differ (see `load`)."""
         self.bundle = bundle
         self.threads = threads or physical_cores()
-        self.preprocess_config = PreprocessConfig.from_dict(bundle.preprocessor_config)
-        try:
-            self.settings = GenerationSettings.from_configs(bundle.generation_config, bundle.config)
-        except ValueError as e:
-            raise ModelError(str(bundle.path / "generation_config.json"), str(e)) from e
-        self.detokenizer = Detokenizer(bundle.tokenizer_file)
+        values = read_values(bundle)  # every number checked: a ModelError names file and key
+        self.preprocess_config = values.preprocess
+        self.settings = values.settings
+        self.detokenizer = values.detokenizer
         # The optimized encoder is derived (the first time) before any session holds memory.
         # Then the decoder: creating a session briefly holds its weights twice, and that peak
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The

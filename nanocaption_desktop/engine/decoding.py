@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import Cancelled
+from .limits import MAX_BEAMS, MAX_NEW_TOKENS
+from .values import ConfigValueError, flag, integer, number
 
 NEG = np.float32(-1.0e9)
 
@@ -37,34 +39,18 @@ class GenerationSettings:
     length_penalty: float = 1.0
     early_stopping: bool | str = False
     max_new_tokens: int | None = None
+    max_positions: int | None = None  # the decoder's (n_positions): it cannot go further
 
     @classmethod
     def from_configs(
         cls, generation_config: Mapping[str, Any], config: Mapping[str, Any]
     ) -> GenerationSettings:
-        def pick(key: str, default: Any = None) -> Any:
-            value = generation_config.get(key)
-            if value is None:
-                value = config.get(key)
-            if value is None and isinstance(config.get("decoder"), Mapping):
-                value = config["decoder"].get(key)
-            return default if value is None else value
-
-        eos = pick("eos_token_id")
-        if isinstance(eos, list):
-            eos = eos[0]
-        start = pick("decoder_start_token_id", pick("bos_token_id", eos))
-        if eos is None or start is None:
-            raise ValueError("the model config names no eos_token_id / decoder_start_token_id")
-        return cls(
-            decoder_start_token_id=int(start),
-            eos_token_id=int(eos),
-            max_length=int(pick("max_length", 20)),
-            num_beams=int(pick("num_beams", 1)),
-            length_penalty=float(pick("length_penalty", 1.0)),
-            early_stopping=pick("early_stopping", False),
-            max_new_tokens=pick("max_new_tokens"),
-        )
+        """The settings a bundle asks for: each key from generation_config.json, else config.json,
+        else its "decoder" part. Every value is checked (values.py): token ids in
+        0..vocab_size-1, num_beams in 1..MAX_BEAMS, max_length and max_new_tokens at least 1 and
+        at most the decoder's positions (n_positions / max_position_embeddings); a
+        `ConfigValueError` (a ``ValueError``) names the file and the key."""
+        return _from_configs(generation_config, config)
 
     def override(
         self, *, beams: int | None = None, max_new_tokens: int | None = None
@@ -82,10 +68,93 @@ class GenerationSettings:
 
     @property
     def total_length(self) -> int:
-        """Length limit of the decoder sequence, start token included (max_new_tokens wins)."""
-        if self.max_new_tokens is not None:
-            return 1 + self.max_new_tokens
-        return self.max_length
+        """Length limit of the decoder sequence, start token included (max_new_tokens wins), at
+        most one past the decoder's positions (the last token is never fed back): a caller's
+        request beyond them made every image fail in the position embedding's Gather."""
+        length = self.max_length if self.max_new_tokens is None else 1 + self.max_new_tokens
+        return length if self.max_positions is None else min(length, self.max_positions + 1)
+
+
+_Picked = tuple[Any, str, str]  # (value or None, file, key as the message names it)
+
+
+def _picker(generation_config: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
+    decoder = config.get("decoder")
+    places = [("generation_config.json", "", generation_config), ("config.json", "", config)]
+    if isinstance(decoder, Mapping):
+        places.append(("config.json", "decoder.", decoder))
+
+    def pick(key: str, *, model_only: bool = False) -> _Picked:
+        for file, prefix, place in places[1:] if model_only else places:
+            if place.get(key) is not None:
+                return place[key], file, prefix + key
+        return None, places[0][0], key
+
+    return pick
+
+
+def _positions(pick: Any) -> tuple[int | None, int | None]:
+    """(vocab_size, positions) of the decoder, or None where the config does not say."""
+    found: list[int | None] = []
+    for keys in (("vocab_size",), ("n_positions", "max_position_embeddings")):
+        value = None
+        for key in keys:
+            got, file, label = pick(key, model_only=True)
+            if got is not None:
+                value = integer(got, file, label, 1)
+                break
+        found.append(value)
+    return found[0], found[1]
+
+
+def _from_configs(
+    generation_config: Mapping[str, Any], config: Mapping[str, Any]
+) -> GenerationSettings:
+    pick = _picker(generation_config, config)
+    vocab, positions = _positions(pick)
+    top = None if vocab is None else vocab - 1
+
+    def token(key: str) -> int | None:
+        value, file, label = pick(key)
+        if value is None:
+            return None
+        if key == "eos_token_id" and isinstance(value, list):  # several end tokens: the first
+            if not value:
+                raise ConfigValueError(file, label, "an empty list")
+            ids = [integer(v, file, f"{label}[{i}]", 0, top) for i, v in enumerate(value)]
+            return ids[0]
+        return integer(value, file, label, 0, top)
+
+    eos = token("eos_token_id")
+    start = token("decoder_start_token_id")
+    bos = token("bos_token_id")
+    token("pad_token_id")  # unused here, but a bundle naming a token the model lacks is broken
+    start = next((t for t in (start, bos, eos) if t is not None), None)
+    if eos is None or start is None:
+        raise ConfigValueError(
+            "config.json", "eos_token_id", "the model config names no eos_token_id"
+        )
+    longest = MAX_NEW_TOKENS if positions is None else min(positions, MAX_NEW_TOKENS)
+
+    def count(key: str, default: int | None, lo: int, hi: int) -> int | None:
+        value, file, label = pick(key)
+        return default if value is None else integer(value, file, label, lo, hi)
+
+    max_length = count("max_length", min(20, longest), 1, longest if positions else longest + 1)
+    early, file, label = pick("early_stopping")
+    if early is not None and early != "never":
+        flag(early, file, label)
+    penalty, file, label = pick("length_penalty")
+    return GenerationSettings(
+        decoder_start_token_id=start,
+        eos_token_id=eos,
+        max_length=max_length or 20,
+        num_beams=count("num_beams", 1, 1, MAX_BEAMS) or 1,
+        length_penalty=1.0 if penalty is None else number(penalty, file, label),
+        early_stopping=False if early is None else early,
+        max_new_tokens=count("max_new_tokens", None, 1, longest),
+        max_positions=positions,
+    )
 
 
 @dataclass(frozen=True)

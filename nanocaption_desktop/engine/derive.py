@@ -5,10 +5,12 @@ that decoder file, its shape arithmetic folded first by `shapefold.py` (a plain 
 folded pair ever fails its check), deriving it the first time; `optimized_encoder(encoder_file)`
 the encoder with its patch projection as a matrix product (`patch_embed.py`). A copy lives in
 `<bundle>/optimized/<stem>/` (or, when the bundle folder is read-only, in the user cache folder
-under the source's SHA-256) with a manifest naming the source file (size, mtime, SHA-256) and
-the library versions. A changed source is derived again; a missing or broken copy is derived
-again; when `onnx` is not installed or anything fails, it logs why and returns None, and the
-stock graph stays in use.
+under the source's SHA-256) with a manifest naming the source file (size, mtime, SHA-256), its
+own files (size, mtime, SHA-256) and the library versions. A changed source is derived again; a
+missing or broken copy is derived again, and so is one whose files fail their SHA-256 check
+(copycheck.py: hashed like the stock files, remembered per file state); a copy shipped without
+its stock graph that fails it is refused (ModelError). When `onnx` is not installed or anything
+fails, it logs why and returns None, and the stock graph stays in use.
 
 Before a derived copy is used for the first time it is checked against the stock graph on a
 random input, bit for bit: the decoder pair's logits and key/values over a few steps with two
@@ -32,6 +34,8 @@ from typing import Any
 import onnxruntime as ort
 
 from .bundle import OPTIMIZED as FOLDER
+from .copycheck import content_problems, remember_made
+from .errors import ModelError
 from .recipes import CROSS, ENCODER, STEP, make_encoder, make_pair
 
 log = logging.getLogger(__name__)
@@ -117,7 +121,9 @@ def _read(
                 pass
         if not doc.get("usable", True):
             return _UNUSABLE if doc.get("versions") == _versions() else None
-        return doc if _recorded(folder, doc, recipe, ("size", "mtime_ns")) else None
+        if not _recorded(folder, doc, recipe, ("size", "mtime_ns")):
+            return None
+        return None if content_problems(folder, doc, recipe.files) else doc
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -230,8 +236,11 @@ def mark_shipped_alone(source: Path) -> None:
 
 def _shipped(source: Path, recipe: _Recipe) -> tuple[Path, dict[str, Any]] | None:
     """The copy a bundle ships without its stock graph `source` (packaging/build.py): used as
-    recorded, files of the recorded sizes; their contents are covered by the bundle's manifest,
-    which the load-time check verifies (modelstore/trust.py)."""
+    recorded, files of the recorded sizes and SHA-256 (copycheck.py; not hashed inside the
+    running executable, like the bundle's own manifest, modelstore/trust.py). One that fails its
+    hashes is refused: there is no stock graph to derive it again from."""
+    from ..paths import shipped_inside
+
     folder = _bundle_folder(source)
     try:
         doc = _manifest(folder)
@@ -245,10 +254,19 @@ def _shipped(source: Path, recipe: _Recipe) -> tuple[Path, dict[str, Any]] | Non
                 "%s: the shipped %s is from another version or unusable", folder, recipe.what
             )
             return None
-        return (folder, doc) if _recorded(folder, doc, recipe, ("size",)) else None
+        if not _recorded(folder, doc, recipe, ("size",)):
+            return None
     except (OSError, ValueError, KeyError, TypeError) as e:
         log.warning("%s: no usable optimized %s (%s)", folder, recipe.what, e)
         return None
+    problems = [] if shipped_inside(folder) else content_problems(folder, doc, recipe.files)
+    if problems:
+        raise ModelError(
+            str(folder),
+            f"refusing the optimized {recipe.what} shipped without its stock graph "
+            "(there is none to derive it again from): " + "; ".join(problems),
+        )
+    return folder, doc
 
 
 def _recipe_for(source: Path) -> _Recipe:
@@ -318,7 +336,11 @@ def _derive(
         for name in recipe.files:
             os.replace(tmp / name, folder / name)
             st = (folder / name).stat()
-            files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            files[name] = {
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "sha256": sha256(folder / name),
+            }
         doc |= {"usable": True, "files": files} | made
     except OSError:
         raise  # disk trouble: try again next time
@@ -330,6 +352,7 @@ def _derive(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _write_manifest(folder, doc)
+    remember_made(folder, recipe.files)
     log.info(
         "derived %s from %s in %.1f s: %s",
         folder,

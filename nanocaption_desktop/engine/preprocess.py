@@ -22,8 +22,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .limits import MAX_IMAGE_SIDE
+from .values import ConfigValueError, flag, integer, number
+
 log = logging.getLogger(__name__)
 
+FILE = "preprocessor_config.json"
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 
@@ -47,55 +51,55 @@ class PreprocessConfig:
 
         ``size`` may be ``{"height": H, "width": W}``, an int (square) or ``{"shortest_edge": S}``.
         A ViT encoder takes one fixed input size, so ``shortest_edge`` can only mean ``S×S``.
-        Raises ``ValueError`` naming the bad key.
+        Every value is checked (values.py): sides in 1..MAX_IMAGE_SIDE, mean/std/rescale finite,
+        std not 0, flags true/false; ``ConfigValueError`` (a ``ValueError``) names the key.
         """
-        height, width = _size(d.get("size", {"height": 224, "width": 224}))
-        resample = d.get("resample", 2)
-        if resample is None:
-            resample = 2
-        if isinstance(resample, bool) or int(resample) not in _RESAMPLE_NAMES:
-            raise ValueError(f"preprocessor_config: unknown resample {resample!r}")
-        mean = _triple(d.get("image_mean", (0.5, 0.5, 0.5)), "image_mean")
-        std = _triple(d.get("image_std", (0.5, 0.5, 0.5)), "image_std")
+
+        def get(key: str, default: Any) -> Any:
+            value = d.get(key)
+            return default if value is None else value
+
+        height, width = _size(get("size", {"height": 224, "width": 224}))
+        resample = integer(get("resample", 2), FILE, "resample", 0, max(_RESAMPLE_NAMES))
+        std = _triple(get("image_std", (0.5, 0.5, 0.5)), "image_std")
         if any(s == 0 for s in std):
-            raise ValueError("preprocessor_config: image_std contains 0")
+            raise ConfigValueError(FILE, "image_std", f"contains 0 ({list(std)})")
         return cls(
             height=height,
             width=width,
-            resample=int(resample),
-            do_resize=bool(d.get("do_resize", True)),
-            do_rescale=bool(d.get("do_rescale", True)),
-            rescale_factor=float(d.get("rescale_factor", 1 / 255)),
-            do_normalize=bool(d.get("do_normalize", True)),
-            image_mean=mean,
+            resample=resample,
+            do_resize=flag(get("do_resize", True), FILE, "do_resize"),
+            do_rescale=flag(get("do_rescale", True), FILE, "do_rescale"),
+            rescale_factor=number(get("rescale_factor", 1 / 255), FILE, "rescale_factor"),
+            do_normalize=flag(get("do_normalize", True), FILE, "do_normalize"),
+            image_mean=_triple(get("image_mean", (0.5, 0.5, 0.5)), "image_mean"),
             image_std=std,
         )
 
 
 def _size(size: Any) -> tuple[int, int]:
-    if isinstance(size, bool):
-        raise ValueError(f"preprocessor_config: bad size {size!r}")
-    if isinstance(size, (int, float)) and size > 0:
-        return int(size), int(size)
     if isinstance(size, Mapping):
         if "height" in size and "width" in size:
-            h, w = int(size["height"]), int(size["width"])
+            keys = ("height", "width")
         elif "shortest_edge" in size:
-            h = w = int(size["shortest_edge"])
+            keys = ("shortest_edge", "shortest_edge")
         else:
-            raise ValueError(f"preprocessor_config: size needs height and width, got {dict(size)}")
-        if h > 0 and w > 0:
-            return h, w
-    raise ValueError(f"preprocessor_config: bad size {size!r}")
+            raise ConfigValueError(
+                FILE, "size", f"needs height and width, got {sorted(map(str, size))}"
+            )
+        h, w = (integer(size[k], FILE, f"size.{k}", 1, MAX_IMAGE_SIDE) for k in keys)
+        return h, w
+    side = integer(size, FILE, "size", 1, MAX_IMAGE_SIDE)
+    return side, side
 
 
 def _triple(value: Any, key: str) -> tuple[float, float, float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (float(value),) * 3  # type: ignore[return-value]
-    items = [float(v) for v in value]
-    if len(items) != 3:
-        raise ValueError(f"preprocessor_config: {key} needs 3 values, got {len(items)}")
-    return items[0], items[1], items[2]
+    if not isinstance(value, (list, tuple)):
+        return (number(value, FILE, key),) * 3
+    if len(value) != 3:
+        raise ConfigValueError(FILE, key, f"needs 3 values, got {len(value)}")
+    a, b, c = (number(v, FILE, f"{key}[{i}]") for i, v in enumerate(value))
+    return a, b, c
 
 
 def to_array(image: Image.Image | np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from .fetch import fetch
 from .locate import bundle_problems, candidate_dirs, find_bundle
 from .manifest import MANIFEST_NAME, check_bundle
 from .registry import DEFAULT_BUNDLE
+from .trust import forget_verified
 
 __all__ = ["cmd_fetch", "cmd_path", "cmd_verify"]
 
@@ -44,24 +45,51 @@ def cmd_path(explicit: StrPath | None = None) -> tuple[int, str]:
     return OK, f"{found}\n{_searched(explicit)}"
 
 
+def _load_problems(found: Path) -> list[str]:
+    """What a load would refuse beyond the files' safety and hashes: the JSON files, the
+    tokenizer, every value they hold (engine/loadcheck.py) and the derived copies' hashes
+    (engine/copycheck.py). The engine is imported here, when the command runs, as the load
+    path itself does (trust.py and engine/probe.py)."""
+    from ..engine.bundle import JSON_FILES, Bundle, _read_json
+    from ..engine.copycheck import verify_copies
+    from ..engine.loadcheck import value_problems
+
+    problems = []
+    for name in JSON_FILES:
+        try:
+            _read_json(found / name)
+        except ModelError as e:
+            problems.append(str(e))
+    if not problems:
+        try:
+            problems += value_problems(Bundle.open(found))
+        except ModelError as e:
+            problems.append(str(e))
+    return problems + verify_copies(found)
+
+
 def cmd_verify(explicit: StrPath | None = None) -> tuple[int, str]:
-    """Check the bundle the app would use: structure, safety, files against the manifest."""
+    """Check the bundle the app would use as a load checks it (structure, safety, files against
+    the manifest, JSON values, tokenizer) and its derived copies against their manifests. A
+    problem also forgets what was remembered about the bundle (the next load hashes again)."""
     try:
         found = find_bundle(explicit)
     except ModelError as e:
         return MODEL_ERROR, str(e)
     if found is None:
         return MODEL_ERROR, NOT_FOUND
-    problems = check_bundle(found)
+    problems = check_bundle(found) + _load_problems(found)
     if problems:
+        forget_verified(found)
         listing = "\n".join(f"  {p}" for p in problems)
         return MODEL_ERROR, f"{found}: {len(problems)} problem(s):\n{listing}"
     if not (found / MANIFEST_NAME).exists():
         return OK, (
-            f"{found}: structure OK, no unsafe files; no {MANIFEST_NAME}, so sizes and SHA-256 "
-            "were not checked (the bundle was not installed by models fetch)"
+            f"{found}: structure OK, no unsafe files, the configs and tokenizer load; no "
+            f"{MANIFEST_NAME}, so sizes and SHA-256 were not checked (the bundle was not "
+            "installed by models fetch)"
         )
-    return OK, f"{found}: OK (every file matches {MANIFEST_NAME})"
+    return OK, f"{found}: OK (every file matches {MANIFEST_NAME}, derived copies theirs)"
 
 
 class _ProgressPrinter:

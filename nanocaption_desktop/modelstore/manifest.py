@@ -4,6 +4,17 @@
 ``check_tree_safety`` and ``check_external_data`` refuse bundles that could make onnxruntime read
 files outside the bundle folder (issue 7, point 3): symlinks, hard links, external-data references
 that are absolute, contain ``..`` or resolve outside the folder.
+
+Hard links (`link_rule`). A bundle file that is a hard link to a file outside the bundle lets
+whoever can write that outside name change what we load after it was verified, and lets a bundle
+point onnxruntime at a file the user never put in it (a private file linked under an external-data
+name is read as raw weights). Neither applies to a file whose content the manifest check pins at
+this load (SHA-256, re-hashed whenever the file's ctime moves, which every write through any link
+does): such a link is allowed, so an untouched bundle is not refused because another folder
+hard-links one of its files. Without a manifest nothing pins any content, and what a link adds is
+only the second case: a graph or JSON file is parsed as what it claims to be, so a link is allowed
+there too, but a hard-linked external-data file is refused. A bundle with a manifest refuses a
+link on any file the manifest does not pin (not listed, or not hashed: inside the executable).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -33,6 +45,7 @@ __all__ = [
     "check_external_data",
     "check_tree_safety",
     "file_sha256",
+    "link_rule",
     "read_manifest",
     "verify",
     "write_manifest",
@@ -163,8 +176,13 @@ def verify(bundle_dir: StrPath) -> list[str]:
     return problems
 
 
-def check_tree_safety(bundle_dir: StrPath) -> list[str]:
-    """Symlinks, hard-linked files, special files and anything resolving outside the folder."""
+def check_tree_safety(
+    bundle_dir: StrPath, *, links_ok: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Symlinks, hard-linked files, special files and anything resolving outside the folder.
+
+    `links_ok(relative path)`: whether a hard link on that file is harmless (`link_rule`);
+    by default every hard-linked file is refused (writing a manifest over one, for instance)."""
     root = Path(bundle_dir).resolve()
     problems: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -182,7 +200,7 @@ def check_tree_safety(bundle_dir: StrPath) -> list[str]:
                 continue
             elif not stat.S_ISREG(st.st_mode):
                 problems.append(f"{rel}: not a regular file")
-            elif st.st_nlink > 1:
+            elif st.st_nlink > 1 and not (links_ok and links_ok(rel)):
                 problems.append(f"{rel}: is hard-linked ({st.st_nlink} links; copy it instead)")
             elif not path.resolve().is_relative_to(root):
                 problems.append(f"{rel}: resolves outside the bundle folder")
@@ -239,17 +257,54 @@ def check_external_data(onnx_path: StrPath, bundle_dir: StrPath | None = None) -
     return problems
 
 
+def _external_data_files(root: Path, onnx_files: Iterable[Path]) -> set[str]:
+    """The files (relative to `root`) that `onnx_files` name as external data."""
+    found = set()
+    for model in onnx_files:
+        try:
+            refs = external_refs(model)
+        except (OnnxReadError, OSError):
+            continue  # reported by check_external_data
+        for _tensor, location in refs:
+            if location and not _unsafe_relative(location):
+                target = (model.parent / location).resolve()
+                if target.is_relative_to(root):
+                    found.add(target.relative_to(root).as_posix())
+    return found
+
+
+def link_rule(
+    bundle_dir: StrPath, onnx_files: Iterable[Path], pinned: Iterable[str] | None
+) -> Callable[[str], bool]:
+    """Which hard-linked files are harmless (module docstring): with a manifest, those whose
+    content it pins at this load (`pinned`, relative paths); without one (`pinned` None), all but
+    the external-data files that `onnx_files` name."""
+    if pinned is not None:
+        return set(pinned).__contains__
+    data = _external_data_files(Path(bundle_dir).resolve(), onnx_files)
+    return lambda rel: rel not in data
+
+
 def check_bundle(bundle_dir: StrPath, *, require_manifest: bool = False) -> list[str]:
     """Every check to run before creating sessions for a bundle: tree safety, external data of
     each ``.onnx`` file, and the manifest (when there is one, or always with ``require_manifest``).
     """
     root = Path(bundle_dir)
-    problems = check_tree_safety(root)
+    onnx_files = []
     for dirpath, _dirs, filenames in os.walk(root):  # does not follow symlinked folders
         for name in sorted(filenames):
             onnx_file = Path(dirpath) / name
             if name.endswith(".onnx") and not onnx_file.is_symlink():
-                problems += check_external_data(onnx_file, root)
-    if require_manifest or (root / MANIFEST_NAME).exists():
+                onnx_files.append(onnx_file)
+    has_manifest = require_manifest or (root / MANIFEST_NAME).exists()
+    try:
+        doc = read_manifest(root) if has_manifest else None
+    except ModelError:
+        doc = None  # verify() reports it
+    pinned = set(doc["files"]) if doc else (set() if has_manifest else None)
+    problems = check_tree_safety(root, links_ok=link_rule(root, onnx_files, pinned))
+    for onnx_file in onnx_files:
+        problems += check_external_data(onnx_file, root)
+    if has_manifest:
         problems += verify(root)
     return problems

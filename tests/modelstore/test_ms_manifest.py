@@ -60,8 +60,8 @@ def test_verify_detects_changes(bundle):
         "preprocessor_config.json: missing",
         "tokenizer.json: size 3 bytes, the manifest says 2",
     ]
-    code, text = cmd_verify(bundle)
-    assert code == 2 and "3 problem(s)" in text
+    code, text = cmd_verify(bundle)  # and what a load checks: this bundle has no decoder
+    assert code == 2 and all(problem in text for problem in problems)
 
 
 def test_verify_without_or_with_broken_manifest(bundle):
@@ -80,10 +80,12 @@ def test_manifest_entries_cannot_point_outside(bundle):
     assert verify(bundle) == ["../outside: manifest entry goes up with '..' ('../outside')"]
 
 
-def test_cmd_verify_ok_after_install(bundle):
+def test_cmd_verify_ok_after_install(tmp_path):
+    bundle = tmp_path / "installed"
+    shutil.copytree(FIXTURE, bundle, ignore=shutil.ignore_patterns("optimized"))
     write_manifest(bundle)
     code, text = cmd_verify(bundle)
-    assert code == 0 and "OK" in text
+    assert code == 0 and "OK" in text, text
 
 
 def test_symlinked_file_is_refused(bundle, tmp_path):

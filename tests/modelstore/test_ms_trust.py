@@ -31,9 +31,24 @@ def test_symlinked_model_file_is_refused_at_load(bundle: Path, tmp_path: Path):
         Captioner.load(bundle)
 
 
-def test_hard_linked_model_file_is_refused(bundle: Path, tmp_path: Path):
-    os.link(bundle / "onnx" / "encoder_model_quantized.onnx", tmp_path / "other-name.onnx")
-    with pytest.raises(ModelError, match="hard-linked"):
+def test_hard_linked_external_data_is_refused_without_a_manifest(bundle: Path, tmp_path: Path):
+    """Without a manifest nothing pins content: a hard link that onnxruntime would read as raw
+    weights (external data) is how a bundle points it at a file the user never put in it."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    private = tmp_path / "private.bin"
+    private.write_bytes(b"\1" * 16)
+    os.link(private, bundle / "onnx" / "weights.bin")
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [out], [w])
+    onnx.save(helper.make_model(graph), str(bundle / "onnx" / "encoder_model_quantized.onnx"))
+    with pytest.raises(ModelError, match="weights.bin: is hard-linked"):
         check_before_load(bundle)
 
 
@@ -93,7 +108,7 @@ def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(
 
     write_manifest(bundle)
     (bundle / "config.json").write_text((bundle / "config.json").read_text() + " ")
-    monkeypatch.setattr(trust, "_read_stamps", lambda: {})
+    monkeypatch.setattr(trust.stamps, "recall", lambda key: None)
     with pytest.raises(ModelError, match="config.json"):
         check_before_load(bundle)  # changed since the manifest: refused anywhere else
     monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -105,4 +120,73 @@ def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(
     (tmp_path / "other-name.onnx").unlink()
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "elsewhere"), raising=False)
     with pytest.raises(ModelError, match="config.json"):
+        check_before_load(bundle)
+
+
+def _rewrite_in_place(path: Path) -> None:
+    """Same length, same inode, mtime set back: all a writer controls of (size, mtime, inode)."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    with open(path, "r+b") as f:
+        f.write(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+    )
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_hashed_again(bundle: Path):
+    """F3: the remembered fingerprint now holds st_ctime_ns, which a writer cannot set back."""
+    write_manifest(bundle)
+    check_before_load(bundle)  # verified and remembered
+    _rewrite_in_place(bundle / "onnx" / "decoder_with_past_model_quantized.onnx")
+    with pytest.raises(ModelError, match="SHA-256"):
+        check_before_load(bundle)
+
+
+def test_a_failed_verify_forgets_the_remembered_bundle(bundle: Path):
+    from nanocaption_desktop.modelstore import cmd_verify, stamps
+
+    write_manifest(bundle)
+    check_before_load(bundle)
+    assert stamps.recall(str(bundle.resolve())) is not None
+    (bundle / "config.json").write_text((bundle / "config.json").read_text() + " ")
+    code, text = cmd_verify(bundle)
+    assert code == 2 and "config.json" in text
+    assert stamps.recall(str(bundle.resolve())) is None
+
+
+def test_a_probed_graph_rewritten_in_place_is_probed_again(bundle: Path, monkeypatch):
+    import nanocaption_desktop.engine.probe as probe
+
+    calls = []
+    monkeypatch.setattr(probe, "probe_sessions", lambda files: calls.append(files))
+    check_before_load(bundle)
+    _rewrite_in_place(bundle / "onnx" / "encoder_model_quantized.onnx")
+    check_before_load(bundle)
+    assert len(calls) == 2
+
+
+def test_a_hard_linked_file_pinned_by_the_manifest_loads_and_stays_checked(
+    bundle: Path, tmp_path: Path
+):
+    """The victim of a link made elsewhere is not refused; a write through the other name is
+    still caught (the inode's ctime moves for every name)."""
+    write_manifest(bundle)
+    enc = bundle / "onnx" / "encoder_model_quantized.onnx"
+    os.link(enc, tmp_path / "someone-elses.onnx")
+    check_before_load(bundle)
+    _rewrite_in_place(tmp_path / "someone-elses.onnx")
+    with pytest.raises(ModelError, match="encoder_model_quantized.onnx: SHA-256"):
+        check_before_load(bundle)
+
+
+def test_a_hard_linked_file_the_manifest_does_not_list_is_refused(bundle: Path, tmp_path: Path):
+    write_manifest(bundle)
+    (tmp_path / "outside.json").write_text("{}")
+    os.link(tmp_path / "outside.json", bundle / "extra.json")
+    with pytest.raises(ModelError, match="extra.json: is hard-linked"):
         check_before_load(bundle)

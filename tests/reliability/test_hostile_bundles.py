@@ -87,10 +87,24 @@ def test_symlinked_model_file(tmp_path):
     _refused(b, "symbolic link", "symbolic link")
 
 
-def test_hard_linked_model_file(tmp_path):
+def test_hard_linked_external_data(tmp_path):
+    b = _copy(tmp_path)
+    (tmp_path / "private.bin").write_bytes(b"\0" * 16)
+    os.link(tmp_path / "private.bin", b / "onnx" / "data.bin")
+    _external_data_model(b / ENCODER, "data.bin")
+    _refused(b, "hard-linked external data", "data.bin", "hard-linked")
+
+
+def test_a_hard_link_elsewhere_does_not_blame_the_victim(tmp_path):
+    """Another folder hard-linking our untouched file: the graph is read as what it is (and
+    with a manifest, its SHA-256 pins it), so the bundle loads."""
     b = _copy(tmp_path)
     os.link(b / ENCODER, tmp_path / "twin.onnx")
-    _refused(b, "hard link", "hard-linked")
+    assert Captioner.load(b).caption(TINY.parent / "images" / "gradient.png").ok
+    (tmp_path / "twin.onnx").unlink()
+    write_manifest(b)
+    os.link(b / ENCODER, tmp_path / "twin.onnx")
+    assert Captioner.load(b).caption(TINY.parent / "images" / "gradient.png").ok
 
 
 @pytest.mark.parametrize("kind", ["truncated", "empty", "random"])

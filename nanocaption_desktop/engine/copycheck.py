@@ -1,0 +1,135 @@
+"""The content check of a derived copy (derive.py): as strong as the stock files' check.
+
+A derived copy's manifest records each file's size, mtime and SHA-256. Before a copy is used the
+files are hashed and compared, unless the same check already passed on the same file states
+(size, mtime, inode, ctime and the manifest's bytes; modelstore/stamps.py, the store the bundle
+check uses): a start with a remembered copy hashes nothing. A copy that fails is forgotten; a
+cached copy is then derived again, a copy shipped alone (no stock graph to derive from) refused.
+Files the check refuses: not regular files (a symlink), of another size or SHA-256, with no
+SHA-256 recorded (made by an older version), with external data (a derived graph has none).
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"  # as derive.MANIFEST
+
+
+def _key(folder: Path) -> str:
+    return f"derived:{folder.resolve()}"
+
+
+def _fingerprint(folder: Path, names: tuple[str, ...]) -> str:
+    from ..modelstore import stamps
+
+    return stamps.fingerprint(((n, folder / n) for n in names), (folder / MANIFEST).read_bytes())
+
+
+def remember_made(folder: Path, names: tuple[str, ...]) -> None:
+    """Record a copy just derived and hashed here, so that the next start does not hash it."""
+    from ..modelstore import stamps
+
+    try:
+        stamps.remember(_key(folder), _fingerprint(folder, names))
+    except OSError as e:
+        log.info("%s: not remembered (%s)", folder, e)
+
+
+def _file_problem(path: Path, entry: Mapping[str, Any]) -> str | None:
+    from ..modelstore.manifest import check_external_data, file_sha256
+
+    st = path.lstat()
+    sha = entry.get("sha256")
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path}: not a regular file"
+    if not isinstance(sha, str):
+        return f"{path}: its manifest records no SHA-256 (made by an older version)"
+    if st.st_size != entry.get("size"):
+        return f"{path}: size {st.st_size} bytes, its manifest says {entry.get('size')}"
+    if file_sha256(path)[1] != sha.lower():
+        return f"{path}: SHA-256 differs from its manifest (the file was changed)"
+    external = check_external_data(path, path.parent)
+    return f"{path}: {external[0]}" if external else None
+
+
+def content_problems(
+    folder: Path, doc: Mapping[str, Any], names: tuple[str, ...], *, force: bool = False
+) -> list[str]:
+    """What is wrong with the files `names` of the derived copy in `folder` (manifest `doc`);
+    an empty list when they match. `force`: hash even when a passed check is remembered."""
+    from ..modelstore import stamps
+
+    key = _key(folder)
+    try:
+        fingerprint = _fingerprint(folder, names)
+    except OSError as e:
+        stamps.forget(key)
+        return [f"{folder}: cannot be read ({e.strerror or e})"]
+    if not force and stamps.recall(key) == fingerprint:
+        return []
+    problems = []
+    for name in names:
+        try:
+            problem = _file_problem(folder / name, doc["files"][name])
+        except OSError as e:
+            problem = f"{folder / name}: cannot be read ({e.strerror or e})"
+        except (KeyError, TypeError, AttributeError):
+            problem = f"{folder / name}: not recorded in its manifest"
+        if problem:
+            problems.append(problem)
+    if problems:
+        stamps.forget(key)
+        log.warning("derived copy %s: %s", folder, "; ".join(problems))
+    else:
+        stamps.remember(key, fingerprint)
+    return problems
+
+
+def _copies(root: Path) -> list[Path]:
+    """The folder of every derived copy of a graph of the bundle at `root`: beside the bundle
+    (optimized/<stem>/) and in the user cache (<stem>-<source SHA-256>)."""
+    from . import derive
+
+    found = []
+    for manifest in sorted((root / derive.FOLDER).glob(f"*/{MANIFEST}")):
+        found.append(manifest.parent)
+    cache = derive.cache_root() / derive.FOLDER
+    for graph in sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")}):
+        if graph.is_file() and any(cache.glob(f"{graph.stem}-*")):
+            facts = derive._source_facts(graph)
+            folder = cache / f"{graph.stem}-{derive._digest(graph, facts)[:24]}"
+            if (folder / MANIFEST).is_file():
+                found.append(folder)
+    return found
+
+
+def verify_copies(root: Path) -> list[str]:
+    """`models verify`: every derived copy of the bundle at `root` hashed against its manifest
+    (what a load would use; a copy recorded as unusable holds no graph)."""
+    from . import derive
+
+    problems = []
+    for folder in _copies(root):
+        try:
+            doc = derive._manifest(folder)
+            files = derive._recipe_for(Path(folder.name)).files
+            alone = doc.get("shipped_alone") is True
+            if not doc.get("usable", True):
+                continue
+        except (OSError, ValueError, AttributeError) as e:
+            problems.append(f"{folder / MANIFEST}: cannot be read ({e})")
+            continue
+        then = (
+            "refused at load: it ships without its stock graph"
+            if alone
+            else "a cache: the next load derives it again"
+        )
+        problems += [f"{p} ({then})" for p in content_problems(folder, doc, files, force=True)]
+    return problems
