@@ -56,10 +56,10 @@ def check_regular_or_absent(path: str | os.PathLike[str]) -> None:
         raise OutputError(path, f"cannot check the output ({_reason(e)})") from e
     if stat.S_ISLNK(st.st_mode):
         raise OutputError(
-            path, "is a symbolic link; outputs are never written through a link (not written)"
+            path, "is a symbolic link; outputs are never written through a link"
         )
     if not stat.S_ISREG(st.st_mode):
-        raise OutputError(path, f"is {_file_kind(st.st_mode)}, not a regular file (not written)")
+        raise OutputError(path, f"is {_file_kind(st.st_mode)}, not a regular file")
 
 
 def read_regular(path: str | os.PathLike[str], *, follow: bool = False) -> bytes | None:
@@ -76,12 +76,12 @@ def read_regular(path: str | os.PathLike[str], *, follow: bool = False) -> bytes
         return None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise OutputError(path, "is a symbolic link; not followed (not written)") from e
+            raise OutputError(path, "is a symbolic link; not followed") from e
         raise OutputError(path, f"cannot read it ({_reason(e)})") from e
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
-            raise OutputError(path, f"is {_file_kind(mode)}, not a regular file (not written)")
+            raise OutputError(path, f"is {_file_kind(mode)}, not a regular file")
         try:
             return f.read()
         except OSError as e:
