@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..engine.errors import Cancelled, ModelError
+from .filecheck import is_regular_file
 from .journal import Journal
 from .outputs import output_keys, prepare_outputs
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
@@ -110,8 +111,8 @@ class BatchRun:
             self.s.sidecars is SidecarPolicy.SKIP
             and self.s.csv is None
             and self.s.jsonl is None
-            and os.path.lexists(entry.sidecar)
-        ):  # nothing would use the caption: do not compute it
+            and is_regular_file(entry.sidecar)
+        ):  # nothing would use the caption: do not compute it (a symlink, FIFO... fails later)
             kept = SidecarOutcome.KEPT.value
             return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, sidecar=kept)
         return None

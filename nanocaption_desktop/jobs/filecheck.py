@@ -55,11 +55,17 @@ def check_regular_or_absent(path: str | os.PathLike[str]) -> None:
     except OSError as e:
         raise OutputError(path, f"cannot check the output ({_reason(e)})") from e
     if stat.S_ISLNK(st.st_mode):
-        raise OutputError(
-            path, "is a symbolic link; outputs are never written through a link"
-        )
+        raise OutputError(path, "is a symbolic link; outputs are never written through a link")
     if not stat.S_ISREG(st.st_mode):
         raise OutputError(path, f"is {_file_kind(st.st_mode)}, not a regular file")
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """True for a regular file at ``path`` itself (a symlink is not followed)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def read_regular(path: str | os.PathLike[str], *, follow: bool = False) -> bytes | None:

@@ -8,8 +8,8 @@ loads or an image is read:
 - two outputs that are the same file: equal paths after ``..``, symlinked folders and case (as a
   case-insensitive file system sees them), or the same existing file (``st_dev``/``st_ino``:
   hard links, symlinks), e.g. ``--csv c.csv --jsonl c.csv.journal.jsonl``;
-- a CSV/JSONL path that is a symlink, a FIFO, a socket, a device or a folder
-  (``check_regular_or_absent``; never opened);
+- an output path that is a symlink, a FIFO, a socket, a device or a folder
+  (``check_regular_or_absent``; never opened; Journal.open may call the same check);
 - an output named like our temp files (``*.nctmp``: a later run would delete it).
 
 ``prepare_outputs`` then creates the folders of every output (as for ``--csv`` so for ``--jsonl``).
@@ -51,7 +51,7 @@ def check_outputs(s: BatchSettings) -> None:
     """Raise ``OutputRefused`` when an output of ``s`` may not be written (see the module doc)."""
     outputs = named_outputs(s)
     for label, path in outputs:
-        _check_one(label, path, regular=label != "the journal")
+        _check_one(label, path)
     for (label_a, a), (label_b, b) in itertools.combinations(outputs, 2):
         if _same_file(a, b):
             raise OutputRefused(
@@ -70,7 +70,7 @@ def prepare_outputs(s: BatchSettings) -> None:
             raise OutputError(parent, reason) from e
 
 
-def _check_one(label: str, path: Path, *, regular: bool) -> None:
+def _check_one(label: str, path: Path) -> None:
     name = path.name
     if not name or name in (".", ".."):
         raise OutputRefused(path, f"{label} needs a file name")
@@ -83,11 +83,10 @@ def _check_one(label: str, path: Path, *, regular: bool) -> None:
         raise OutputRefused(
             path, f"{label} has an image's name ({ext}); an output never replaces or makes one"
         )
-    if regular:
-        try:
-            check_regular_or_absent(path)
-        except OutputError as e:
-            raise OutputRefused(path, f"{label} {e.reason}") from None
+    try:
+        check_regular_or_absent(path)
+    except OutputError as e:
+        raise OutputRefused(path, f"{label} {e.reason}") from None
     if is_image_file(path):
         raise OutputRefused(path, f"{label} is an image (by its content); it is never replaced")
 
