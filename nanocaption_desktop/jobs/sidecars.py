@@ -36,12 +36,12 @@ def write_sidecar(
     line = caption.encode("utf-8", "replace") + b"\n"
     remove_stale_temps(target)
     old = read_regular(target)  # refuses a symlink, FIFO, device, folder: never blocks
+    if old is not None and policy is SidecarPolicy.SKIP:
+        return SidecarOutcome.KEPT  # never touched, whatever it holds
     if old is not None and sniff_image(old[:16]):
         raise OutputError(target, "holds an image, not a caption; not replaced")
     if old is None:
         new = line
-    elif policy is SidecarPolicy.SKIP:
-        return SidecarOutcome.KEPT
     elif policy is SidecarPolicy.OVERWRITE:
         new = line
     else:
