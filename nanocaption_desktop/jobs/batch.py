@@ -16,9 +16,9 @@ from .journal import Journal
 from .outputs import output_keys, prepare_outputs
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
-from .scan import ScanEntry, display_path, scan_images, sidecar_path
+from .scan import ScanEntry, display_path, scan_images
 from .settings import BatchSettings, Work
-from .sidecars import write_sidecar
+from .sidecars import recorded_sidecar, write_sidecar
 from .writers import (
     OutputError,
     SidecarOutcome,
@@ -101,7 +101,7 @@ class BatchRun:
             and rec.get("size") == size
             and rec.get("mtime_ns") == mtime
             and (policy is None or rec.get("sidecars") == policy)  # a sidecar is owed: redo
-            and (policy is None or _sidecar_name(rec, entry) == entry.sidecar.name)
+            and (policy is None or recorded_sidecar(rec, entry.path) == entry.sidecar.name)
         ):
             status = ResultStatus(rec.get("status", "failed"))
             if status is ResultStatus.OK or not self.s.retry_failed:
@@ -189,13 +189,8 @@ class BatchRun:
     def _sidecar(self, result: BatchResult, entry: ScanEntry) -> BatchResult:
         assert self.s.sidecars is not None
         try:
-            outcome = write_sidecar(
-                result.path,
-                result.caption,
-                self.s.sidecars,
-                side=entry.sidecar,
-                forbidden=self._output_keys,
-            )
+            outcome = write_sidecar(result.path, result.caption, self.s.sidecars,
+                                    side=entry.sidecar, forbidden=self._output_keys)  # fmt: skip
         except OutputError as e:
             log.warning("sidecar for %s: %s", result.relpath, e)
             error = f"sidecar not written: {e}"
@@ -269,12 +264,6 @@ class BatchRun:
             log.warning("outputs not brought up to date: %s", e)
         finally:
             journal.close()
-
-
-def _sidecar_name(rec: dict[str, Any], entry: ScanEntry) -> str:
-    """The sidecar an earlier run wrote for ``entry`` (records before names were kept: the plain
-    one)."""
-    return str(rec.get("sidecar_name") or sidecar_path(entry.path).name)
 
 
 def _rows(journal: Journal) -> Iterator[dict[str, Any]]:

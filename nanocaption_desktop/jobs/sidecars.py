@@ -9,8 +9,9 @@ names one of the batch's own outputs.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from .filecheck import OutputError, read_regular, same_file_key
 from .scan import sidecar_path, sniff_image
@@ -52,3 +53,10 @@ def write_sidecar(
         return SidecarOutcome.UNCHANGED
     atomic_write(target, new)
     return SidecarOutcome.WRITTEN
+
+
+def recorded_sidecar(record: Mapping[str, Any], image_path: str | os.PathLike[str]) -> str:
+    """The name of the sidecar a journal record says was written for ``image_path`` (records
+    from before names were kept: the plain ``stem.txt``). A batch redoes an image whose planned
+    sidecar name differs (another image with its stem came or went)."""
+    return str(record.get("sidecar_name") or sidecar_path(image_path).name)

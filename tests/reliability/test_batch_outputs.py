@@ -285,3 +285,10 @@ def test_output_folder_that_cannot_be_made_is_refused(t: Path, capsys) -> None:
     rc, err = batch(capsys, "t", "--csv", "o.csv", "--jsonl", "afile/o.jsonl")
     assert rc == 2 and "afile" in err
     assert (t.parent / "afile").read_text() == "x"
+
+
+def test_help_documents_the_sidecar_and_refusal_rules(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "photo.jpg.txt" in text and "same file" in text and "exit code 2" in text
