@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from .engine.errors import NanoCaptionError
-from .jobs import BatchProgress, BatchResult, SidecarPolicy, caption_folder
+from .jobs import BatchProgress, BatchResult, SidecarPolicy, batch_settings, caption_folder
 from .jobs.writers import csv_header, csv_row
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,13 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 PROG = "nanocaption-desktop batch"
 
 _EPILOG = """\
-Outputs: --csv and --jsonl files (rewritten atomically as results come in), --sidecars writes
-photo.txt next to photo.jpg. With no output option the CSV goes to standard output.
+Outputs: --csv and --jsonl files (rewritten atomically as results come in; missing folders are
+created), --sidecars writes photo.txt next to photo.jpg; when images of a folder share a name
+up to the extension (photo.jpg, photo.png) each writes its full name plus .txt (photo.jpg.txt,
+photo.png.txt), so no caption is lost. With no output option the CSV goes to standard output.
+Refused before any work (exit code 2): an output with an image's name or content, two outputs
+that are the same file, a symlink, FIFO, device or folder as --csv/--jsonl. A sidecar that is a
+symlink or not a regular file is not written: that image fails with the reason.
 A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
 --batch-size is how many images are decoded ahead of the model: captions never depend on the
 other images of a batch, so it changes speed and memory, never a caption.
@@ -219,6 +224,14 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     try:
         if not os.path.isdir(args.folder):
             raise FileNotFoundError(f"{args.folder}: no such folder")
+        # outputs that may not be written are refused before the model loads (exit code 2)
+        batch_settings(
+            args.folder,
+            recursive=args.recursive,
+            csv=args.csv,
+            jsonl=args.jsonl,
+            sidecars=args.sidecars,
+        )
         captioner = _load_captioner(args.model)
         results = caption_folder(
             args.folder,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .batch import BatchRun
+from .outputs import OutputRefused, check_outputs
 from .results import BatchProgress, BatchResult, ResultStatus
 from .runner import CancelFlag
 from .scan import ScanEntry, scan_images
@@ -25,6 +27,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "OutputError",
+    "OutputRefused",
     "ResultStatus",
     "ScanEntry",
     "SidecarPolicy",
@@ -69,26 +72,62 @@ def caption_folder(
     engine's ``DecodePool``), so a decoder crash or hang costs one file;
     ``preparer(path, name=...)`` replaces ``captioner.prepare`` with any other decoder.
     Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder, ``ModelError`` for a
-    model that cannot load, ``OutputError`` when an output cannot be written.
+    model that cannot load, ``OutputError`` when an output cannot be written and its subclass
+    ``OutputRefused`` (also a ``ValueError``), before any work, for outputs that may not be
+    written: an image, two outputs that are one file, a symlink, FIFO or folder as CSV/JSONL.
     """
-    root = os.fspath(path)
-    if not os.path.isdir(root):
-        if os.path.exists(root):
-            raise NotADirectoryError(f"{root}: not a folder")
-        raise FileNotFoundError(f"{root}: no such folder")
+    settings = batch_settings(
+        path,
+        recursive=recursive,
+        csv=csv,
+        jsonl=jsonl,
+        sidecars=sidecars,
+        journal=journal,
+        resume=resume,
+        retry_failed=retry_failed,
+        beams=beams,
+        max_new_tokens=max_new_tokens,
+        prefetch=prefetch,
+    )
     if captioner is None:
         from ..engine.captioner import Captioner
 
         # A folder wants throughput: single-thread sessions let the engine caption one image
         # per core at once (engine/pipeline.py), 2.4x a plain loop on 2 cores, same captions.
         captioner = Captioner.load(model, threads=1)
-    policy = SidecarPolicy(sidecars) if sidecars is not None else None
+    if isolate and preparer is None:
+        return _isolated(settings, captioner, cancel, progress)
+    run = BatchRun(settings, captioner, preparer or captioner.prepare, cancel, progress)
+    return run.results()
+
+
+def batch_settings(
+    path: PathArg,
+    *,
+    recursive: bool = False,
+    csv: PathArg | None = None,
+    jsonl: PathArg | None = None,
+    sidecars: SidecarPolicy | str | None = None,
+    journal: PathArg | None = None,
+    resume: bool = True,
+    retry_failed: bool = True,
+    beams: int | None = None,
+    max_new_tokens: int | None = None,
+    prefetch: int = 4,
+) -> BatchSettings:
+    """The checked settings of a batch: the folder exists, the outputs may be written
+    (``outputs.check_outputs``); raises before any work. ``caption_folder`` and the CLI use it."""
+    root = os.fspath(path)
+    if not os.path.isdir(root):
+        if os.path.exists(root):
+            raise NotADirectoryError(f"{root}: not a folder")
+        raise FileNotFoundError(f"{root}: no such folder")
     settings = BatchSettings(
         root=root,
         recursive=recursive,
         csv=Path(csv) if csv is not None else None,
         jsonl=Path(jsonl) if jsonl is not None else None,
-        sidecars=policy,
+        sidecars=SidecarPolicy(sidecars) if sidecars is not None else None,
         journal=Path(journal) if journal is not None else None,
         resume=resume,
         retry_failed=retry_failed,
@@ -97,13 +136,9 @@ def caption_folder(
         prefetch=max(1, prefetch),
     )
     if settings.journal is None:
-        from dataclasses import replace
-
         settings = replace(settings, journal=default_journal(settings))
-    if isolate and preparer is None:
-        return _isolated(settings, captioner, cancel, progress)
-    run = BatchRun(settings, captioner, preparer or captioner.prepare, cancel, progress)
-    return run.results()
+    check_outputs(settings)
+    return settings
 
 
 def _isolated(

@@ -11,11 +11,14 @@ from dataclasses import replace
 from typing import Any
 
 from ..engine.errors import Cancelled, ModelError
+from .filecheck import is_regular_file
 from .journal import Journal
+from .outputs import output_keys, prepare_outputs
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
-from .scan import ScanEntry, display_path, scan_images, sidecar_path
+from .scan import ScanEntry, display_path, scan_images
 from .settings import BatchSettings, Work
+from .sidecars import recorded_sidecar, write_sidecar
 from .writers import (
     OutputError,
     SidecarOutcome,
@@ -24,7 +27,6 @@ from .writers import (
     remove_temp_file,
     render_csv,
     render_jsonl,
-    write_sidecar,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class BatchRun:
         self._last_render = 0.0
         self._render_cost = 0.0
         self._dirty = False
+        self._output_keys = output_keys(settings)  # what no sidecar may replace
 
     # -- the prefetch side (runs on the worker thread) --------------------------------------
 
@@ -98,6 +101,7 @@ class BatchRun:
             and rec.get("size") == size
             and rec.get("mtime_ns") == mtime
             and (policy is None or rec.get("sidecars") == policy)  # a sidecar is owed: redo
+            and (policy is None or recorded_sidecar(rec, entry.path) == entry.sidecar.name)
         ):
             status = ResultStatus(rec.get("status", "failed"))
             if status is ResultStatus.OK or not self.s.retry_failed:
@@ -107,8 +111,8 @@ class BatchRun:
             self.s.sidecars is SidecarPolicy.SKIP
             and self.s.csv is None
             and self.s.jsonl is None
-            and sidecar_path(entry.path).exists()
-        ):  # nothing would use the caption: do not compute it
+            and is_regular_file(entry.sidecar)
+        ):  # nothing would use the caption: do not compute it (a symlink, FIFO... fails later)
             kept = SidecarOutcome.KEPT.value
             return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, sidecar=kept)
         return None
@@ -128,8 +132,8 @@ class BatchRun:
             for out in (s.csv, s.jsonl):
                 if out is not None:
                     remove_stale_temps(out)
+            prepare_outputs(s)
             if s.journal is not None:
-                s.journal.parent.mkdir(parents=True, exist_ok=True)
                 self.journal = Journal.open(s.journal, self._header(), resume=s.resume)
             stop_count = count_in_background(self._entries(cleanup=False), self._set_total)
             works = prefetch(
@@ -179,12 +183,14 @@ class BatchRun:
             return BatchResult(path, display, ResultStatus.FAILED, error=str(cap.error))
         result = BatchResult(path, display, ResultStatus.OK, cap.text, cap.score, None, seconds)
         if self.s.sidecars is not None:
-            result = self._sidecar(result)
+            result = self._sidecar(result, work.entry)
         return result
 
-    def _sidecar(self, result: BatchResult) -> BatchResult:
+    def _sidecar(self, result: BatchResult, entry: ScanEntry) -> BatchResult:
+        assert self.s.sidecars is not None
         try:
-            outcome = write_sidecar(result.path, result.caption, self.s.sidecars)  # type: ignore[arg-type]
+            outcome = write_sidecar(result.path, result.caption, self.s.sidecars,
+                                    side=entry.sidecar, forbidden=self._output_keys)  # fmt: skip
         except OutputError as e:
             log.warning("sidecar for %s: %s", result.relpath, e)
             error = f"sidecar not written: {e}"
@@ -196,6 +202,8 @@ class BatchRun:
         key, size, mtime = work.entry.relpath, work.size, work.mtime_ns
         policy = self.s.sidecars.value if self.s.sidecars else None
         rec = {"key": key, "size": size, "mtime_ns": mtime, "sidecars": policy, **result.row()}
+        if policy is not None:
+            rec["sidecar_name"] = work.entry.sidecar.name
         if work.entry.error is not None:
             rec["kind"] = "folder"
         self.journal.append(rec)

@@ -9,6 +9,7 @@ which is what stops symlink loops). A folder that cannot be read becomes one err
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -36,11 +37,21 @@ _NATURAL = re.compile(r"(\d+)")
 
 @dataclass(frozen=True)
 class ScanEntry:
-    """One image file found by the scan, or one folder that could not be read (``error`` set)."""
+    """One image file found by the scan, or one folder that could not be read (``error`` set).
+
+    ``shared_stem``: another image in the same folder has the same name up to its extension
+    (``photo.jpg``, ``photo.png``), so this image's sidecar is ``photo.jpg.txt``, not ``photo.txt``.
+    """
 
     path: str
     relpath: str
     error: str | None = None
+    shared_stem: bool = False
+
+    @property
+    def sidecar(self) -> Path:
+        """Where this image's ``.txt`` sidecar goes (see ``sidecar_path``)."""
+        return sidecar_path(self.path, shared_stem=self.shared_stem)
 
 
 def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
@@ -172,6 +183,7 @@ def _walk(
         yield ScanEntry(folder, rel or ".", f"cannot read folder: {reason}")
         return
     real_folder = os.path.normcase(os.path.realpath(folder)) if excluded else ""
+    shared = _shared_stems(entries, allowed)
     for entry in entries:  # depth first, so the order is the natural order of relative paths
         if is_hidden(entry):
             if on_temp_file and entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
@@ -195,7 +207,7 @@ def _walk(
         if excluded and os.path.join(real_folder, os.path.normcase(entry.name)) in excluded:
             continue
         if _is_file(entry) and _looks_like_image(entry, allowed):
-            yield ScanEntry(entry.path, _join(rel, entry.name))
+            yield ScanEntry(entry.path, _join(rel, entry.name), shared_stem=entry.name in shared)
 
 
 def _join(rel: str, name: str) -> str:
@@ -211,6 +223,45 @@ def display_path(relpath: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def sidecar_path(image_path: str | os.PathLike[str]) -> Path:
-    """``photo.jpg`` -> ``photo.txt`` (the convention dataset tools use)."""
-    return Path(image_path).with_suffix(".txt")
+def sidecar_path(image_path: str | os.PathLike[str], *, shared_stem: bool = False) -> Path:
+    """``photo.jpg`` -> ``photo.txt`` (the convention dataset tools use); with ``shared_stem``
+    (another image of the folder is ``photo.png``) ``photo.jpg.txt``, so no caption is lost."""
+    path = Path(image_path)
+    return path.with_name(path.name + ".txt") if shared_stem else path.with_suffix(".txt")
+
+
+def _stem_key(name: str) -> str:
+    """What decides a sidecar's name, compared as a case-insensitive file system would."""
+    return os.path.normcase(os.path.splitext(name)[0]).casefold()
+
+
+def _shared_stems(entries: list[os.DirEntry[str]], allowed: frozenset[str]) -> frozenset[str]:
+    """Names of the images of one folder whose plain sidecar (``stem.txt``) another image of the
+    folder would also write: they get ``name.txt``. Memory: one sorted list of the folder's stems
+    (freed on return); only files in a group of equal stems are sniffed."""
+    stems = sorted(
+        _stem_key(e.name)
+        for e in entries
+        if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() not in TEXT_EXTENSIONS
+    )
+    dup = {a for a, b in zip(stems, stems[1:], strict=False) if a == b}
+    if not dup:
+        return frozenset()
+    images: dict[str, list[str]] = {}
+    for e in entries:
+        key = _stem_key(e.name)
+        if key in dup and not is_hidden(e) and not _is_dir(e) and _is_file(e):
+            if _looks_like_image(e, allowed):
+                images.setdefault(key, []).append(e.name)
+    shared = {name for names in images.values() if len(names) > 1 for name in names}
+    todo = list(shared)
+    while todo:  # photo.jpg.txt must not be the plain sidecar of photo.jpg.png either
+        key = os.path.normcase(todo.pop()).casefold()
+        i = bisect.bisect_left(stems, key)
+        if i < len(stems) and stems[i] == key:
+            for e in entries:
+                if _stem_key(e.name) == key and e.name not in shared and not is_hidden(e):
+                    if _is_file(e) and _looks_like_image(e, allowed):
+                        shared.add(e.name)
+                        todo.append(e.name)
+    return frozenset(shared)

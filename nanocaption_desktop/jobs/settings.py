@@ -44,12 +44,32 @@ def default_journal(settings: BatchSettings) -> Path | None:
     """Next to the CSV (or JSONL) output; for sidecar-only batches in the user data dir."""
     for out in (settings.csv, settings.jsonl):
         if out is not None:
-            return out.with_name(out.name + ".journal.jsonl")
+            return out.with_name(journal_name(out.name))
     if settings.sidecars is None:
         return None
     ident = f"{os.path.realpath(settings.root)}\0{settings.recursive}".encode("utf-8", "replace")
     name = hashlib.sha256(ident).hexdigest()[:20] + ".jsonl"
     return _user_data_dir() / "batches" / name
+
+
+#: Longest file name (bytes) most file systems take (NAME_MAX on Linux, macOS, NTFS in UTF-16).
+NAME_MAX = 255
+JOURNAL_SUFFIX = ".journal.jsonl"
+
+
+def journal_name(output_name: str) -> str:
+    """``FILE.journal.jsonl`` for the output ``FILE``; when that would be longer than a file
+    name may be, ``FILE`` is cut and a hash of the whole name keeps it unique and the same in
+    every run (so resume finds it). Its temp files are shortened by the writers on their own."""
+    name = output_name + JOURNAL_SUFFIX
+    if len(os.fsencode(name)) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(os.fsencode(output_name)).hexdigest()[:16]
+    room = NAME_MAX - len(JOURNAL_SUFFIX) - len(digest) - 1
+    short = output_name
+    while len(os.fsencode(short)) > room:
+        short = short[:-1]
+    return f"{short}~{digest}{JOURNAL_SUFFIX}"
 
 
 def _user_data_dir() -> Path:

@@ -9,35 +9,28 @@ killed run are removed by ``remove_stale_temps`` at the next run.
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import io
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..durable import fsync_dir
-from ..engine.errors import NanoCaptionError
-from .scan import TEMP_SUFFIX, sidecar_path
+from .filecheck import OutputError as OutputError
+from .filecheck import _reason, is_image_file
+from .filecheck import check_regular_or_absent as check_regular_or_absent
+from .scan import TEMP_SUFFIX
 
 log = logging.getLogger(__name__)
 
 CSV_FIELDS = ("path", "caption", "score", "status", "error")
 #: First characters that make a spreadsheet run a cell as a formula (OWASP CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class OutputError(NanoCaptionError):
-    """An output file could not be written. ``path`` names it, ``reason`` says why."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {reason}")
-        self.path = os.fspath(path)
-        self.reason = reason
 
 
 class SidecarPolicy(str, Enum):
@@ -52,14 +45,6 @@ class SidecarOutcome(str, Enum):
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # the content would not change: the file was not touched
     KEPT = "kept"  # policy skip and a sidecar existed
-
-
-def _reason(e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return "the disk is full (no space left on device); the previous version is intact"
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write here ({e.strerror or 'permission denied'})"
-    return e.strerror or str(e)
 
 
 #: Longest target name (bytes) used as is in its temp file's name (file names max out at 255).
@@ -77,31 +62,72 @@ def _temp_stem(name: str) -> str:
     return f"{short}~{digest}"
 
 
-def temp_path(path: Path) -> Path:
-    return path.with_name(f".{_temp_stem(path.name)}.{os.getpid()}{TEMP_SUFFIX}")
+def temp_path(path: Path, attempt: int = 0) -> Path:
+    """``.name.<pid>.nctmp`` (``.name~N.<pid>.nctmp`` when that name is taken by a file that is
+    not ours to remove). Hidden, so never an input of a scan."""
+    extra = f"~{attempt}" if attempt else ""
+    return path.with_name(f".{_temp_stem(path.name)}{extra}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def _open_temp(tmp: Path) -> BinaryIO:
-    """Create ``tmp`` afresh: never through a symlink, never into someone else's file."""
-    try:
-        os.unlink(tmp)  # our own leftover (same pid): never append to it
-    except FileNotFoundError:
-        pass
+    """Create ``tmp`` afresh: never through a symlink, never into someone else's file
+    (``FileExistsError`` when the name is taken)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_BINARY", 0)
     return os.fdopen(os.open(tmp, flags, 0o666), "wb")
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
-    """Replace ``path`` with ``data`` atomically; raises ``OutputError`` (temp file removed)."""
-    target = Path(path)
-    tmp = temp_path(target)
+def _clear_leftover(tmp: Path) -> bool:
+    """Remove our own leftover at ``tmp`` (a killed run with the same pid); True when the name is
+    free. A symlink or anything that looks like an image is left alone: it is not ours."""
     try:
-        mode = os.stat(target).st_mode & 0o7777
+        st = os.lstat(tmp)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or is_image_file(tmp):
+        return False
+    try:
+        os.unlink(tmp)
+    except OSError:
+        return False
+    return True
+
+
+def _create_temp(target: Path) -> tuple[BinaryIO, Path]:
+    for attempt in range(_TEMP_ATTEMPTS):
+        tmp = temp_path(target, attempt)
+        if not _clear_leftover(tmp):
+            continue
+        try:
+            return _open_temp(tmp), tmp
+        except FileExistsError:
+            continue
+    raise OutputError(target, "no free name for its temp file next to it")
+
+
+_TEMP_ATTEMPTS = 20
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
+    """Replace ``path`` with ``data`` atomically; raises ``OutputError`` (temp file removed).
+
+    A symlink at ``path`` is replaced by a regular file, never written through. A new file gets
+    the umask's mode; a replaced regular file keeps its rwx bits only (never setuid/setgid/sticky).
+    """
+    target = Path(path)
+    try:
+        st = os.lstat(target)
+        mode = st.st_mode & 0o777 if stat.S_ISREG(st.st_mode) else None
     except OSError:
         mode = None
     try:
-        with _open_temp(tmp) as f:
+        f, tmp = _create_temp(target)
+    except OSError as e:
+        raise OutputError(target, _reason(e)) from e
+    try:
+        with f:
             for chunk in [data] if isinstance(data, bytes) else data:
                 f.write(chunk)
             f.flush()
@@ -142,7 +168,7 @@ def is_stale_temp(tmp: str | os.PathLike[str]) -> bool:
 
 def remove_temp_file(tmp: str | os.PathLike[str]) -> bool:
     """Remove ``tmp`` when it is a stale temp file of ours; True when removed."""
-    if not is_stale_temp(tmp):
+    if not is_stale_temp(tmp) or is_image_file(tmp):  # an image is never a temp file of ours
         return False
     try:
         os.unlink(tmp)
@@ -246,37 +272,3 @@ def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def write_sidecar(
-    image_path: str | os.PathLike[str], caption: str, policy: SidecarPolicy
-) -> SidecarOutcome:
-    """Write ``caption`` to the image's ``.txt`` sidecar by ``policy``; ``OutputError`` if not."""
-    side = sidecar_path(image_path)
-    if os.path.normcase(os.path.abspath(side)) == os.path.normcase(
-        os.path.abspath(os.fspath(image_path))
-    ):
-        raise OutputError(side, "the sidecar would replace the image itself; not written")
-    line = caption.encode("utf-8", "replace") + b"\n"
-    remove_stale_temps(side)
-    try:
-        with open(side, "rb") as f:
-            old: bytes | None = f.read()
-    except FileNotFoundError:
-        old = None
-    except OSError as e:
-        raise OutputError(side, f"cannot read the existing sidecar ({_reason(e)})") from e
-    if old is None:
-        new = line
-    elif policy is SidecarPolicy.SKIP:
-        return SidecarOutcome.KEPT
-    elif policy is SidecarPolicy.OVERWRITE:
-        new = line
-    else:
-        if line.rstrip(b"\n") in old.splitlines():
-            return SidecarOutcome.UNCHANGED
-        new = old + (b"" if not old or old.endswith(b"\n") else b"\n") + line
-    if new == old:
-        return SidecarOutcome.UNCHANGED
-    atomic_write(side, new)
-    return SidecarOutcome.WRITTEN

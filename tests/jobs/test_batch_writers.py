@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanocaption_desktop.jobs import writers
+from nanocaption_desktop.jobs.sidecars import write_sidecar
 from nanocaption_desktop.jobs.writers import (
     OutputError,
     SidecarOutcome,
@@ -24,7 +25,6 @@ from nanocaption_desktop.jobs.writers import (
     render_csv,
     render_jsonl,
     unneutralize,
-    write_sidecar,
 )
 
 
