@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import BinaryIO
 
 from ..engine.errors import NanoCaptionError
 from .scan import sniff_image
@@ -28,7 +29,8 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for messages ("a named pipe (FIFO)", "a folder", ...)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -42,8 +44,9 @@ def _file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def check_regular_or_absent(path: str | os.PathLike[str]) -> None:
-    """Raise ``OutputError`` unless ``path`` is absent or a regular file (not a symlink).
+def check_regular_or_absent(path: str | os.PathLike[str]) -> bool:
+    """Whether a regular file (not a symlink) is at ``path``; ``OutputError`` when something
+    else is (a symlink, FIFO, socket, device or folder).
 
     Never opens the file, so a FIFO, socket or device at ``path`` cannot block or be read:
     the check every output (CSV, JSONL, sidecar, journal) runs before it is written.
@@ -51,13 +54,47 @@ def check_regular_or_absent(path: str | os.PathLike[str]) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return
+        return False
     except OSError as e:
         raise OutputError(path, f"cannot check the output ({_reason(e)})") from e
     if stat.S_ISLNK(st.st_mode):
         raise OutputError(path, "is a symbolic link; outputs are never written through a link")
     if not stat.S_ISREG(st.st_mode):
-        raise OutputError(path, f"is {_file_kind(st.st_mode)}, not a regular file")
+        raise OutputError(path, _not_regular(st.st_mode))
+    return True
+
+
+def _not_regular(mode: int) -> str:
+    return f"is {file_kind(mode)}, not a regular file; remove it or move it"
+
+
+def open_regular(
+    path: str | os.PathLike[str], flags: int, mode: str, *, buffering: int = -1
+) -> BinaryIO:
+    """``path`` opened with ``flags`` without blocking and without following a link, and checked
+    to be a regular file (a FIFO swapped in after a check is refused too); else ``OutputError``.
+    I/O on the file object is blocking as usual."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    flags |= nonblock | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputError(path, "is a symbolic link; never followed") from e
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise OutputError(path, f"cannot write it ({_reason(e)})") from e
+        why = "permission denied" if e.errno in (errno.EACCES, errno.EPERM) else _reason(e)
+        raise OutputError(path, f"cannot read it ({why})") from e
+    try:
+        st_mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(st_mode):
+            raise OutputError(path, _not_regular(st_mode))
+        if nonblock:
+            os.set_blocking(fd, True)  # a regular file: plain blocking I/O from here on
+        return os.fdopen(fd, mode, buffering=buffering)  # type: ignore[return-value]
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def is_regular_file(path: str | os.PathLike[str]) -> bool:
@@ -68,30 +105,20 @@ def is_regular_file(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def read_regular(path: str | os.PathLike[str], *, follow: bool = False) -> bytes | None:
+def read_regular(path: str | os.PathLike[str]) -> bytes | None:
     """The bytes of the regular file at ``path``, None when it does not exist; ``OutputError``
-    for anything else. Opened non-blocking (a FIFO swapped in after a check cannot hang us) and,
-    unless ``follow``, without following a symlink."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    if not follow:
-        check_regular_or_absent(path)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
+    for anything else (a symlink is not followed, a FIFO never blocks: ``open_regular``)."""
+    if not check_regular_or_absent(path):
         return None
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise OutputError(path, "is a symbolic link; not followed") from e
-        raise OutputError(path, f"cannot read it ({_reason(e)})") from e
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise OutputError(path, f"is {_file_kind(mode)}, not a regular file")
-        try:
+    try:
+        with open_regular(path, os.O_RDONLY, "rb") as f:
             return f.read()
-        except OSError as e:
-            raise OutputError(path, f"cannot read it ({_reason(e)})") from e
+    except OutputError as e:
+        if isinstance(e.__cause__, FileNotFoundError):
+            return None  # removed since the check
+        raise
+    except OSError as e:
+        raise OutputError(path, f"cannot read it ({_reason(e)})") from e
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:

@@ -29,12 +29,12 @@ import errno
 import json
 import logging
 import os
-import stat
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .filecheck import check_regular_or_absent, open_regular
 from .lock import JournalLock
 from .records import parse
 from .writers import OutputError, _reason, atomic_write, remove_stale_temps
@@ -80,7 +80,7 @@ class Journal:
         """
         target = Path(path)
         head = {"kind": "header", "version": JOURNAL_VERSION, **header}
-        exists = _check_kind(target)
+        exists = check_regular_or_absent(target)
         owner = JournalLock.acquire(target)  # held across the replacements below
         try:
             remove_stale_temps(target)
@@ -101,8 +101,8 @@ class Journal:
             raise
         journal = cls(target, head, index, owner)
         try:
-            journal._file = _open_regular(target, os.O_WRONLY | os.O_APPEND, "ab", buffering=0)
-            journal._reader = _open_regular(target, os.O_RDONLY, "rb")
+            journal._file = open_regular(target, os.O_WRONLY | os.O_APPEND, "ab", buffering=0)
+            journal._reader = open_regular(target, os.O_RDONLY, "rb")
         except BaseException:
             journal.close()
             raise
@@ -130,7 +130,7 @@ class Journal:
     def records(self) -> Iterator[dict[str, Any]]:
         """The latest record of each key, in the order keys first appeared (read from disk)."""
         offsets = list(self._index.values())
-        with _open_regular(self.path, os.O_RDONLY, "rb") as f:
+        with open_regular(self.path, os.O_RDONLY, "rb") as f:
             for offset in offsets:
                 try:
                     f.seek(offset)
@@ -192,62 +192,9 @@ class Journal:
             raise OutputError(self.path, _reason(failure)) from failure
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link (not followed)"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
 def _read_error(path: Path, e: OSError) -> OutputError:
     why = "permission denied" if e.errno in (errno.EACCES, errno.EPERM) else _reason(e)
     return OutputError(path, f"cannot read the journal ({why})")
-
-
-def _check_kind(path: Path) -> bool:
-    """Whether the journal exists; ``OutputError`` when something else than a regular file is
-    at its path (checked with lstat: never blocks on a FIFO, never follows a link)."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise OutputError(path, f"cannot use the journal ({_reason(e)})") from e
-    if not stat.S_ISREG(mode):
-        raise OutputError(path, f"is {_kind(mode)}, not a journal file; remove it or move it")
-    return True
-
-
-def _open_regular(path: Path, flags: int, mode: str, buffering: int = -1) -> BinaryIO:
-    """``path`` opened without blocking and without following a link, checked to be
-    a regular file (a FIFO swapped in after ``_check_kind`` is refused too); else OutputError."""
-    nonblock = getattr(os, "O_NONBLOCK", 0)
-    flags |= nonblock | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise OutputError(path, f"is {_kind(stat.S_IFLNK)}, not a journal file") from e
-        if flags & (os.O_WRONLY | os.O_RDWR):
-            raise OutputError(path, f"cannot write the journal ({_reason(e)})") from e
-        raise _read_error(path, e) from e
-    try:
-        st_mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(st_mode):
-            raise OutputError(path, f"is {_kind(st_mode)}, not a journal file")
-        if nonblock:
-            os.set_blocking(fd, True)  # a regular file: plain blocking I/O from here on
-        return os.fdopen(fd, mode, buffering=buffering)  # type: ignore[return-value]
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _compact(
@@ -259,7 +206,7 @@ def _compact(
     new_index: dict[str, int] = {}
     offset = len(out[0])
     try:
-        with _open_regular(path, os.O_RDONLY, "rb") as f:
+        with open_regular(path, os.O_RDONLY, "rb") as f:
             for key, old in index.items():
                 f.seek(old)
                 raw = f.readline()
@@ -281,7 +228,7 @@ def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | N
     index: dict[str, int] = {}
     records = 0
     try:
-        with _open_regular(path, os.O_RDONLY, "rb") as f:
+        with open_regular(path, os.O_RDONLY, "rb") as f:
             first = f.readline()
             try:
                 if not first.endswith(b"\n") or json.loads(first) != dict(head):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .lock import LOCK_SUFFIX
 from .results import BatchResult
 from .scan import ScanEntry
 from .writers import SidecarPolicy
@@ -60,12 +61,14 @@ JOURNAL_SUFFIX = ".journal.jsonl"
 def journal_name(output_name: str) -> str:
     """``FILE.journal.jsonl`` for the output ``FILE``; when that would be longer than a file
     name may be, ``FILE`` is cut and a hash of the whole name keeps it unique and the same in
-    every run (so resume finds it). Its temp files are shortened by the writers on their own."""
+    every run (so resume finds it). Room is left for its lock file's suffix (``.lock``); its
+    temp files are shortened by the writers on their own."""
     name = output_name + JOURNAL_SUFFIX
-    if len(os.fsencode(name)) <= NAME_MAX:
+    most = NAME_MAX - len(LOCK_SUFFIX)
+    if len(os.fsencode(name)) <= most:
         return name
     digest = hashlib.sha256(os.fsencode(output_name)).hexdigest()[:16]
-    room = NAME_MAX - len(JOURNAL_SUFFIX) - len(digest) - 1
+    room = most - len(JOURNAL_SUFFIX) - len(digest) - 1
     short = output_name
     while len(os.fsencode(short)) > room:
         short = short[:-1]

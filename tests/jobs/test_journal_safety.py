@@ -184,7 +184,7 @@ def test_fifo_at_the_journal_path_is_refused_without_blocking(tmp_path: Path) ->
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2, done.stderr
-    assert done.stdout.strip() == f"{path}: is a named pipe (FIFO), not a journal file; " + (
+    assert done.stdout.strip() == f"{path}: is a named pipe (FIFO), not a regular file; " + (
         "remove it or move it"
     )
     assert stat.S_ISFIFO(os.lstat(path).st_mode)  # left as it was
@@ -194,7 +194,7 @@ def test_fifo_at_the_journal_path_is_refused_without_blocking(tmp_path: Path) ->
 def test_folder_at_the_journal_path_is_refused(tmp_path: Path, resume: bool) -> None:
     path = tmp_path / "j.jsonl"
     path.mkdir()
-    with pytest.raises(OutputError, match="is a folder, not a journal file"):
+    with pytest.raises(OutputError, match="is a folder, not a regular file"):
         Journal.open(path, HEADER, resume=resume)
     assert path.is_dir() and not lock_path(path).exists()
 
@@ -218,7 +218,7 @@ def test_fifo_swapped_in_after_the_check_is_refused_too(
 
     path = tmp_path / "j.jsonl"
     Journal.open(path, HEADER).close()
-    real = journal_module._check_kind
+    real = journal_module.check_regular_or_absent
 
     def then_swap(p: Path) -> bool:
         exists = real(p)
@@ -226,7 +226,7 @@ def test_fifo_swapped_in_after_the_check_is_refused_too(
         os.mkfifo(p)
         return exists
 
-    monkeypatch.setattr(journal_module, "_check_kind", then_swap)
+    monkeypatch.setattr(journal_module, "check_regular_or_absent", then_swap)
     with pytest.raises(OutputError, match="named pipe"):
         Journal.open(path, HEADER)
     assert not lock_path(path).exists()  # the lock was released
@@ -248,7 +248,7 @@ def test_unreadable_journal_is_a_clear_error(
     monkeypatch.setattr(os, "open", denied)
     with pytest.raises(OutputError) as info:
         Journal.open(path, HEADER)
-    assert str(info.value) == f"{path}: cannot read the journal (permission denied)"
+    assert str(info.value) == f"{path}: cannot read it (permission denied)"
     monkeypatch.undo()
     Journal.open(path, HEADER).close()  # the lock was released
 
@@ -387,13 +387,13 @@ def test_full_disk_in_a_batch_is_one_output_error_naming_the_journal(
     folder = tmp_path / "in"
     make_images(folder, 3)
     out = tmp_path / "out.csv"
-    real_open = journal_module._open_regular
+    real_open = journal_module.open_regular
 
     def full_appender(path, flags, mode, buffering=-1):
-        f = real_open(path, flags, mode, buffering)
+        f = real_open(path, flags, mode, buffering=buffering)
         return _FullFile(f) if "a" in mode else f
 
-    monkeypatch.setattr(journal_module, "_open_regular", full_appender)
+    monkeypatch.setattr(journal_module, "open_regular", full_appender)
     with pytest.raises(OutputError) as info:
         list(caption_folder(folder, captioner=FakeCaptioner(), csv=out))
     journal = tmp_path / "out.csv.journal.jsonl"

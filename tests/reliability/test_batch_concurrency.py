@@ -129,8 +129,8 @@ def test_fifo_where_the_journal_goes_is_a_clear_error_not_a_hang(tmp_path: Path)
     )  # the timeout turns a regression (a hang in open) into a failure
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"nanocaption-desktop batch: {fifo}: is a named pipe (FIFO), not a journal file; "
-        "remove it or move it"
+        f"nanocaption-desktop batch: {fifo}: the journal is a named pipe (FIFO), "
+        "not a regular file; remove it or move it"
     )
 
 
