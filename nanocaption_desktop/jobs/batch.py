@@ -13,6 +13,7 @@ from typing import Any
 from ..engine.errors import Cancelled, ModelError
 from .filecheck import is_regular_file
 from .journal import Journal
+from .lock import JournalLock
 from .outputs import output_keys, prepare_outputs
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
@@ -55,6 +56,7 @@ class BatchRun:
         self.progress_cb = progress
         self.tracker = ProgressTracker()
         self.journal: Journal | None = None
+        self._locks: list[JournalLock] = []
         self.folder_errors: set[str] = set()  # unreadable folders met in this run
         self._last_render = 0.0
         self._render_cost = 0.0
@@ -133,6 +135,11 @@ class BatchRun:
                 if out is not None:
                     remove_stale_temps(out)
             prepare_outputs(s)
+            # the journal's lock covers its own outputs; another batch with another journal
+            # may still name the same CSV or JSONL: each output is locked too
+            for out in (s.csv, s.jsonl):
+                if out is not None:
+                    self._locks.append(JournalLock.acquire(out))
             if s.journal is not None:
                 self.journal = Journal.open(s.journal, self._header(), resume=s.resume)
             stop_count = count_in_background(self._entries(cleanup=False), self._set_total)
@@ -248,10 +255,17 @@ class BatchRun:
         self._render_cost = self._last_render - t0
 
     def _finish(self, completed: bool, *, failing: bool = False) -> None:
-        """Render the outputs one last time and close the journal (once)."""
+        """Render the outputs one last time and close the journal (once); release the locks."""
         journal, self.journal = self.journal, None
-        if journal is None:
-            return
+        locks, self._locks = self._locks, []
+        try:
+            if journal is not None:
+                self._close(journal, completed, failing)
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def _close(self, journal: Journal, completed: bool, failing: bool) -> None:
         try:
             if completed:  # the whole folder was seen: images gone since an earlier run leave
                 gone = {r["key"] for r in journal.records() if self._gone(r)}

@@ -14,6 +14,7 @@ system releases the lock of a process that dies, so there are no stale locks to 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -28,16 +29,29 @@ else:
 LOCK_SUFFIX = ".lock"
 #: where the Windows lock byte sits: past the pid, so others can still read the pid
 _WIN_LOCK_OFFSET = 64
+#: longest file name (bytes) most file systems take
+_NAME_MAX = 255
 #: a lock file deleted under us this many times in a row is someone else's game: give up
 _RETRIES = 20
 
 
 def lock_path(journal: Path) -> Path:
-    return journal.with_name(journal.name + LOCK_SUFFIX)
+    """``<name>.lock`` beside ``journal``; for a name too long for that, a shortened name made
+    unique by a hash (the same in every run, so two batches always meet on one lock file)."""
+    name = journal.name + LOCK_SUFFIX
+    if len(os.fsencode(name)) > _NAME_MAX:
+        digest = hashlib.sha256(os.fsencode(journal.name)).hexdigest()[:16]
+        short = journal.name
+        while len(os.fsencode(short)) > _NAME_MAX - len(LOCK_SUFFIX) - len(digest) - 1:
+            short = short[:-1]
+        name = f"{short}~{digest}{LOCK_SUFFIX}"
+    return journal.with_name(name)
 
 
 class JournalLock:
-    """An exclusive lock on a journal (``acquire``); ``release()`` (idempotent) lets it go."""
+    """An exclusive lock on a journal, or on an output file of a batch (``acquire``): two
+    batches with different journals may still name one CSV or JSONL. ``release()``
+    (idempotent) lets it go."""
 
     def __init__(self, journal: Path, path: Path, fd: int) -> None:
         self.journal = journal

@@ -401,3 +401,30 @@ def test_full_disk_in_a_batch_is_one_output_error_naming_the_journal(
     monkeypatch.undo()
     Journal.open(journal, {}).close()  # not left locked
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".nctmp")]
+
+
+def test_an_output_shared_by_batches_with_other_journals_is_locked_too(tmp_path: Path) -> None:
+    """Batch A writes x.csv and y.jsonl (journal x.csv.journal.jsonl); batch B names only
+    y.jsonl (journal y.jsonl.journal.jsonl): the journals differ, the JSONL does not."""
+    folder = tmp_path / "in"
+    make_images(folder, 4)
+    x, y = tmp_path / "x.csv", tmp_path / "y.jsonl"
+    first = caption_folder(folder, captioner=FakeCaptioner(), csv=x, jsonl=y)
+    next(first)  # A runs, holding its locks
+    with pytest.raises(OutputError) as info:
+        next(caption_folder(folder, captioner=FakeCaptioner(), jsonl=y))
+    assert info.value.path == str(y)
+    assert f"in use by process {os.getpid()}" in info.value.reason
+    assert len(list(first)) == 3  # A finishes its own batch
+    assert not list(tmp_path.glob("*.lock"))  # every lock released
+    assert len(list(caption_folder(folder, captioner=FakeCaptioner(), jsonl=y))) == 4
+
+
+def test_a_lock_file_name_always_fits_and_is_stable(tmp_path: Path) -> None:
+    assert lock_path(tmp_path / "c.csv").name == "c.csv.lock"
+    long = tmp_path / ("c" * 252 + ".csv")  # a legal name; + ".lock" would not be
+    path = lock_path(long)
+    assert len(os.fsencode(path.name)) <= 255 and path == lock_path(long)
+    assert path != lock_path(tmp_path / ("c" * 251 + "d.csv"))
+    with JournalLock.acquire(long):  # really made on disk
+        assert path.exists()

@@ -76,7 +76,7 @@ def test_second_batch_on_the_same_outputs_is_refused_naming_the_holder(tmp_path:
     assert first.returncode == 0, err
     assert second.returncode == 2, second.stderr
     assert second.stderr.strip() == (
-        f"nanocaption-desktop batch: {journal}: in use by process {first.pid} (another batch "
+        f"nanocaption-desktop batch: {out}: in use by process {first.pid} (another batch "
         "is writing these outputs); wait for it to finish or stop it"
     )
     assert rows_once(out) == Counter(names)  # every image exactly once
