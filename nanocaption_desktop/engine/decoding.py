@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, RequestError
+from .limits import MAX_BEAMS, MAX_NEW_TOKENS
 
 NEG = np.float32(-1.0e9)
 
@@ -37,6 +38,7 @@ class GenerationSettings:
     length_penalty: float = 1.0
     early_stopping: bool | str = False
     max_new_tokens: int | None = None
+    max_positions: int | None = None  # the decoder's n_positions: start token + new tokens
 
     @classmethod
     def from_configs(
@@ -64,19 +66,26 @@ class GenerationSettings:
             length_penalty=float(pick("length_penalty", 1.0)),
             early_stopping=pick("early_stopping", False),
             max_new_tokens=pick("max_new_tokens"),
+            max_positions=_positive_or_none(pick("n_positions", pick("max_position_embeddings"))),
         )
 
     def override(
         self, *, beams: int | None = None, max_new_tokens: int | None = None
     ) -> GenerationSettings:
+        """These settings with a caller's request; out of range raises ``RequestError`` (a
+        ``ValueError``) naming the limit: ``MAX_BEAMS``, ``MAX_NEW_TOKENS``, or the model's own
+        positions (an explicit request past them is refused, never clipped)."""
+        check_request(beams=beams, max_new_tokens=max_new_tokens)
         s = self
         if beams is not None:
-            if beams < 1:
-                raise ValueError("beams must be at least 1")
             s = replace(s, num_beams=int(beams))
         if max_new_tokens is not None:
-            if max_new_tokens < 1:
-                raise ValueError("max_new_tokens must be at least 1")
+            room = None if s.max_positions is None else s.max_positions - 1
+            if room is not None and max_new_tokens > room:
+                raise RequestError(
+                    f"max_new_tokens={max_new_tokens} is more than this model can make: its "
+                    f"{s.max_positions} positions leave room for {room} new tokens"
+                )
             s = replace(s, max_new_tokens=int(max_new_tokens))
         return s
 
@@ -86,6 +95,29 @@ class GenerationSettings:
         if self.max_new_tokens is not None:
             return 1 + self.max_new_tokens
         return self.max_length
+
+
+def check_request(*, beams: object = None, max_new_tokens: object = None) -> None:
+    """A caller's ``beams`` / ``max_new_tokens`` (None: the model's default) within the limits
+    of engine/limits.py, else ``RequestError`` naming the limit. Needs no model."""
+    for name, value, limit, const in (
+        ("beams", beams, MAX_BEAMS, "MAX_BEAMS"),
+        ("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS, "MAX_NEW_TOKENS"),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise RequestError(f"{name} must be a whole number, not {value!r}")
+        if not 1 <= value <= limit:
+            raise RequestError(f"{name} must be between 1 and {limit} ({const}), not {value}")
+
+
+def _positive_or_none(value: Any) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if n > 0 else None
 
 
 @dataclass(frozen=True)

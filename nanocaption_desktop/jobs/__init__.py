@@ -69,8 +69,12 @@ def caption_folder(
     engine's ``DecodePool``), so a decoder crash or hang costs one file;
     ``preparer(path, name=...)`` replaces ``captioner.prepare`` with any other decoder.
     Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder, ``ModelError`` for a
-    model that cannot load, ``OutputError`` when an output cannot be written.
+    model that cannot load, ``OutputError`` when an output cannot be written, ``RequestError``
+    (a ``ValueError``) for ``beams``/``max_new_tokens`` out of range, before any image.
     """
+    from ..engine.decoding import check_request
+
+    check_request(beams=beams, max_new_tokens=max_new_tokens)  # before any work
     root = os.fspath(path)
     if not os.path.isdir(root):
         if os.path.exists(root):
@@ -82,6 +86,9 @@ def caption_folder(
         # A folder wants throughput: single-thread sessions let the engine caption one image
         # per core at once (engine/pipeline.py), 2.4x a plain loop on 2 cores, same captions.
         captioner = Captioner.load(model, threads=1)
+    settings_of = getattr(captioner, "settings", None)
+    if settings_of is not None:  # the model's own positions may bound max_new_tokens further
+        settings_of.override(beams=beams, max_new_tokens=max_new_tokens)
     policy = SidecarPolicy(sidecars) if sidecars is not None else None
     settings = BatchSettings(
         root=root,
