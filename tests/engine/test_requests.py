@@ -121,3 +121,15 @@ def test_good_pixels_of_another_float_width_still_caption(captioner: Captioner) 
 
 def test_request_error_is_both_kinds() -> None:
     assert issubclass(RequestError, ValueError) and issubclass(RequestError, NanoCaptionError)
+
+
+def test_a_pil_image_without_pixels_gets_no_caption(captioner: Captioner) -> None:
+    """F19: a 0×0 file was refused while a 0×0 PIL image got a caption."""
+    from PIL import Image
+
+    from nanocaption_desktop.engine.errors import ImageError
+
+    with pytest.raises(ImageError, match="no pixels"):
+        captioner.caption(Image.new("RGB", (0, 0)))
+    (bad,) = list(captioner.caption_many([Image.new("L", (0, 3))]))
+    assert not bad.ok and "no pixels (0×3)" in (bad.error or "")
