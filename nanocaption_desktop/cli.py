@@ -88,14 +88,21 @@ def _cmd_caption(args: argparse.Namespace) -> int:
     from .engine import ModelError, RequestError
     from .engine.isolation import DecodePool
 
+    pool = _early_pool(args.model)  # its process starts while the model loads
     try:
         captioner = _load(args)
         captioner.settings.override(beams=args.beams, max_new_tokens=args.max_tokens)
     except (ModelError, RequestError) as e:
+        if pool is not None:
+            pool.close()
         error(f"{PROG}: {e}")
         return USAGE_OR_MODEL
+    if pool is None or pool.config != captioner.preprocess_config:
+        if pool is not None:
+            pool.close()
+        pool = DecodePool(captioner.preprocess_config, workers=1)
     failed = 0
-    with DecodePool(captioner.preprocess_config, workers=1) as pool:
+    with pool:
         captions = captioner.caption_many(
             args.files, beams=args.beams, max_new_tokens=args.max_tokens, preparer=pool.prepare
         )
@@ -109,6 +116,26 @@ def _cmd_caption(args: argparse.Namespace) -> int:
                 print(f"{cap.source}\t{cap.text}" if len(args.files) > 1 else cap.text)
             sys.stdout.flush()
     return SOME_FAILED if failed else OK
+
+
+def _early_pool(model: str | None) -> Any:
+    """A decode pool for the bundle's preprocessing, started before the model loads, so that
+    starting its process (~0.27 s) overlaps the load. Measured, tiny model, one image, median
+    of 11 on a busy 2-core machine: 0.33 s decoded in-process, 0.46 s isolated. None when the
+    bundle cannot be read yet (the load then says why)."""
+    try:
+        from .engine.bundle import Bundle
+        from .engine.isolation import DecodePool
+        from .engine.preprocess import PreprocessConfig
+        from .modelstore.locate import find_bundle
+
+        path = find_bundle(model)
+        if path is None:
+            return None
+        config = PreprocessConfig.from_dict(Bundle.open(path).preprocessor_config)
+        return DecodePool(config, workers=1)
+    except Exception:  # noqa: BLE001 - only a head start; Captioner.load reports the problem
+        return None
 
 
 def _json_row(cap: Any, model: str) -> dict[str, Any]:
