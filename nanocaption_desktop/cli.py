@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .cli_output import StdoutError, checked_streams, error
+from .cli_output import StdoutError, checked_streams, error, unchecked_stdout
 
 PROG = "nanocaption-desktop"
 OK, SOME_FAILED, USAGE_OR_MODEL = 0, 1, 2
@@ -218,7 +218,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
     from .gui.app import run
 
-    return int(run([sys.argv[0], *getattr(args, "files", [])], model_dir=args.model))
+    with unchecked_stdout():  # the window writes no results
+        return int(run([sys.argv[0], *getattr(args, "files", [])], model_dir=args.model))
 
 
 def _versions() -> str:

@@ -212,3 +212,27 @@ def test_a_reader_that_leaves_early_is_quiet():
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as `batch` reports it
     assert err == ""
+
+
+def test_the_window_does_not_need_a_stdout_reader(tmp_path):
+    """Launched with stdout closed (a desktop launcher, pythonw), the window's smoke-test line
+    used to raise inside Qt (an error dialog; here a hang) instead of being dropped."""
+    import os
+
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        NANOCAPTION_QUIT_AFTER_READY="1",
+    )
+    done = subprocess.run(
+        ["sh", "-c", '"$@" >&-', "sh", sys.executable, "-m", "nanocaption_desktop"]
+        + ["gui", "--model", str(BUNDLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "standard output" not in done.stderr

@@ -41,7 +41,8 @@ from .worker_clock import wait_for_reply
 
 log = logging.getLogger(__name__)
 
-_STARTUP_TIMEOUT = 120.0  # seconds for a fresh worker to import numpy and Pillow on a busy machine
+# seconds without progress for a fresh worker to import numpy and Pillow (pauses do not count)
+_STARTUP_TIMEOUT = 120.0
 
 
 class _Worker:
@@ -216,7 +217,7 @@ class DecodePool:
     def _wait_ready(self, worker: _Worker) -> None:
         if worker.ready:
             return
-        if not worker.conn.poll(_STARTUP_TIMEOUT):
+        if not wait_for_reply(worker.conn, worker.proc.pid or 0, _STARTUP_TIMEOUT):
             raise EOFError("the decoder process did not start")
         msg = worker.conn.recv()
         if msg[0] != "ready":
