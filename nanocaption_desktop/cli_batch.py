@@ -14,11 +14,12 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 from .engine.errors import NanoCaptionError
+from .engine.limits import MAX_BEAMS, MAX_NEW_TOKENS
 from .jobs import BatchProgress, BatchResult, SidecarPolicy, batch_settings, caption_folder
 from .jobs.writers import csv_header, csv_row
 
@@ -52,6 +53,23 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
     return value
+
+
+def positive_int_up_to(limit: int, name: str) -> Callable[[str], int]:
+    """argparse type: a whole number from 1 to ``limit`` (``name``: the limit's name, from
+    engine/limits.py), so a usage error says the limit."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit} ({name}): {text!r}")
+        return value
+
+    return parse
+
+
+BEAMS = positive_int_up_to(MAX_BEAMS, "MAX_BEAMS")
+MAX_TOKENS = positive_int_up_to(MAX_NEW_TOKENS, "MAX_NEW_TOKENS")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -92,10 +110,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="images decoded ahead of the model (default 4)",
     )
-    p.add_argument("--beams", type=positive_int, metavar="N", help="beam search width")
-    p.add_argument(
-        "--max-tokens", type=positive_int, metavar="N", help="most new tokens per caption"
-    )
+    p.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width")
+    p.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens per caption")
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
     p.add_argument(
         "--isolate",

@@ -112,3 +112,127 @@ def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
         row["token_ids"]
         == expected["images"][IMAGES[0].name]["optimum_int8"]["greedy"]["token_ids"]
     )
+
+
+# -- F12: --beams and --max-tokens have upper bounds (engine/limits.py) ------------------------
+def test_beams_and_max_tokens_are_bounded_in_caption_and_batch(tmp_path):
+    for command in (["caption", str(IMAGES[0])], ["batch", str(FIXTURES / "images")]):
+        for flag, value, limit in [
+            ("--beams", "17", "at most 16 (MAX_BEAMS)"),
+            ("--beams", "100000", "at most 16 (MAX_BEAMS)"),
+            ("--max-tokens", "1025", "at most 1024 (MAX_NEW_TOKENS)"),
+        ]:
+            done = cli(*command, flag, value, "--model", str(BUNDLE))
+            assert done.returncode == 2, (command, flag, done.stderr)
+            assert limit in done.stderr and "Traceback" not in done.stderr
+            assert done.stdout == ""
+
+
+def test_max_tokens_past_the_models_positions_is_refused(tmp_path):
+    """The tiny model has 64 positions: 63 new tokens at most; 100 made garbage before."""
+    out = tmp_path / "out.csv"
+    for args in (
+        ["caption", str(IMAGES[0])],
+        ["batch", str(FIXTURES / "images"), "--csv", str(out)],
+    ):
+        done = cli(*args, "--max-tokens", "100", "--model", str(BUNDLE))
+        assert done.returncode == 2, done.stderr
+        assert "room for 63 new tokens" in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+# -- F14: output that cannot be written is a one-line error and a non-zero code --------------
+def cli_redirected(redirect: str, *args: str) -> subprocess.CompletedProcess:
+    """The CLI run by a shell with `redirect` (e.g. `>&-`, `>/dev/full`, `>&- 2>&-`)."""
+    return subprocess.run(
+        ["sh", "-c", f'"$@" {redirect}', "sh", sys.executable, "-m", "nanocaption_desktop", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+OUTPUT_COMMANDS = [
+    ["caption", str(IMAGES[0]), "--model", str(BUNDLE)],
+    ["caption", str(IMAGES[0]), "--json", "--model", str(BUNDLE)],
+    ["batch", str(FIXTURES / "images"), "--model", str(BUNDLE), "--no-resume"],
+    ["--version"],
+    ["--self-test", "--model", str(BUNDLE)],
+]
+
+
+def test_closed_stdout_is_an_error_not_silence_or_a_traceback():
+    for args in OUTPUT_COMMANDS:
+        done = cli_redirected(">&-", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert "cannot write the results to standard output: it is closed" in lines[0]
+
+
+def test_full_disk_on_stdout_is_a_one_line_error():
+    if not Path("/dev/full").exists():
+        import pytest
+
+        pytest.skip("no /dev/full here")
+    for args in OUTPUT_COMMANDS:
+        done = cli_redirected(">/dev/full", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Exception ignored" not in done.stderr, (args, done.stderr)
+        assert "standard output: No space left on device" in lines[0]
+
+
+def test_stdout_and_stderr_closed_gives_just_the_code():
+    for args in OUTPUT_COMMANDS[:3]:
+        assert cli_redirected(">&- 2>&-", *args).returncode == 2, args
+
+
+def test_closed_stderr_keeps_errors_out_of_the_results(tmp_path):
+    """With stderr closed, print(file=sys.stderr) would fall back to stdout: it must not."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    done = cli_redirected("2>&-", "caption", str(IMAGES[0]), str(bad), "--model", str(BUNDLE))
+    assert done.returncode == 1
+    assert done.stdout.count("\n") == 1 and str(bad) not in done.stdout
+
+
+def test_a_reader_that_leaves_early_is_quiet():
+    """`caption ... | head`: the pipe breaks; no traceback, no "Exception ignored" at exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nanocaption_desktop", "caption", *map(str, IMAGES)]
+        + ["--model", str(BUNDLE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first caption
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as `batch` reports it
+    assert err == ""
+
+
+def test_the_window_does_not_need_a_stdout_reader(tmp_path):
+    """Launched with stdout closed (a desktop launcher, pythonw), the window's smoke-test line
+    used to raise inside Qt (an error dialog; here a hang) instead of being dropped."""
+    import os
+
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        NANOCAPTION_DATA_DIR=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        NANOCAPTION_QUIT_AFTER_READY="1",
+    )
+    done = subprocess.run(
+        ["sh", "-c", '"$@" >&-', "sh", sys.executable, "-m", "nanocaption_desktop"]
+        + ["gui", "--model", str(BUNDLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "standard output" not in done.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Cancelled, ImageError, ModelError, NanoCaptionError
+from .errors import Cancelled, ImageError, ModelError, NanoCaptionError, RequestError
 
 __all__ = [
     "Caption",
@@ -16,6 +16,7 @@ __all__ = [
     "ImageError",
     "ModelError",
     "NanoCaptionError",
+    "RequestError",
     "load_image",
 ]
 

@@ -18,7 +18,7 @@ from .derive import derived_files, optimized_decoder, optimized_encoder, stock_g
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .loadcheck import read_values
-from .preprocess import preprocess
+from .preprocess import check_pixel_values, preprocess
 from .sessions import make_session, physical_cores, run
 
 log = logging.getLogger(__name__)
@@ -195,11 +195,14 @@ class Captioner:
         cancel: CancelFlag | None = None,
         _t0: float | None = None,
     ) -> Caption:
+        """Caption pixel values from `prepare` (float32 [1,3,H,W]). A wrong shape, dtype or
+        NaN, or settings out of range, raise `RequestError` (a ValueError) before any work."""
         t0 = time.perf_counter() if _t0 is None else _t0
         settings = self.settings.override(beams=beams, max_new_tokens=max_new_tokens)
+        pixels = check_pixel_values(pixel_values, self.preprocess_config)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        hidden = self.encode(np.ascontiguousarray(pixel_values, dtype=np.float32))
+        hidden = self.encode(pixels)
         result = generate(self.decoder.begin(hidden, settings.num_beams), settings, cancel)
         return Caption(
             self.detokenizer.decode(result.token_ids),
@@ -217,8 +220,10 @@ class Captioner:
         max_new_tokens: int | None = None,
         cancel: CancelFlag | None = None,
     ) -> Caption:
-        """Caption one image; raises `ImageError` for a bad image, `Cancelled` when cancelled."""
+        """Caption one image; raises `ImageError` for a bad image, `Cancelled` when cancelled,
+        `RequestError` (a ValueError) for settings out of range (before decoding the image)."""
         t0 = time.perf_counter()
+        self.settings.override(beams=beams, max_new_tokens=max_new_tokens)
         pixels = self.prepare(image)
         return self.caption_pixels(
             pixels,
@@ -253,24 +258,41 @@ class Captioner:
         beams: int | None = None,
         max_new_tokens: int | None = None,
         cancel: CancelFlag | None = None,
+        preparer: Callable[..., np.ndarray] | None = None,
     ) -> Iterator[Caption]:
         """Yield a caption per image as each finishes; a bad image yields a Caption with `error`.
         Stops (without raising) when `cancel` is set. Each image is captioned on its own, so a
-        caption never depends on the other images."""
+        caption never depends on the other images. Settings out of range raise `RequestError`
+        (a ValueError) here, before any image. `preparer(image, name=...)` replaces `prepare`
+        (e.g. `isolation.DecodePool.prepare`, to decode untrusted files in a worker process)."""
+        self.settings.override(beams=beams, max_new_tokens=max_new_tokens)
+        return self._caption_many(images, beams, max_new_tokens, cancel, preparer or self.prepare)
+
+    def _caption_many(
+        self,
+        images: Iterable[ImageSource],
+        beams: int | None,
+        max_new_tokens: int | None,
+        cancel: CancelFlag | None,
+        prepare: Callable[..., np.ndarray],
+    ) -> Iterator[Caption]:
         for image in images:
             if cancel is not None and cancel.is_set():
                 return
             t0 = time.perf_counter()
+            name = source_name(image)
             try:
-                yield self.caption(image, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel)
+                pixels = prepare(image, name=name)
+                yield self.caption_pixels(
+                    pixels,
+                    source=name,
+                    beams=beams,
+                    max_new_tokens=max_new_tokens,
+                    cancel=cancel,
+                    _t0=t0,
+                )
             except Cancelled:
                 return
             except NanoCaptionError as e:
-                yield Caption(
-                    "",
-                    (),
-                    float("nan"),
-                    time.perf_counter() - t0,
-                    source_name(image),
-                    getattr(e, "reason", str(e)),
-                )
+                reason = getattr(e, "reason", str(e))
+                yield Caption("", (), float("nan"), time.perf_counter() - t0, name, reason)

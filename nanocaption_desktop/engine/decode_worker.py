@@ -1,8 +1,8 @@
 """The worker side of ``isolation.DecodePool``: runs in a spawned process, one request at a time.
 
-Protocol on a duplex pipe: the worker sends ``("ready", pid, capped)`` once, then for every request
-``(kind, label, (src_kind, src), extra)`` answers ``("ok", meta, nbytes)`` followed by the payload
-bytes, or ``("error", reason, restart)``; ``None`` asks it to exit.
+Protocol on a duplex pipe: the worker sends ``("ready", pid, capped, cpu_limited)`` once, then
+for every request ``(kind, label, (src_kind, src), extra)`` answers ``("ok", meta, nbytes)``
+followed by the payload bytes, or ``("error", reason, restart)``; ``None`` asks it to exit.
 """
 
 from __future__ import annotations
@@ -54,21 +54,64 @@ def _limit_memory(memory_mb: int | None) -> bool:
     return True
 
 
+ORPHANED = 75  # exit code of a worker whose parent went away mid-request
+
+
 def _fault(action: str, memory_mb: int | None) -> None:
     if action == "crash":
         os._exit(70)
-    if action == "hang":
+    if action == "hang":  # blocked, using no processor time
         threading.Event().wait()
+    if action == "spin":  # a loop using all the processor time it gets
+        while True:
+            pass
     if action == "hog":
         hog = bytearray((memory_mb or 64) * 2 * 2**20)
         hog[::4096] = b"x" * len(hog[::4096])
+    if action.startswith("gate:"):  # wait until a test writes a byte to this FIFO
+        with open(action[5:], "rb") as gate:
+            gate.read(1)
 
 
-def _alarm(seconds: float) -> None:
-    """Arm (or with 0 disarm) SIGALRM with its default action: the kernel ends this process even
-    inside a C loop, so a stuck worker cannot outlive a parent that was killed (POSIX only)."""
-    if hasattr(signal, "setitimer"):
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+def _cpu_limit(seconds: float) -> bool:
+    """Arm (or with 0 disarm) this request's processor-time limit: past it the kernel ends the
+    process with SIGPROF (its default action), even inside a C loop and with no parent left to
+    do it. A pause uses no processor time, so it never counts (POSIX; False elsewhere)."""
+    if not hasattr(signal, "ITIMER_PROF"):
+        return False
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    return True
+
+
+class _Lifeline:
+    """Ends the worker when its parent goes away mid-request. While a request runs the parent
+    sends nothing, so the pipe turning readable means end of file: the parent died or closed
+    it. (A decoder stuck in a blocking wait uses no processor time: the limit above would
+    never end it.)"""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._busy = threading.Event()
+        self._request = 0
+        threading.Thread(target=self._watch, name="nanocaption-lifeline", daemon=True).start()
+
+    def begin(self) -> None:
+        self._request += 1
+        self._busy.set()
+
+    def end(self) -> None:
+        self._busy.clear()
+
+    def _watch(self) -> None:
+        while True:
+            self._busy.wait()
+            request = self._request
+            try:
+                readable = self._conn.poll(0.5)
+            except (OSError, ValueError):
+                readable = True
+            if readable and self._busy.is_set() and self._request == request:
+                os._exit(ORPHANED)
 
 
 def worker_main(
@@ -79,8 +122,11 @@ def worker_main(
     timeout: float = 0.0,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent (graceful cancel)
+    if hasattr(signal, "SIGPROF"):
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the processor-time limit ends us
+    lifeline = _Lifeline(conn)  # before the memory cap: its thread's stack is in the baseline
     capped = _limit_memory(memory_mb)
-    conn.send(("ready", os.getpid(), capped))
+    conn.send(("ready", os.getpid(), capped, _cpu_limit(0)))
     while True:
         try:
             msg = conn.recv()
@@ -89,7 +135,8 @@ def worker_main(
         if msg is None:
             return
         kind, label, (src_kind, src), extra = msg
-        _alarm(2 * timeout + 1 if timeout else 0)
+        lifeline.begin()
+        _cpu_limit(timeout)
         try:
             if label in faults:
                 _fault(faults[label], memory_mb)
@@ -106,11 +153,13 @@ def worker_main(
                 chunks.append(pv.rgb)
                 meta = (pv.width, pv.height) if meta is None else (*meta, (pv.width, pv.height))
             del img
-            _alarm(0)
+            _cpu_limit(0)
+            lifeline.end()
             conn.send(("ok", meta, sum(len(c) for c in chunks)))
             conn.send_bytes(b"".join(chunks) if len(chunks) > 1 else chunks[0])
         except BaseException as e:  # noqa: BLE001 - every failure is reported, never raised
-            _alarm(0)
+            _cpu_limit(0)
+            lifeline.end()
             out_of_memory = isinstance(e, MemoryError) or isinstance(e.__cause__, MemoryError)
             if out_of_memory:
                 reason = (

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, RequestError
 from .limits import MAX_BEAMS, MAX_NEW_TOKENS
 from .values import ConfigValueError, flag, integer, number
 
@@ -55,14 +55,20 @@ class GenerationSettings:
     def override(
         self, *, beams: int | None = None, max_new_tokens: int | None = None
     ) -> GenerationSettings:
+        """These settings with a caller's request; out of range raises ``RequestError`` (a
+        ``ValueError``) naming the limit: ``MAX_BEAMS``, ``MAX_NEW_TOKENS``, or the model's own
+        positions (an explicit request past them is refused, never clipped)."""
+        check_request(beams=beams, max_new_tokens=max_new_tokens)
         s = self
         if beams is not None:
-            if beams < 1:
-                raise ValueError("beams must be at least 1")
             s = replace(s, num_beams=int(beams))
         if max_new_tokens is not None:
-            if max_new_tokens < 1:
-                raise ValueError("max_new_tokens must be at least 1")
+            room = None if s.max_positions is None else s.max_positions - 1
+            if room is not None and max_new_tokens > room:
+                raise RequestError(
+                    f"max_new_tokens={max_new_tokens} is more than this model can make: its "
+                    f"{s.max_positions} positions leave room for {room} new tokens"
+                )
             s = replace(s, max_new_tokens=int(max_new_tokens))
         return s
 
@@ -155,6 +161,21 @@ def _from_configs(
         max_new_tokens=count("max_new_tokens", None, 1, longest),
         max_positions=positions,
     )
+
+
+def check_request(*, beams: object = None, max_new_tokens: object = None) -> None:
+    """A caller's ``beams`` / ``max_new_tokens`` (None: the model's default) within the limits
+    of engine/limits.py, else ``RequestError`` naming the limit. Needs no model."""
+    for name, value, limit, const in (
+        ("beams", beams, MAX_BEAMS, "MAX_BEAMS"),
+        ("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS, "MAX_NEW_TOKENS"),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise RequestError(f"{name} must be a whole number, not {value!r}")
+        if not 1 <= value <= limit:
+            raise RequestError(f"{name} must be between 1 and {limit} ({const}), not {value}")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,11 @@ class ModelError(NanoCaptionError):
         self.reason = reason
 
 
+class RequestError(NanoCaptionError, ValueError):
+    """A caller asked for something out of range (beams, max new tokens, pixel values): the
+    caller's mistake, raised before any work. A ``ValueError`` too."""
+
+
 class Cancelled(NanoCaptionError):
     """Raised inside a caption when the caller's cancel check returned true."""
 

@@ -174,6 +174,9 @@ def _finish(img: Image.Image, label: str, *, own: bool = False) -> Image.Image:
     Copies are made only when needed: a huge upright RGB image is returned as decoded."""
     if img.format == "EPS":
         raise ImageError(label, "unsupported format EPS (it would run Ghostscript)")
+    w, h = img.size  # a caller's PIL image gets the rules a file gets
+    if w <= 0 or h <= 0:
+        raise ImageError(label, f"the image has no pixels ({w}×{h})")
     img.load()
     upright = img
     try:
@@ -195,6 +198,8 @@ def to_rgb(img: Image.Image, label: str = "<image>") -> Image.Image:
     has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
     if mode == "P" and not has_alpha:
         return img.convert("RGB")
+    if mode == "La":  # premultiplied: Pillow converts it to LA only (un-premultiplied)
+        img, mode = img.convert("LA"), "LA"
     if has_alpha:
         rgba = img if mode == "RGBA" else img.convert("RGBA")
         out = Image.new("RGB", rgba.size, (255, 255, 255))  # same pixels as alpha_composite,

@@ -4,11 +4,17 @@
 ``load_image`` + ``preprocess`` (or makes a preview) in a worker under a per-file time limit and,
 on Linux, a memory cap (``RLIMIT_AS`` = the worker's address space after start-up + ``memory_mb``).
 A worker that crashes, hangs or runs out of memory is replaced and the caller gets
-``ImageError(name, "could not decode: the decoder crashed" | "took longer than N s" |
-"needs more than N MB")``.
+``ImageError(name, "could not decode: the decoder crashed" | "took longer than N s of processor
+time" | "stuck: no progress for N s" | "needs more than N MB")``.
 
-Other systems: Windows and macOS get the time limit and crash isolation but no hard memory cap
-(``RLIMIT_AS`` is not enforced there); Pillow's pixel limit still bounds what one image may need.
+The time limit (``timeout``) is processor time, enforced by the kernel in the worker
+(decode_worker.py), so a pause of the app (Ctrl+Z, a laptop asleep) never fails an image; a
+worker stuck in a blocking wait (no processor time) is given up after ``stuck_after`` seconds
+of no progress, counted so that pauses do not count either (worker_clock.py).
+
+Other systems: Windows gets crash isolation and ``timeout`` as a pause-proof wall-clock limit,
+macOS the processor-time limit; neither a hard memory cap (``RLIMIT_AS`` is not enforced
+there); Pillow's pixel limit still bounds what one image may need.
 A frozen executable must call ``multiprocessing.freeze_support()`` first thing in its entry point.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import weakref
 from collections.abc import Mapping
@@ -30,10 +37,12 @@ from .decode_worker import Preview, make_preview, worker_main
 from .errors import ImageError
 from .images import ImageSource, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
+from .worker_clock import wait_for_reply
 
 log = logging.getLogger(__name__)
 
-_STARTUP_TIMEOUT = 120.0  # seconds for a fresh worker to import numpy and Pillow on a busy machine
+# seconds without progress for a fresh worker to import numpy and Pillow (pauses do not count)
+_STARTUP_TIMEOUT = 120.0
 
 
 class _Worker:
@@ -46,6 +55,7 @@ class _Worker:
         child.close()
         self.conn: Connection = parent
         self.ready = False
+        self.cpu_limited = False  # the worker enforces the time limit in processor time
 
     def stop(self, *, kill: bool = False) -> None:
         try:
@@ -58,6 +68,15 @@ class _Worker:
             self.proc.kill()
             self.proc.join(5.0)
         self.conn.close()
+
+
+def _ended_by(worker: _Worker, signame: str) -> bool:
+    """Whether the worker's process ended (or is ending) by that signal."""
+    number = getattr(signal, signame, None)
+    if number is None:
+        return False
+    worker.proc.join(5.0)  # its end of the pipe closed: it is exiting
+    return worker.proc.exitcode == -number
 
 
 def _stop_all(workers: list[_Worker]) -> None:
@@ -76,15 +95,19 @@ class DecodePool:
         workers: int = 1,
         timeout: float = 30.0,
         memory_mb: int | None = 1536,
+        stuck_after: float | None = None,
         _faults: Mapping[str, str] | None = None,
     ) -> None:
+        """``timeout``: seconds of processor time per image; ``stuck_after`` (default the
+        larger of 60 s and twice ``timeout``): seconds without any progress."""
         if not 1 <= workers <= 8:
             raise ValueError("workers must be between 1 and 8")
         self.config = preprocess_config
         self.timeout = float(timeout)
+        self.stuck_after = float(stuck_after) if stuck_after else max(60.0, 2 * self.timeout)
         self.memory_mb = memory_mb
-        # _faults (tests only): {source name: "crash" | "hang" | "hog"} makes the worker really
-        # exit, block or allocate when it meets that name.
+        # _faults (tests only): {source name: "crash" | "hang" | "spin" | "hog" | "gate:FIFO"}
+        # makes the worker really exit, block, loop, allocate or wait for a test's byte.
         self._args = (preprocess_config, memory_mb, dict(_faults or {}), self.timeout)
         self._ctx = multiprocessing.get_context("spawn")
         self._cond = threading.Condition()
@@ -165,9 +188,12 @@ class DecodePool:
                 worker = self._replace(worker, "found dead")
             self._wait_ready(worker)
             worker.conn.send((kind, label, src, extra))
-            if not worker.conn.poll(self.timeout):
-                worker = self._replace(worker, f"{label}: over the time limit")
-                raise ImageError(label, f"could not decode: took longer than {self.timeout:g} s")
+            limited = worker.cpu_limited
+            give_up = self.stuck_after if limited else self.timeout
+            if not wait_for_reply(worker.conn, worker.proc.pid or 0, give_up):
+                worker = self._replace(worker, f"{label}: no progress")
+                reason = "stuck: no progress for" if limited else "took longer than"
+                raise ImageError(label, f"could not decode: {reason} {give_up:g} s")
             status, meta, size_or_restart = worker.conn.recv()
             if status != "ok":
                 if size_or_restart:  # the worker ran out of memory and exits: start a fresh one
@@ -179,7 +205,11 @@ class DecodePool:
                 worker.conn.recv_bytes_into(payload)
             return meta, payload
         except (EOFError, OSError) as e:
-            worker = self._replace(worker, f"{label}: crashed")
+            over_time = _ended_by(worker, "SIGPROF")  # the processor-time limit (worker side)
+            worker = self._replace(worker, f"{label}: {'over time' if over_time else 'crashed'}")
+            if over_time:
+                reason = f"took longer than {self.timeout:g} s of processor time"
+                raise ImageError(label, f"could not decode: {reason}") from e
             raise ImageError(label, "could not decode: the decoder crashed") from e
         finally:
             self._checkin(worker)
@@ -187,12 +217,12 @@ class DecodePool:
     def _wait_ready(self, worker: _Worker) -> None:
         if worker.ready:
             return
-        if not worker.conn.poll(_STARTUP_TIMEOUT):
+        if not wait_for_reply(worker.conn, worker.proc.pid or 0, _STARTUP_TIMEOUT):
             raise EOFError("the decoder process did not start")
         msg = worker.conn.recv()
         if msg[0] != "ready":
             raise EOFError(f"unexpected message from the decoder: {msg!r}")
-        worker.ready = True
+        worker.ready, worker.cpu_limited = True, bool(msg[3])
 
     def _checkout(self, label: str) -> _Worker:
         with self._cond:

@@ -150,3 +150,23 @@ def preprocess(
     if len(shapes) != 1:  # only possible with do_resize false
         raise ValueError(f"images of different sizes cannot form one batch: {sorted(shapes)}")
     return np.stack(out)
+
+
+def check_pixel_values(pixel_values: Any, cfg: PreprocessConfig) -> np.ndarray:
+    """A caller's pixel values as the encoder takes them: float32 ``[1, 3, H, W]`` (H, W from
+    ``cfg``), finite. Anything else raises ``RequestError`` (a ``ValueError``) naming the
+    expected shape, before any session runs."""
+    from .errors import RequestError
+
+    want = f"float [1, 3, {cfg.height}, {cfg.width}]"
+    arr = np.asarray(pixel_values) if not isinstance(pixel_values, np.ndarray) else pixel_values
+    if arr.dtype.kind != "f":
+        raise RequestError(f"pixel values must be {want} (from prepare()), got dtype {arr.dtype}")
+    if arr.shape != (1, 3, cfg.height, cfg.width):
+        raise RequestError(
+            f"pixel values must be {want} (from prepare()), got shape {list(arr.shape)}"
+        )
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise RequestError("pixel values contain NaN or infinite numbers")
+    return out

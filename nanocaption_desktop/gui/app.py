@@ -43,8 +43,11 @@ def icon_path() -> Path:
 
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (OSError, AttributeError, ValueError):  # no reader (closed, or None under pythonw):
+        pass  # the line is for smoke tests; the window must not fail for want of it
 
 
 def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:

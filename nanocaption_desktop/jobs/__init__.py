@@ -74,7 +74,9 @@ def caption_folder(
     Raises ``FileNotFoundError``/``NotADirectoryError`` for a bad folder, ``ModelError`` for a
     model that cannot load, ``OutputError`` when an output cannot be written and its subclass
     ``OutputRefused`` (also a ``ValueError``), before any work, for outputs that may not be
-    written: an image, two outputs that are one file, a symlink, FIFO or folder as CSV/JSONL.
+    written: an image, two outputs that are one file, a symlink, FIFO or folder as CSV/JSONL;
+    ``RequestError`` (a ``ValueError``) for ``beams``/``max_new_tokens`` out of range, before
+    any image.
     """
     settings = batch_settings(
         path,
@@ -95,6 +97,9 @@ def caption_folder(
         # A folder wants throughput: single-thread sessions let the engine caption one image
         # per core at once (engine/pipeline.py), 2.4x a plain loop on 2 cores, same captions.
         captioner = Captioner.load(model, threads=1)
+    settings_of = getattr(captioner, "settings", None)
+    if settings_of is not None:  # the model's own positions may bound max_new_tokens further
+        settings_of.override(beams=beams, max_new_tokens=max_new_tokens)
     if isolate and preparer is None:
         return _isolated(settings, captioner, cancel, progress)
     run = BatchRun(settings, captioner, preparer or captioner.prepare, cancel, progress)
@@ -115,8 +120,12 @@ def batch_settings(
     max_new_tokens: int | None = None,
     prefetch: int = 4,
 ) -> BatchSettings:
-    """The checked settings of a batch: the folder exists, the outputs may be written
-    (``outputs.check_outputs``); raises before any work. ``caption_folder`` and the CLI use it."""
+    """The checked settings of a batch: the request is within the limits, the folder exists,
+    the outputs may be written (``outputs.check_outputs``); raises before any work.
+    ``caption_folder`` and the CLI use it."""
+    from ..engine.decoding import check_request
+
+    check_request(beams=beams, max_new_tokens=max_new_tokens)
     root = os.fspath(path)
     if not os.path.isdir(root):
         if os.path.exists(root):

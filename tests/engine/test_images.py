@@ -86,6 +86,10 @@ def test_broken_exif_block_keeps_the_image(caplog: pytest.LogCaptureFixture) -> 
         ("I;16", 257 * 100, (100, 100, 100)),
         ("I", 257 * 200, (200, 200, 200)),
         ("F", 0.5, (128, 128, 128)),
+        ("La", (64, 128), (191, 191, 191)),  # premultiplied: LA (127, 128) over white
+        ("La", (0, 0), (255, 255, 255)),
+        ("RGBa", (64, 32, 16, 128), (191, 159, 143)),
+        ("PA", (0, 0), (255, 255, 255)),
     ],
 )
 def test_any_mode_becomes_rgb(mode: str, colour: object, expected: tuple[int, int, int]) -> None:
@@ -206,3 +210,44 @@ def test_previews_may_decode_a_large_jpeg_at_a_smaller_scale(tmp_path):
     png = tmp_path / "big.png"
     big.save(png)
     assert load_image(png, at_least=400).size == (2400, 1800)  # only JPEG scales in decoding
+
+
+# F19: every Pillow mode converts (or fails clearly), the same whichever way the image comes.
+EVERY_MODE = [
+    "1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB",
+    "HSV", "I", "I;16", "I;16L", "I;16B", "I;16N", "F",
+]  # fmt: skip
+
+
+def random_image(mode: str, size: tuple[int, int] = (7, 5)) -> Image.Image:
+    n = len(Image.new(mode, size).tobytes())
+    data = np.random.default_rng(len(mode) * 31 + ord(mode[-1])).integers(0, 256, n, np.uint8)
+    return Image.frombytes(mode, size, data.tobytes())
+
+
+@pytest.mark.parametrize("mode", EVERY_MODE)
+def test_every_mode_gives_rgb_from_every_kind_of_source(mode: str, tmp_path: Path) -> None:
+    img = random_image(mode)
+    want = np.asarray(load_image(img))
+    assert want.shape == (5, 7, 3) and want.dtype == np.uint8
+    saved = 0
+    for fmt in ("PNG", "TIFF", "WEBP"):
+        path = tmp_path / f"x.{fmt.lower()}"
+        try:
+            img.save(path, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+        except (OSError, ValueError, KeyError):
+            continue  # this format cannot store this mode
+        saved += 1
+        data = path.read_bytes()
+        with Image.open(path) as reopened:
+            as_pil = np.asarray(load_image(reopened))
+        for source in (path, str(path), data, io.BytesIO(data)):
+            got = np.asarray(load_image(source))
+            np.testing.assert_array_equal(got, as_pil, err_msg=f"{mode} {fmt} {type(source)}")
+    assert saved or mode == "La", f"no format stores {mode}"  # La lives in memory only
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (5, 0)])
+def test_a_pil_image_without_pixels_is_refused_like_a_file(size: tuple[int, int]) -> None:
+    with pytest.raises(ImageError, match=r"^<image>: the image has no pixels"):
+        load_image(Image.new("RGB", size))

@@ -30,7 +30,7 @@ from hostile_files import (
 from PIL import Image, ImageFile
 
 from nanocaption_desktop.engine import images
-from nanocaption_desktop.engine.decode_worker import worker_main
+from nanocaption_desktop.engine.decode_worker import ORPHANED, worker_main
 from nanocaption_desktop.engine.errors import ImageError
 from nanocaption_desktop.engine.images import load_image
 from nanocaption_desktop.engine.isolation import DecodePool
@@ -248,8 +248,8 @@ def test_unreadable_file(tally: Tally, tmp_path: Path) -> None:
 # -- the decode pool: real worker processes that really die, hang or run out of memory --------
 @pytest.fixture(scope="module")
 def faulty_pool() -> Iterator[DecodePool]:
-    faults = {"crash.png": "crash", "hang.png": "hang", "hog.png": "hog"}
-    with DecodePool(CFG, workers=1, timeout=3, memory_mb=96, _faults=faults) as pool:
+    faults = {"crash.png": "crash", "hang.png": "hang", "spin.png": "spin", "hog.png": "hog"}
+    with DecodePool(CFG, workers=1, timeout=3, memory_mb=96, stuck_after=3, _faults=faults) as pool:
         yield pool
 
 
@@ -260,7 +260,8 @@ def test_pool_survives_a_crash_a_hang_and_a_memory_hog(
     expected = preprocess([load_image(good)], CFG)
     for name, reason in [
         ("crash.png", "could not decode: the decoder crashed"),
-        ("hang.png", "could not decode: took longer than 3 s"),
+        ("hang.png", "could not decode: stuck: no progress for 3 s"),
+        ("spin.png", "could not decode: took longer than 3 s of processor time"),
         ("hog.png", "could not decode: needs more than 96 MB"),
     ]:
         replaced = faulty_pool.replaced
@@ -270,8 +271,8 @@ def test_pool_survives_a_crash_a_hang_and_a_memory_hog(
         assert faulty_pool.replaced == replaced + 1
         np.testing.assert_array_equal(faulty_pool.prepare(good, name="next.png"), expected)
     tally.crashes -= 1  # the injected crash above is the point of the test, not a finding
-    tally.hangs -= 1
-    tally.other["injected faults"] = 3
+    tally.hangs -= 2
+    tally.other["injected faults"] = 4
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
@@ -290,18 +291,24 @@ def test_pool_reports_policy_errors_like_load_image(tally: Tally, faulty_pool: D
         assert expect_error(tally, data, name=name, pool=faulty_pool) == in_process
 
 
-@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="SIGALRM is POSIX")
-def test_a_stuck_worker_ends_itself_when_nobody_kills_it(tally: Tally) -> None:
-    """If the app is killed mid-decode, a hung worker must not live on: its own alarm ends it."""
+@pytest.mark.skipif(not hasattr(signal, "SIGPROF"), reason="ITIMER_PROF is POSIX")
+@pytest.mark.parametrize("fault", ["hang", "spin"])
+def test_a_stuck_worker_ends_itself_when_nobody_kills_it(tally: Tally, fault: str) -> None:
+    """If the app is killed mid-decode, a stuck worker must not live on: one blocked in a wait
+    sees the pipe close; one burning the processor meets its processor-time limit (SIGPROF)
+    even with the pipe still open. (It used to be a wall-clock SIGALRM, which also ended a
+    worker that was only paused.)"""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=worker_main, args=(child, CFG, None, {"stuck.png": "hang"}, 1.0))
+    proc = ctx.Process(target=worker_main, args=(child, CFG, None, {"stuck.png": fault}, 1.0))
     proc.start()
     child.close()
     assert parent.recv()[0] == "ready"
     parent.send(("prepare", "stuck.png", ("data", encode(pattern(), "PNG")), None))
-    parent.close()  # the "app" is gone and never kills the worker
-    proc.join(60)  # the alarm (2 × 1 s + 1 s) fires long before this
-    assert proc.exitcode == -signal.SIGALRM
+    if fault == "hang":
+        parent.close()  # the "app" is gone and never kills the worker
+    proc.join(60)  # the next look at the pipe (0.5 s), or 1 s of processor time
+    assert proc.exitcode == (ORPHANED if fault == "hang" else -signal.SIGPROF)
+    parent.close()
     tally.tried += 1
-    tally.other["self-ended workers"] = 1
+    tally.other["self-ended workers"] = tally.other.get("self-ended workers", 0) + 1
