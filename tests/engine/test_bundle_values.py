@@ -174,12 +174,17 @@ def test_batch_names_the_bundle_file_instead_of_failing_every_image(bundle, tmp_
     assert "Traceback" not in done.stderr
 
 
-def test_a_request_beyond_the_decoders_positions_stops_at_them(bundle):
+def test_a_request_beyond_the_decoders_positions_is_refused_and_one_within_them_works(bundle):
     """A sibling: `--max-tokens 200` on a 64-position decoder failed every image in the
-    position embedding's Gather; the sequence now ends where the model's positions do."""
+    position embedding's Gather; an explicit request past the positions is now refused before
+    any work (never clipped silently), and the longest one within them captions."""
+    from nanocaption_desktop.engine.errors import RequestError
+
     c = Captioner.load(bundle)
     assert c.settings.max_positions == 64
     for beams in (1, 2):
-        cap = c.caption(IMAGE, max_new_tokens=200, beams=beams)
+        with pytest.raises(RequestError, match="64 positions leave room for 63 new tokens"):
+            c.caption(IMAGE, max_new_tokens=200, beams=beams)
+        cap = c.caption(IMAGE, max_new_tokens=63, beams=beams)
         assert cap.ok, cap.error
-        assert len(cap.token_ids) <= 65
+        assert len(cap.token_ids) <= 64
