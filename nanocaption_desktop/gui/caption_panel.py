@@ -21,6 +21,8 @@ from .history import EMPTY_CAPTION
 from .widgets import LiveLabel
 
 ALT_TEXT_LIMIT = 125  # characters: longer alt text gets cut or skimmed by screen readers
+#: the longest caption the length box offers (a model with fewer positions lowers it)
+MAX_LENGTH_SHOWN = 128
 
 
 class CaptionEdit(QPlainTextEdit):
@@ -129,7 +131,7 @@ class CaptionPanel(QWidget):
         self.beams.setAccessibleName("Number of beams")
         self.beams.setToolTip("How many candidate captions beam search keeps (2–8)")
         self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(3, 128)
+        self.max_tokens.setRange(3, MAX_LENGTH_SHOWN)
         self.max_tokens.setSpecialValueText("Model default")
         self.max_tokens.setValue(3)
         self.max_tokens.setSuffix(" tokens")
@@ -164,6 +166,11 @@ class CaptionPanel(QWidget):
         self._update_count()
 
     # ---------------------------------------------------------------- options
+    def set_token_limit(self, most: int | None) -> None:
+        """The longest caption the loaded model can make: the length box goes no further (a
+        request past the model's positions is refused by the engine)."""
+        self.max_tokens.setMaximum(max(4, min(MAX_LENGTH_SHOWN, most or MAX_LENGTH_SHOWN)))
+
     def set_options(self, beams: int, max_new_tokens: int) -> None:
         """``beams``: 0 the model's default, 1 greedy, more: beam search. ``max_new_tokens``: 0
         the model's default."""

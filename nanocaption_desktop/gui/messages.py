@@ -44,6 +44,8 @@ class ModelInfo:
     name: str
     path: str
     seconds: float
+    #: most new tokens this model can make (its positions less the start token); None: unknown
+    max_new_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,7 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         gc.freeze()
         self._set_state("ready", f"Model: {info.name}")
         self.model_label.setToolTip(f"{info.name} from {info.path}, loaded in {info.seconds:.1f} s")
+        self.caption_panel.set_token_limit(info.max_new_tokens)
         self.caption_panel.set_busy("" if self._pending else "Ready. Drop a photo to caption it.")
         pending, self._pending = self._pending, []
         for request in pending:

@@ -81,7 +81,9 @@ class CaptionWorker(QObject):
             self._captioner = captioner
             name = str(getattr(captioner, "model_name", "") or path.name)
             log.info("model %s loaded from %s in %.2f s", name, path, seconds)
-            self.model_loaded.emit(ModelInfo(name, str(path), seconds))
+            positions = getattr(getattr(captioner, "settings", None), "max_positions", None)
+            most = positions - 1 if isinstance(positions, int) and positions > 1 else None
+            self.model_loaded.emit(ModelInfo(name, str(path), seconds, most))
         except Exception as exc:  # ModelError or anything from onnxruntime
             log.exception("model load failed")
             self._captioner = None

@@ -226,3 +226,12 @@ def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
     assert (folder / "optimized" / "encoder_model_quantized" / "encoder.onnx").is_file()
     again = open_model()
     assert not any(label == "Preparing model…" for _, label, _ in again), again
+
+
+def test_the_length_box_goes_no_further_than_the_models_positions(window):
+    """The tiny model has 64 positions: 63 new tokens at most (the engine refuses more)."""
+    assert window.model_info is not None and window.model_info.max_new_tokens == 63
+    box = window.caption_panel.max_tokens
+    assert box.maximum() == 63
+    box.setValue(200)
+    assert window.caption_panel.chosen_max_tokens() == 63
