@@ -46,6 +46,7 @@ __all__ = [
     "check_tree_safety",
     "file_sha256",
     "link_rule",
+    "pinned_files",
     "read_manifest",
     "verify",
     "write_manifest",
@@ -273,6 +274,19 @@ def _external_data_files(root: Path, onnx_files: Iterable[Path]) -> set[str]:
     return found
 
 
+def pinned_files(root: Path, *, has_manifest: bool, hashed: bool) -> set[str] | None:
+    """The files whose content the manifest pins at this load (for `link_rule`): those it lists
+    when it is ``hashed`` now; none when a manifest is there but unreadable (verify reports it)
+    or not hashed here; None without a manifest."""
+    if not has_manifest:
+        return None
+    try:
+        doc = read_manifest(root) if hashed else None
+    except ModelError:
+        doc = None
+    return set(doc["files"]) if doc else set()
+
+
 def link_rule(
     bundle_dir: StrPath, onnx_files: Iterable[Path], pinned: Iterable[str] | None
 ) -> Callable[[str], bool]:
@@ -297,11 +311,7 @@ def check_bundle(bundle_dir: StrPath, *, require_manifest: bool = False) -> list
             if name.endswith(".onnx") and not onnx_file.is_symlink():
                 onnx_files.append(onnx_file)
     has_manifest = require_manifest or (root / MANIFEST_NAME).exists()
-    try:
-        doc = read_manifest(root) if has_manifest else None
-    except ModelError:
-        doc = None  # verify() reports it
-    pinned = set(doc["files"]) if doc else (set() if has_manifest else None)
+    pinned = pinned_files(root, has_manifest=has_manifest, hashed=has_manifest)
     problems = check_tree_safety(root, links_ok=link_rule(root, onnx_files, pinned))
     for onnx_file in onnx_files:
         problems += check_external_data(onnx_file, root)

@@ -25,6 +25,7 @@ from .manifest import (
     check_external_data,
     check_tree_safety,
     link_rule,
+    pinned_files,
     read_manifest,
     verify,
 )
@@ -99,11 +100,7 @@ def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -
     # it again at each launch (1-2 s for the full model) would guard against nothing that
     # changing the executable could not also do; a model beside the executable is checked
     hashed = has_manifest and not shipped_inside(root)
-    try:
-        doc = read_manifest(root) if hashed else None
-    except ModelError:
-        doc = None  # verify() reports it
-    pinned = set(doc["files"]) if doc else (set() if has_manifest else None)
+    pinned = pinned_files(root, has_manifest=has_manifest, hashed=hashed)
     problems = check_tree_safety(root, links_ok=link_rule(root, files, pinned))
     for onnx_file in files:
         if not onnx_file.is_symlink():
