@@ -85,11 +85,15 @@ def _is_number(cell: str) -> bool:
 
 
 def write_text_file(path: str, text: str) -> None:
-    """Write an export: a temp file beside it, then replace (runs off the GUI thread)."""
+    """Write an export atomically (runs off the GUI thread), with the rules of a batch's
+    outputs: never over an image (by name or content), never through a symlink or into a FIFO
+    or device; ``OutputError`` naming the file otherwise."""
+    from ..jobs.outputs import check_output_path
+    from ..jobs.writers import atomic_write
+
     target = Path(path)
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(target)
+    check_output_path("the export", target)
+    atomic_write(target, text.encode("utf-8"))
 
 
 class HistoryModel(QAbstractListModel):

@@ -127,5 +127,5 @@ class HistoryPanel(QWidget):
         run_task(
             lambda: write_text_file(path, text),
             lambda _r: self.message.emit(f"Exported to {path}"),
-            lambda reason: self.message.emit(f"Could not export to {path}: {reason}"),
+            lambda reason: self.message.emit(f"Could not export: {reason}"),
         )

@@ -51,7 +51,7 @@ def check_outputs(s: BatchSettings) -> None:
     """Raise ``OutputRefused`` when an output of ``s`` may not be written (see the module doc)."""
     outputs = named_outputs(s)
     for label, path in outputs:
-        _check_one(label, path)
+        check_output_path(label, path)
     for (label_a, a), (label_b, b) in itertools.combinations(outputs, 2):
         if _same_file(a, b):
             raise OutputRefused(
@@ -70,7 +70,10 @@ def prepare_outputs(s: BatchSettings) -> None:
             raise OutputError(parent, reason) from e
 
 
-def _check_one(label: str, path: Path) -> None:
+def check_output_path(label: str, path: Path) -> None:
+    """``OutputRefused`` (naming ``label``, "the CSV output") when ``path`` may not be written
+    as an output: an image by name or content, not a regular file, our temp suffix, no name.
+    The batch's outputs and the window's exports go through it."""
     name = path.name
     if not name or name in (".", ".."):
         raise OutputRefused(path, f"{label} needs a file name")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 
+import pytest
+from PIL import Image
 from PySide6.QtCore import QByteArray, QMimeData, QUrl
 
 from nanocaption_desktop.gui.history import HistoryEntry, format_history
@@ -196,3 +199,36 @@ def test_beam_count_shows_only_for_beam_search(qtbot):
     assert panel.beams.isHidden() and panel.chosen_beams() == 1
     panel.set_options(5, 0)
     assert not panel.beams.isHidden() and panel.chosen_beams() == 5
+
+
+@pytest.mark.parametrize("kind", ["image-name", "image-bytes", "symlink", "fifo"])
+def test_history_export_never_replaces_a_photo_or_writes_through_a_link(qtbot, tmp_path, kind):
+    """A sibling of the batch's F1/F7/F8: Export… is an output too."""
+    from nanocaption_desktop.gui.history import HistoryModel
+    from nanocaption_desktop.gui.history_panel import HistoryPanel
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(photo)
+    before = photo.read_bytes()
+    target = {
+        "image-name": photo,
+        "image-bytes": tmp_path / "misnamed.csv",
+        "symlink": tmp_path / "link.csv",
+        "fifo": tmp_path / "pipe.csv",
+    }[kind]
+    if kind == "image-bytes":
+        target.write_bytes(before)
+    elif kind == "symlink":
+        target.symlink_to(photo)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    model = HistoryModel()
+    model.upsert(HistoryEntry(1, "a.jpg", "/p/a.jpg", "a dog", -0.25, 0.8))
+    panel = HistoryPanel(model)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.message, timeout=10_000) as said:
+        panel.export_to(str(target), "csv")
+    assert said.args[0].startswith(f"Could not export: {target}: the export ")
+    assert photo.read_bytes() == before
+    if kind == "image-bytes":
+        assert target.read_bytes() == before
