@@ -110,15 +110,15 @@ def test_late_result_for_a_replaced_request_is_dropped(qtbot, window):
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     key = window.history_model.entries()[0].key
-    first = window.caption_source(str(PHOTO), "sun", show=True, key=key)
-    second = window.caption_source(str(PHOTO), "sun", show=True, key=key)
+    first = window.captions.caption_source(str(PHOTO), "sun", show=True, key=key)
+    second = window.captions.caption_source(str(PHOTO), "sun", show=True, key=key)
     assert first.cancel.is_set() and not second.cancel.is_set()
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         pass
     from nanocaption_desktop.gui.messages import CaptionOutcome
 
-    window._request_key[first.id] = key  # pretend the cancelled one still arrives, late
-    window._caption_ready(CaptionOutcome(first.id, "sun", str(PHOTO), text="STALE"))
+    window.captions._request_key[first.id] = key  # pretend the cancelled one still arrives, late
+    window.captions._caption_ready(CaptionOutcome(first.id, "sun", str(PHOTO), text="STALE"))
     assert window.caption_panel.text() != "STALE"
 
 
@@ -133,7 +133,7 @@ def test_dropped_paths_are_looked_at_off_the_gui_thread(qtbot, window, tmp_path,
     import os
     import threading
 
-    from nanocaption_desktop.gui import input_flow
+    from nanocaption_desktop.gui import input_controller
 
     threads: list[str] = []
     isdir = os.path.isdir
@@ -142,7 +142,7 @@ def test_dropped_paths_are_looked_at_off_the_gui_thread(qtbot, window, tmp_path,
         threads.append(threading.current_thread().name)
         return isdir(path)
 
-    monkeypatch.setattr(input_flow.os.path, "isdir", spy)
+    monkeypatch.setattr(input_controller.os.path, "isdir", spy)
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     assert threads and threading.main_thread().name not in threads
@@ -186,16 +186,16 @@ def test_a_stuck_path_does_not_freeze_the_window(qtbot, window, monkeypatch):
 
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from nanocaption_desktop.gui import input_flow
+    from nanocaption_desktop.gui import input_controller
 
     release = threading.Event()
-    isdir = input_flow.os.path.isdir
+    isdir = input_controller.os.path.isdir
 
     def stuck(path):  # type: ignore[no-untyped-def]
         release.wait(30)  # a sleeping network share
         return isdir(path)
 
-    monkeypatch.setattr(input_flow.os.path, "isdir", stuck)
+    monkeypatch.setattr(input_controller.os.path, "isdir", stuck)
     clock = QElapsedTimer()
     clock.start()
     drop_urls(window.drop_area, [PHOTO])
