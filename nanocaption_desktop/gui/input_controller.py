@@ -45,7 +45,8 @@ class SortedDrop:
 
 def sort_paths(paths: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split ``paths`` into (folders, files), keeping their order. Touches the disk."""
-    folders, files = [], []
+    folders: list[str] = []
+    files: list[str] = []
     for path in paths:
         try:
             is_folder = os.path.isdir(path)

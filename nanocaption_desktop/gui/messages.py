@@ -29,14 +29,8 @@ class CaptionOutcome:
     text: str = ""
     score: float | None = None
     seconds: float = 0.0
-    beams: int | None = None
-    max_new_tokens: int | None = None
     error: str | None = None
     cancelled: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not self.cancelled
 
 
 @dataclass(frozen=True)
@@ -139,4 +133,3 @@ class FileStarted:
 class FetchProgress:
     done: int
     total: int | None
-    message: str = ""
