@@ -53,8 +53,10 @@ class CaptionController(QObject):
         self._request_key: dict[int, int] = {}  # request id -> history key
         self._latest: dict[int, CaptionRequest] = {}  # history key -> newest request
         self._shown_key: int | None = None
+        self._preview_due: set[int] = set()  # request ids whose preview the worker sends
         model.state_changed.connect(self._model_state)
         worker.caption_ready.connect(self._caption_ready)
+        worker.preview_ready.connect(self._decoded)
         previews.image_ready.connect(self._preview_ready)
         previews.image_failed.connect(self._preview_failed)
         caption_panel.regenerate_requested.connect(self.regenerate)
@@ -67,24 +69,39 @@ class CaptionController(QObject):
         self, source: object, name: str, *, show: bool, key: int | None = None
     ) -> CaptionRequest:
         key = key if key is not None else next(self._ids)
+        existing = self.history_model.entry(key)
+        wants_preview = show or existing is None or not self.history_model.has_thumbnail(key)
+        # a file or encoded bytes the worker can start on now: one decode for preview and pixels
+        # (while the model loads or a batch runs, the preview comes from the loader at once)
+        one_decode = (
+            wants_preview
+            and isinstance(source, (str, bytes))
+            and self.model.state == "ready"
+            and not self._batch_running()
+        )
         request = CaptionRequest(
-            next(self._ids), source, name, self.panel.chosen_beams(), self.panel.chosen_max_tokens()
+            next(self._ids),
+            source,
+            name,
+            self.panel.chosen_beams(),
+            self.panel.chosen_max_tokens(),
+            preview_side=self.previews.max_side if one_decode else None,
         )
         old = self._latest.get(key)
         if old is not None:
             old.cancel.set()  # replaced: stop it, and drop its result if it still arrives
         self._latest[key] = request
         self._request_key[request.id] = key
-        existing = self.history_model.entry(key)
         self.history_model.upsert(existing or HistoryEntry(key, name, source))
+        if one_decode:
+            self._preview_due.add(request.id)
+        elif wants_preview:
+            self.previews.request(key, source)
         if show:
             self._shown_key = key
             self.history_panel.select_key(key)
             self.drop_area.show_loading(name)
             self.panel.clear()
-            self.previews.request(key, source)
-        elif not self.history_model.has_thumbnail(key):
-            self.previews.request(key, source)
         if self.model.state == "ready":
             self.worker.caption(request)
             if show:
@@ -141,8 +158,18 @@ class CaptionController(QObject):
         )
 
     # ================================================================= results
+    def _decoded(self, request_id: int, image: QImage) -> None:
+        self._preview_due.discard(request_id)
+        key = self._request_key.get(request_id)
+        if key is not None:
+            self._preview_ready(key, image)
+
     def _caption_ready(self, outcome: CaptionOutcome) -> None:
         key = self._request_key.pop(outcome.id, None)
+        if outcome.id in self._preview_due:  # the file's one decode did not happen or failed
+            self._preview_due.discard(outcome.id)
+            if key is not None and outcome.error:
+                self._preview_failed(key, outcome.error)
         latest = self._latest.get(key) if key is not None else None
         if key is None or latest is None or latest.id != outcome.id or outcome.cancelled:
             return  # a late result for a replaced image or a cancelled request: dropped

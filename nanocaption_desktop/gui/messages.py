@@ -16,6 +16,8 @@ class CaptionRequest:
     name: str
     beams: int | None = None  # None: the model's own generation settings
     max_new_tokens: int | None = None
+    #: a file's preview comes from the same decode as its pixels (``CaptionWorker.preview_ready``)
+    preview_side: int | None = None
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 

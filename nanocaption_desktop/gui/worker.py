@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QImage
 
 from .convert import Announcing, batch_progress, batch_row, plain_error, qimage_to_pil
+from .imaging import preview_to_qimage
 from .messages import (
     BatchProgress,
     BatchRequest,
@@ -52,6 +54,7 @@ class CaptionWorker(QObject):
     model_preparing = Signal(str)  # ... and it derives the optimized graphs first (seconds)
     model_loaded = Signal(object)  # ModelInfo
     model_missing = Signal(object)  # ModelProblem
+    preview_ready = Signal(int, QImage)  # request id, the preview of its file (preview_side)
     caption_ready = Signal(object)  # CaptionOutcome (ok, failed or cancelled)
     batch_progress = Signal(object)  # BatchProgress
     batch_file_started = Signal(object)  # Latest holding the newest FileStarted (take() it)
@@ -244,15 +247,23 @@ class CaptionWorker(QObject):
             outcome(text=cap.text, score=cap.score, seconds=cap.seconds, error=cap.error)
         )
 
-    @staticmethod
-    def _caption_one(captioner: Captioner, pool: DecodePool, request: CaptionRequest) -> Caption:
+    def _caption_one(
+        self, captioner: Captioner, pool: DecodePool, request: CaptionRequest
+    ) -> Caption:
         options: dict[str, Any] = dict(
             beams=request.beams, max_new_tokens=request.max_new_tokens, cancel=request.cancel
         )
         source = request.source
         if not isinstance(source, (str, bytes, Path)):  # a QImage Qt already decoded
             return captioner.caption(qimage_to_pil(source), **options)
-        pixels = pool.prepare(source, name=request.name)
+        if request.preview_side:  # one decode for the screen and the model
+            pixels, preview = pool.prepare_with_preview(
+                source, request.preview_side, name=request.name
+            )
+            image = preview_to_qimage(preview.width, preview.height, preview.rgb)
+            self.preview_ready.emit(request.id, image)
+        else:
+            pixels = pool.prepare(source, name=request.name)
         return captioner.caption_pixels(pixels, source=request.name, **options)
 
     @Slot(object)

@@ -88,6 +88,8 @@ def test_non_image_gives_a_per_file_error_and_the_app_keeps_working(qtbot, windo
     entry = window.history_model.entries()[0]
     assert entry.name == "notes.jpg" and entry.error == failed.args[0]
     assert "notes.jpg" in window.caption_panel.status.text()
+    shown_text = window.drop_area._preview.text()  # the drop area says so too, not "Opening…"
+    assert shown_text.startswith("Cannot show this file:") and failed.args[0] in shown_text
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     assert window.history_model.rowCount() == 2
@@ -208,3 +210,27 @@ def test_a_stuck_path_does_not_freeze_the_window(qtbot, window, monkeypatch):
     assert window.caption_panel.text() == ""
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         release.set()
+
+
+def test_a_dropped_file_is_decoded_once_for_preview_and_caption(
+    qtbot, window, monkeypatch, reference_captioner
+):
+    """The preview on screen and the model's pixels come from one decode, in one pool."""
+    from nanocaption_desktop.engine.isolation import DecodePool
+
+    calls: list[tuple[str, object]] = []
+    for method in ("prepare", "preview", "prepare_with_preview"):
+        real = getattr(DecodePool, method)
+
+        def spy(self, source, *args, _real=real, _method=method, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append((_method, source))
+            return _real(self, source, *args, **kwargs)
+
+        monkeypatch.setattr(DecodePool, method, spy)
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_urls(window.drop_area, [PHOTO])
+    qtbot.waitUntil(window.drop_area.has_image, timeout=30_000)
+    assert shown.args == [reference_captioner.caption(str(PHOTO)).text]  # the same caption
+    assert [name for name, source in calls if source == str(PHOTO)] == ["prepare_with_preview"]
+    entry = window.history_model.entries()[0]
+    assert window.history_model.has_thumbnail(entry.key)
