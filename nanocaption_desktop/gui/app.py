@@ -74,9 +74,9 @@ def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
 
     from . import theme
     from .logsetup import install_excepthook, setup_logging
-    from .service import CaptionService
     from .settings import APPLICATION, ORGANIZATION, Settings
     from .window import MainWindow
+    from .worker import CaptionWorker
 
     log_file = setup_logging()
     app = QApplication.instance() or QApplication([program, *qt_args])
@@ -94,22 +94,22 @@ def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
     theme.apply(app, appearance)
     theme.follow_system(app, lambda: args.appearance or settings.appearance())
 
-    service = CaptionService()
-    service.start()
-    window = MainWindow(settings, service, model_dir)
+    worker = CaptionWorker()
+    worker.start()
+    window = MainWindow(settings, worker, model_dir)
     window.show()
     log.info("window shown; log file %s", log_file)
 
     def ready() -> None:
         _say(READY_LINE)
-        window.start_model()  # after the window is on screen
+        window.model.start()  # after the window is on screen
         if quit_after and quit_after != "model":
             QTimer.singleShot(0, window.close)
 
     def model_state(state: str) -> None:
         if state == "loading":
             return
-        name = window.model_info.name if window.model_info else ""
+        name = window.model.info.name if window.model.info else ""
         _say(f"NanoCaption model: {state} {name}".rstrip())
         if quit_after == "model":
             QTimer.singleShot(0, window.close)
@@ -118,10 +118,10 @@ def run(argv: list[str] | None = None, *, model_dir: str | None = None) -> int:
     if args.files:
         from .drop_area import Dropped
 
-        window.handle_dropped(Dropped(paths=[os.path.abspath(f) for f in args.files]))
+        window.inputs.handle_dropped(Dropped(paths=[os.path.abspath(f) for f in args.files]))
     QTimer.singleShot(0, ready)
     code = app.exec()
-    service.shutdown()
+    worker.shutdown()
     from .imaging import close_preview_pool
     from .tasks import wait_for_tasks
 

@@ -105,8 +105,8 @@ class BatchPanel(QWidget):
             options.addWidget(widget)
         options.addStretch(1)
         outputs = QHBoxLayout()
-        for widget in (self.csv, self.jsonl, self.sidecars):
-            outputs.addWidget(widget)
+        for output in (self.csv, self.jsonl, self.sidecars):
+            outputs.addWidget(output)
         outputs.addStretch(1)
         grid.addLayout(options, 1, 1, 1, 2)
         grid.addLayout(outputs, 2, 1, 1, 2)

@@ -73,7 +73,7 @@ class HistoryPanel(QWidget):
         self.export = QPushButton("&Export…")
         self.export.setAccessibleName("Export history")
         self.export.setToolTip("Save the history as CSV, JSON Lines or plain text")
-        self.export.clicked.connect(self._export)
+        self.export.clicked.connect(self.export_history)
         buttons.addWidget(self.copy_all)
         buttons.addWidget(self.export)
         buttons.addStretch(1)
@@ -106,7 +106,7 @@ class HistoryPanel(QWidget):
         QGuiApplication.clipboard().setText(text)
         self.message.emit(f"Copied {text.count(chr(10))} captions")
 
-    def _export(self) -> None:
+    def export_history(self) -> None:
         filters = ";;".join(EXPORT_KINDS.values())
         start = str(Path(self.last_folder or Path.home()) / "captions.csv")
         path, chosen = QFileDialog.getSaveFileName(self, "Export history", start, filters)

@@ -44,7 +44,7 @@ def close_preview_pool() -> None:
         pool.close()
 
 
-def _preview_to_qimage(width: int, height: int, rgb: bytes) -> QImage:
+def preview_to_qimage(width: int, height: int, rgb: bytes) -> QImage:
     image = QImage(rgb, width, height, width * 3, QImage.Format.Format_RGB888)
     return image.copy()  # own the pixels: ``rgb`` goes away
 
@@ -64,7 +64,7 @@ def make_image(source: Any, max_side: int) -> QImage:
     if pool is None:
         raise RuntimeError("closing")
     preview = pool.preview(source, max_side)
-    return _preview_to_qimage(preview.width, preview.height, preview.rgb)
+    return preview_to_qimage(preview.width, preview.height, preview.rgb)
 
 
 class _Signals(QObject):

@@ -1,21 +1,27 @@
-"""The menu bar and the window-wide shortcuts."""
+"""The menu bar and its window-wide shortcuts (the F1 list in ``dialogs.SHORTCUTS`` names them)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow, QTabWidget
 
+from .batch_controller import BatchController
+from .caption_controller import CaptionController
 from .dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
-
-if TYPE_CHECKING:
-    from .window import MainWindow
+from .history_panel import HistoryPanel
+from .input_controller import InputController
+from .model_controller import ModelController
 
 
 def _action(
-    window: MainWindow, text: str, slot, shortcut: str | None = None, tip: str = ""
-) -> QAction:  # type: ignore[no-untyped-def]
+    window: QMainWindow,
+    text: str,
+    slot: Callable[[], object],
+    shortcut: str | None = None,
+    tip: str = "",
+) -> QAction:
     action = QAction(text, window)
     if shortcut:
         action.setShortcut(QKeySequence(shortcut))
@@ -26,112 +32,100 @@ def _action(
     return action
 
 
-def build_menus(window: MainWindow) -> None:
-    bar = window.menuBar()
-    file_menu = bar.addMenu("&File")
-    file_menu.addAction(
-        _action(
-            window, "&Open Images…", window.open_files, "Ctrl+O", "Choose image files to caption"
-        )
-    )
-    file_menu.addAction(
-        _action(
-            window,
-            "Open &Folder…",
-            window.open_folder,
-            "Ctrl+Shift+O",
-            "Caption every image in a folder",
-        )
-    )
-    file_menu.addAction(
-        _action(
-            window,
+def build_menus(
+    window: QMainWindow,
+    *,
+    model: ModelController,
+    inputs: InputController,
+    captions: CaptionController,
+    batches: BatchController,
+    history_panel: HistoryPanel,
+    tabs: QTabWidget,
+) -> None:
+    def add(menu_name: str, *actions: QAction | None) -> None:
+        menu = window.menuBar().addMenu(menu_name)
+        for action in actions:
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+
+    def act(
+        text: str, slot: Callable[[], object], key: str | None = None, tip: str = ""
+    ) -> QAction:
+        return _action(window, text, slot, key, tip)
+
+    add(
+        "&File",
+        act("&Open Images…", inputs.open_files, "Ctrl+O", "Choose image files to caption"),
+        act("Open &Folder…", inputs.open_folder, "Ctrl+Shift+O", "Caption every image in a folder"),
+        act(
             "&Export History…",
-            window.history_panel._export,
+            history_panel.export_history,
             "Ctrl+E",
             "Save this session's captions",
-        )
+        ),
+        None,
+        act("&Quit", window.close, "Ctrl+Q", "Quit NanoCaption"),
     )
-    file_menu.addSeparator()
-    file_menu.addAction(_action(window, "&Quit", window.close, "Ctrl+Q", "Quit NanoCaption"))
-
-    edit_menu = bar.addMenu("&Edit")
-    edit_menu.addAction(
-        _action(
-            window,
-            "&Paste Image",
-            window.paste,
-            "Ctrl+V",
-            "Caption the image or files on the clipboard",
-        )
-    )
-    edit_menu.addAction(
-        _action(
-            window,
+    add(
+        "&Edit",
+        act("&Paste Image", inputs.paste, "Ctrl+V", "Caption the image or files on the clipboard"),
+        act(
             "&Copy Caption",
-            window.caption_panel.copy_caption,
+            captions.panel.copy_caption,
             None,
             "Copy the caption (Ctrl+Shift+C)",
-        )
-    )
-    edit_menu.addAction(
-        _action(
-            window,
+        ),
+        act(
             "&Regenerate Caption",
-            window.regenerate,
+            captions.regenerate,
             "Ctrl+R",
             "Caption the image again with the chosen options",
-        )
-    )
-    edit_menu.addSeparator()
-    edit_menu.addAction(
-        _action(
-            window,
+        ),
+        None,
+        act(
             "&Settings…",
-            lambda: open_settings(window),
+            lambda: open_settings(window, model, batches),
             "Ctrl+,",
             "Model folder and appearance",
-        )
+        ),
+    )
+    add(
+        "&View",
+        act("&Caption Page", lambda: tabs.setCurrentIndex(0), "Ctrl+1"),
+        act("&Batch Page", lambda: tabs.setCurrentIndex(1), "Ctrl+2"),
+    )
+    add(
+        "&Batch",
+        act("&Start Batch", batches.start, "Ctrl+Return"),
+        act("&Cancel Batch", batches.cancel, "Esc", "Stop the running batch"),
+    )
+    add(
+        "&Help",
+        act("&Keyboard Shortcuts", lambda: ShortcutsDialog(window).exec(), "F1"),
+        act("&About NanoCaption", lambda: about(window, model)),
     )
 
-    view_menu = bar.addMenu("&View")
-    view_menu.addAction(
-        _action(window, "&Caption Page", lambda: window.tabs.setCurrentIndex(0), "Ctrl+1")
-    )
-    view_menu.addAction(
-        _action(window, "&Batch Page", lambda: window.tabs.setCurrentIndex(1), "Ctrl+2")
-    )
 
-    batch_menu = bar.addMenu("&Batch")
-    batch_menu.addAction(_action(window, "&Start Batch", window.start_batch, "Ctrl+Return"))
-    batch_menu.addAction(
-        _action(window, "&Cancel Batch", window.cancel_batch, "Esc", "Stop the running batch")
-    )
-
-    help_menu = bar.addMenu("&Help")
-    help_menu.addAction(
-        _action(window, "&Keyboard Shortcuts", lambda: ShortcutsDialog(window).exec(), "F1")
-    )
-    help_menu.addAction(_action(window, "&About NanoCaption", lambda: about(window)))
-
-
-def about(window: MainWindow) -> None:
-    info = window.model_info
+def about(window: QMainWindow, model: ModelController) -> None:
+    info = model.info
     AboutDialog(info.name if info else "", info.path if info else "", window).exec()
 
 
-def open_settings(window: MainWindow) -> None:
+def open_settings(window: QMainWindow, model: ModelController, batches: BatchController) -> None:
     from . import theme
 
-    dialog = SettingsDialog(window.settings.model_folder(), window.settings.appearance(), window)
+    settings = model.settings
+    dialog = SettingsDialog(settings.model_folder(), settings.appearance(), window)
     if not dialog.exec():
         return
     appearance = dialog.chosen_appearance()
-    if appearance != window.settings.appearance():
-        window.settings.set_appearance(appearance)
+    if appearance != settings.appearance():
+        settings.set_appearance(appearance)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             theme.apply(app, appearance)
     folder = dialog.chosen_folder()
-    if folder != window.settings.model_folder() and not window.batch_running():
-        window.use_model_folder(folder)
+    if folder != settings.model_folder() and not batches.running():
+        model.use_folder(folder)

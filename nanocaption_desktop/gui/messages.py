@@ -16,6 +16,8 @@ class CaptionRequest:
     name: str
     beams: int | None = None  # None: the model's own generation settings
     max_new_tokens: int | None = None
+    #: a file's preview comes from the same decode as its pixels (``CaptionWorker.preview_ready``)
+    preview_side: int | None = None
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
@@ -29,14 +31,8 @@ class CaptionOutcome:
     text: str = ""
     score: float | None = None
     seconds: float = 0.0
-    beams: int | None = None
-    max_new_tokens: int | None = None
     error: str | None = None
     cancelled: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not self.cancelled
 
 
 @dataclass(frozen=True)
@@ -139,4 +135,3 @@ class FileStarted:
 class FetchProgress:
     done: int
     total: int | None
-    message: str = ""

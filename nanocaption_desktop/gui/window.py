@@ -1,14 +1,15 @@
 """The main window: drop area and caption on one page, folder batches on the other.
 
-All work happens elsewhere: captions in the worker thread (``service.py``), previews and
+The window builds the widgets and wires them to the controllers, which own the state: the model
+(``model_controller.py``), single images (``caption_controller.py``), folder batches
+(``batch_controller.py``) and what comes in by drop, paste or Open (``input_controller.py``).
+All work happens elsewhere: captions in the worker thread (``worker.py``), previews and
 thumbnails in a loader thread (``imaging.py``), file writes in the task pool (``tasks.py``).
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-from itertools import count
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -22,30 +23,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .batch_flow import BatchFlow
+from .batch_controller import BatchController
 from .batch_panel import BatchPanel
-from .caption_flow import CaptionFlow
+from .caption_controller import CaptionController
 from .caption_panel import CaptionPanel
 from .drop_area import DropArea
 from .history import HistoryModel
 from .history_panel import HistoryPanel
 from .imaging import ImageLoader
-from .input_flow import InputFlow
+from .input_controller import InputController
 from .menus import build_menus
-from .messages import BatchRequest, CaptionRequest, ModelInfo, ModelProblem
+from .model_controller import ModelController
 from .model_panel import MissingModelPanel
-from .model_setup import ModelSetup
 from .results_model import THUMB, ResultsModel
-from .service import CaptionService
 from .settings import Settings
 from .widgets import LiveLabel
+from .worker import CaptionWorker
 
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 1024
 
 
-class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
+class MainWindow(QMainWindow):
     model_state_changed = Signal(str)  # loading | ready | missing
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
@@ -53,26 +53,14 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
     batch_done = Signal(object)  # BatchSummary
     drop_handled = Signal(object)  # SortedDrop: its captions or batch have been asked for
 
-    def __init__(self, settings: Settings, service: CaptionService, model_dir: str | None = None):
+    def __init__(self, settings: Settings, worker: CaptionWorker, model_dir: str | None = None):
         super().__init__()
         self.settings = settings
-        self.service = service
-        self.model_dir = model_dir
-        self.model_state = "loading"
-        self.model_info: ModelInfo | None = None
-        self._ids = count(1)
-        self._pending: list[CaptionRequest] = []
-        self._pending_batch: BatchRequest | None = None
-        self._batch: BatchRequest | None = None
-        self._request_key: dict[int, int] = {}  # request id -> history key
-        self._latest: dict[int, CaptionRequest] = {}  # history key -> newest request
-        self._shown_key: int | None = None
+        self.worker = worker
         self.setWindowTitle("NanoCaption")
         self.setAcceptDrops(True)
         self._build()
-        self._init_input()
-        self._connect()
-        build_menus(self)
+        self._compose(model_dir)
         self._restore()
 
     # ================================================================= layout
@@ -128,35 +116,70 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         self.model_busy.setToolTip("The model is loading")
         self.statusBar().addPermanentWidget(self.model_busy)
         self.statusBar().addPermanentWidget(self.model_label)
-        self.model_setup = ModelSetup(self)
 
-    def _connect(self) -> None:
-        w = self.service.worker
-        w.model_loading.connect(self._model_loading)
-        w.model_preparing.connect(self._model_preparing)
-        w.model_loaded.connect(self._model_loaded)
-        w.model_missing.connect(self._model_missing)
-        w.caption_ready.connect(self._caption_ready)
-        w.batch_progress.connect(self._batch_progress)
-        w.batch_file_started.connect(self._batch_file_started)
-        w.batch_results.connect(self.results_model.append)
-        w.batch_finished.connect(self._batch_finished)
-        w.worker_error.connect(self.show_message)
-        self.drop_area.dropped.connect(self.handle_dropped)
-        self.drop_area.open_requested.connect(self.open_files)
-        self.missing_panel.download_requested.connect(self.model_setup.download)
-        self.missing_panel.choose_requested.connect(self.model_setup.choose_folder)
-        self.previews.image_ready.connect(self._preview_ready)
-        self.previews.image_failed.connect(self._preview_failed)
-        self.caption_panel.regenerate_requested.connect(self.regenerate)
-        self.caption_panel.options_changed.connect(self._options_changed)
-        self.caption_panel.auto_copy_changed.connect(self.settings.set_auto_copy)
-        self.caption_panel.edit.textChanged.connect(self._caption_edited)
-        self.history_panel.entry_selected.connect(self.show_entry)
+    def _compose(self, model_dir: str | None) -> None:
+        """The controllers, each given the widgets it drives; then the window's own signals."""
+        self.model = ModelController(
+            self.worker,
+            self.settings,
+            model_dir,
+            left=self.left,
+            drop_area=self.drop_area,
+            missing_panel=self.missing_panel,
+            label=self.model_label,
+            busy=self.model_busy,
+            dialog_parent=self,
+        )
+        self.captions = CaptionController(
+            self.worker,
+            self.model,
+            self.settings,
+            drop_area=self.drop_area,
+            caption_panel=self.caption_panel,
+            history_model=self.history_model,
+            history_panel=self.history_panel,
+            previews=self.previews,
+            tabs=self.tabs,
+            batch_running=lambda: self.batches.running(),
+        )
+        self.batches = BatchController(
+            self.worker,
+            self.model,
+            self.settings,
+            batch_panel=self.batch_panel,
+            results_model=self.results_model,
+            caption_panel=self.caption_panel,
+            tabs=self.tabs,
+        )
+        self.inputs = InputController(
+            self.captions,
+            self.batches,
+            self.settings,
+            drop_area=self.drop_area,
+            batch_panel=self.batch_panel,
+            tabs=self.tabs,
+            status=self.statusBar(),
+            dialog_parent=self,
+        )
+        build_menus(
+            self,
+            model=self.model,
+            inputs=self.inputs,
+            captions=self.captions,
+            batches=self.batches,
+            history_panel=self.history_panel,
+            tabs=self.tabs,
+        )
+        self.model.state_changed.connect(self.model_state_changed)
+        self.captions.caption_shown.connect(self.caption_shown)
+        self.captions.caption_error_shown.connect(self.caption_error_shown)
+        self.batches.progressed.connect(self.batch_progressed)
+        self.batches.finished.connect(self.batch_done)
+        self.inputs.drop_handled.connect(self.drop_handled)
+        for said in (self.model.message, self.captions.message, self.batches.message):
+            said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
         self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
-        self.batch_panel.start_requested.connect(self.start_batch)
-        self.batch_panel.cancel_requested.connect(self.cancel_batch)
         QShortcut(
             QKeySequence("Ctrl+Shift+C"),
             self,
@@ -193,78 +216,17 @@ class MainWindow(CaptionFlow, BatchFlow, InputFlow, QMainWindow):
         s.set_batch_resume(b.resume.isChecked())
         s.sync()
 
-    # ================================================================= model state
-    def start_model(self) -> None:
-        """Ask the worker to load the model (call once the window is on screen)."""
-        self._set_state("loading", "Loading model…")
-        self.service.load_model(self.model_dir or self.settings.model_folder() or None)
-
-    def _set_state(self, state: str, label: str, busy: str = "Loading model…") -> None:
-        self.model_state = state
-        self.model_label.setText(label)
-        self.model_busy.setVisible(state == "loading")
-        self.left.setCurrentWidget(self.missing_panel if state == "missing" else self.drop_area)
-        # nothing can caption without a model (while loading, a request waits for it instead)
-        self.caption_panel.regenerate.setEnabled(state != "missing")
-        if state == "loading":
-            waiting = len(self._pending)
-            extra = f" {waiting} image(s) waiting." if waiting else ""
-            self.caption_panel.set_busy(
-                f"{busy} images you drop now are captioned as soon as it is ready.{extra}"
-            )
-        self.model_state_changed.emit(state)
-
-    def _model_loading(self, where: str) -> None:
-        self._set_state("loading", "Loading model…")
-        self.model_label.setToolTip(f"Loading the model from {where}")
-
-    def _model_preparing(self, where: str) -> None:
-        self._set_state(
-            "loading",
-            "Preparing model…",
-            "Preparing the model for this computer (only this once, a few seconds)…",
-        )
-        self.model_label.setToolTip(f"Deriving the optimized graphs of the model in {where}")
-
-    def _model_loaded(self, info: ModelInfo) -> None:
-        self.model_info = info
-        # Everything alive now (Qt, numpy, onnxruntime, the model) lives as long as the app: keep
-        # it out of the cyclic GC, whose full passes otherwise stall the GUI thread 70-170 ms.
-        gc.freeze()
-        self._set_state("ready", f"Model: {info.name}")
-        self.model_label.setToolTip(f"{info.name} from {info.path}, loaded in {info.seconds:.1f} s")
-        self.caption_panel.set_token_limit(info.max_new_tokens)
-        self.caption_panel.set_busy("" if self._pending else "Ready. Drop a photo to caption it.")
-        pending, self._pending = self._pending, []
-        for request in pending:
-            self.service.caption(request)
-        if self._pending_batch is not None:
-            batch, self._pending_batch = self._pending_batch, None
-            self._send_batch(batch)
-
-    def _model_missing(self, problem: ModelProblem) -> None:
-        self.model_info = None
-        self.missing_panel.show_problem(problem)
-        self._set_state("missing", "No model")
-        self.caption_panel.set_busy("Install or choose the model to start captioning.")
-
-    def use_model_folder(self, folder: str) -> None:
-        self.settings.set_model_folder(folder)
-        self.model_dir = None
-        self.start_model()
-
     # ================================================================= misc
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self._batch is not None:
-            self._batch.cancel.set()
+        self.batches.stop()
         self._save()
         # gone at once: the wait below (for a model that is still loading, which the first
         # time also derives its optimized graphs: seconds) must not look like a frozen window
         self.hide()
         self.thumbs.close()
         self.previews.close()
-        self.service.shutdown()
+        self.worker.shutdown()
         event.accept()

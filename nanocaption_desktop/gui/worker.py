@@ -1,19 +1,29 @@
-"""The worker: one QObject, living in its own QThread, that owns the Captioner.
+"""The worker: one QObject in its own QThread that owns the Captioner and the image decoders.
 
-The window never calls it directly: it emits requests (queued signals, see ``service.py``) and
-listens to the signals below, each named for what happened and carrying plain data. Every
+The GUI thread calls the request methods (``load_model``, ``caption``, ``run_batch``,
+``fetch_model``); each emits a private signal connected to a slot of this object with a queued
+connection, so the work runs in the worker's thread. Results come back as the public signals
+below, named for what happened and carrying the frozen dataclasses of ``messages.py``. Every
 exception inside a slot becomes a signal; the thread never dies with it.
+
+The engine calls (``locate``, ``searched``, ``preparing``, ``load``, ``fetch``) are methods
+here: they run in the worker's thread, and tests override them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QImage
 
-from . import backend
+from .convert import Announcing, batch_progress, batch_row, plain_error, qimage_to_pil
+from .imaging import preview_to_qimage
 from .messages import (
     BatchProgress,
     BatchRequest,
@@ -28,9 +38,15 @@ from .messages import (
     ModelProblem,
 )
 
+if TYPE_CHECKING:
+    from ..engine.captioner import Caption, Captioner
+    from ..engine.isolation import DecodePool
+
 log = logging.getLogger(__name__)
 
+DEFAULT_MODEL = "vit-gpt2"
 EMIT_INTERVAL = 0.1  # seconds between batched result/progress signals: keeps the GUI queue short
+_QUEUED = Qt.ConnectionType.QueuedConnection
 
 
 class CaptionWorker(QObject):
@@ -38,9 +54,8 @@ class CaptionWorker(QObject):
     model_preparing = Signal(str)  # ... and it derives the optimized graphs first (seconds)
     model_loaded = Signal(object)  # ModelInfo
     model_missing = Signal(object)  # ModelProblem
-    caption_started = Signal(int)  # request id
+    preview_ready = Signal(int, QImage)  # request id, the preview of its file (preview_side)
     caption_ready = Signal(object)  # CaptionOutcome (ok, failed or cancelled)
-    batch_started = Signal(object)  # BatchRequest
     batch_progress = Signal(object)  # BatchProgress
     batch_file_started = Signal(object)  # Latest holding the newest FileStarted (take() it)
     batch_results = Signal(object)  # list of BatchRow, in order
@@ -48,109 +63,219 @@ class CaptionWorker(QObject):
     fetch_progress = Signal(object)  # FetchProgress
     fetch_finished = Signal(str)  # the bundle folder
     fetch_failed = Signal(str)  # a plain reason
-    worker_error = Signal(str)  # anything unexpected, already logged
 
-    def __init__(self, api: backend.Backend | None = None) -> None:
+    _load_requested = Signal(object)  # folder or None
+    _caption_requested = Signal(object)  # CaptionRequest
+    _batch_requested = Signal(object)  # BatchRequest
+    _fetch_requested = Signal(object)  # threading.Event (cancel)
+
+    def __init__(self) -> None:
         super().__init__()
-        self._api = api or backend.Backend()
-        self._captioner: Any = None
+        self._captioner: Captioner | None = None
+        self._pool: DecodePool | None = None
+        self._cancels: list[threading.Event] = []
+        self._lock = threading.Lock()
+        self._stopped: bool | None = None  # once shut down: whether the thread stopped in time
+        self._thread = QThread()
+        self._thread.setObjectName("caption-worker")
+        self.moveToThread(self._thread)
+        self._load_requested.connect(self._load, _QUEUED)
+        self._caption_requested.connect(self._caption, _QUEUED)
+        self._batch_requested.connect(self._run_batch, _QUEUED)
+        self._fetch_requested.connect(self._fetch, _QUEUED)
 
-    def close(self) -> None:
-        """Release the decoder processes. Call after the thread has stopped."""
-        self._captioner = None
-        close = getattr(self._api, "close", None)
-        if close is not None:
-            close()
+    # ================================================================= GUI thread
+    def start(self) -> None:
+        self._thread.start()
 
-    # ----------------------------------------------------------------- model
-    @Slot(object)
     def load_model(self, folder: str | None) -> None:
+        self._load_requested.emit(folder or None)
+
+    def caption(self, request: CaptionRequest) -> None:
+        self._track(request.cancel)
+        self._caption_requested.emit(request)
+
+    def run_batch(self, request: BatchRequest) -> None:
+        self._track(request.cancel)
+        self._batch_requested.emit(request)
+
+    def fetch_model(self) -> threading.Event:
+        """Download the default model; set the returned event to cancel."""
+        cancel = threading.Event()
+        self._track(cancel)
+        self._fetch_requested.emit(cancel)
+        return cancel
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel whatever runs, stop the thread and wait for it. True if it stopped in time."""
+        if self._stopped is not None:
+            return self._stopped
+        with self._lock:
+            for event in self._cancels:
+                event.set()
+            self._cancels.clear()
+        self._thread.quit()
+        self._stopped = self._thread.wait(timeout_ms)
+        if self._stopped:
+            self._captioner = None
+            self._close_pool()
+        else:
+            log.warning("worker thread did not stop within %d ms", timeout_ms)
+        return self._stopped
+
+    def _track(self, event: threading.Event) -> None:
+        with self._lock:
+            self._cancels = [e for e in self._cancels if not e.is_set()][-64:]
+            self._cancels.append(event)
+
+    # ================================================================= engine calls
+    def locate(self, explicit: str | None) -> Path | None:
+        from ..modelstore.locate import find_bundle
+
+        return find_bundle(explicit or None)  # raises ModelError when ``explicit`` is no bundle
+
+    def searched(self, explicit: str | None) -> list[str]:
         try:
-            path = self._api.locate(folder or None)
+            from ..modelstore.locate import candidate_dirs
+
+            return [f"{path} ({label})" for label, path in candidate_dirs(explicit or None)]
+        except Exception:  # the list is only shown to people: never fail on it
+            return [explicit] if explicit else []
+
+    def preparing(self, path: Path) -> bool:
+        """Whether loading ``path`` first derives its optimized graphs (seconds, once)."""
+        from ..engine.bundle import Bundle
+        from ..engine.derive import derive_pending
+
+        try:
+            bundle = Bundle.open(path)
+        except Exception:  # noqa: BLE001 - the load itself reports what is wrong
+            return False
+        return derive_pending(bundle.encoder) or derive_pending(bundle.decoder)
+
+    def load(self, path: Path) -> Captioner:
+        from ..engine.captioner import Captioner
+        from ..engine.sessions import physical_cores, threads_for_lanes
+
+        # two lanes for folder batches; the encoder keeps every core for one image alone
+        return Captioner.load(path, threads=threads_for_lanes(2), encoder_threads=physical_cores())
+
+    def fetch(
+        self, *, progress: Callable[[int, int | None], None], cancel: threading.Event
+    ) -> Path:
+        from ..modelstore.fetch import fetch
+
+        def report(done: int, total: int | None = None, *_: Any) -> None:
+            progress(done, total)
+
+        return Path(fetch(DEFAULT_MODEL, progress=report, cancel=cancel))
+
+    def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    # ================================================================= worker thread
+    @Slot(object)
+    def _load(self, folder: str | None) -> None:
+        try:
+            path = self.locate(folder)
             if path is None:
                 self._captioner = None
-                self.model_missing.emit(ModelProblem(tuple(self._api.searched(folder or None))))
+                self.model_missing.emit(ModelProblem(tuple(self.searched(folder))))
                 return
             self.model_loading.emit(str(path))
-            preparing = getattr(self._api, "preparing", None)
-            if preparing is not None and preparing(path):
+            if self.preparing(path):
                 self.model_preparing.emit(str(path))
             start = time.perf_counter()
-            captioner = self._api.load(path)
+            captioner = self.load(path)
             seconds = time.perf_counter() - start
+            from ..engine.isolation import DecodePool
+
+            # untrusted images are decoded in subprocesses, with the bundle's preprocessing
+            self._close_pool()
+            self._pool = DecodePool(captioner.preprocess_config, workers=1)
             self._captioner = captioner
-            name = str(getattr(captioner, "model_name", "") or path.name)
+            name = captioner.model_name or path.name
             log.info("model %s loaded from %s in %.2f s", name, path, seconds)
-            positions = getattr(getattr(captioner, "settings", None), "max_positions", None)
-            most = positions - 1 if isinstance(positions, int) and positions > 1 else None
+            positions = captioner.settings.max_positions
+            most = positions - 1 if positions is not None and positions > 1 else None
             self.model_loaded.emit(ModelInfo(name, str(path), seconds, most))
         except Exception as exc:  # ModelError or anything from onnxruntime
             log.exception("model load failed")
             self._captioner = None
-            searched = tuple(self._api.searched(folder or None))
-            self.model_missing.emit(ModelProblem(searched, reason=backend.plain_error(exc)))
+            searched = tuple(self.searched(folder))
+            self.model_missing.emit(ModelProblem(searched, reason=plain_error(exc)))
 
     @Slot(object)
-    def fetch_model(self, cancel: Any) -> None:
-        def progress(done: int, total: int | None, message: str = "") -> None:
-            self.fetch_progress.emit(FetchProgress(int(done), total, message))
+    def _fetch(self, cancel: threading.Event) -> None:
+        def progress(done: int, total: int | None) -> None:
+            self.fetch_progress.emit(FetchProgress(int(done), total))
 
         try:
-            path = self._api.fetch(progress=progress, cancel=cancel)
+            path = self.fetch(progress=progress, cancel=cancel)
         except Exception as exc:
             log.warning("model download failed: %s", exc)
-            self.fetch_failed.emit(backend.plain_error(exc))
+            self.fetch_failed.emit(plain_error(exc))
             return
         self.fetch_finished.emit(str(path))
 
-    # ----------------------------------------------------------------- one image
     @Slot(object)
-    def caption(self, request: CaptionRequest) -> None:
-        base = dict(
-            id=request.id,
-            name=request.name,
-            source=request.source,
-            beams=request.beams,
-            max_new_tokens=request.max_new_tokens,
-        )
+    def _caption(self, request: CaptionRequest) -> None:
+        from ..engine.errors import Cancelled, ImageError
+
+        def outcome(**result: Any) -> CaptionOutcome:
+            return CaptionOutcome(request.id, request.name, request.source, **result)
+
         if request.cancel.is_set():
-            self.caption_ready.emit(CaptionOutcome(cancelled=True, **base))
+            self.caption_ready.emit(outcome(cancelled=True))
             return
-        if self._captioner is None:
-            self.caption_ready.emit(CaptionOutcome(error="No model is loaded.", **base))
+        if self._captioner is None or self._pool is None:
+            self.caption_ready.emit(outcome(error="No model is loaded."))
             return
-        self.caption_started.emit(request.id)
         try:
-            cap = self._api.caption(self._captioner, request)
-        except backend.Cancelled:
-            self.caption_ready.emit(CaptionOutcome(cancelled=True, **base))
+            cap = self._caption_one(self._captioner, self._pool, request)
+        except Cancelled:
+            self.caption_ready.emit(outcome(cancelled=True))
             return
         except Exception as exc:
-            if not backend.is_image_error(exc):
+            if not isinstance(exc, ImageError):
                 log.exception("caption failed for %s", request.name)
-            self.caption_ready.emit(CaptionOutcome(error=backend.plain_error(exc), **base))
+            self.caption_ready.emit(outcome(error=plain_error(exc)))
             return
-        error = getattr(cap, "error", None)
         self.caption_ready.emit(
-            CaptionOutcome(
-                text=str(getattr(cap, "text", "")),
-                score=getattr(cap, "score", None),
-                seconds=float(getattr(cap, "seconds", 0.0) or 0.0),
-                error=str(error) if error else None,
-                **base,
-            )
+            outcome(text=cap.text, score=cap.score, seconds=cap.seconds, error=cap.error)
         )
 
-    # ----------------------------------------------------------------- folders
+    def _caption_one(
+        self, captioner: Captioner, pool: DecodePool, request: CaptionRequest
+    ) -> Caption:
+        options: dict[str, Any] = dict(
+            beams=request.beams, max_new_tokens=request.max_new_tokens, cancel=request.cancel
+        )
+        source = request.source
+        if not isinstance(source, (str, bytes, Path)):  # a QImage Qt already decoded
+            return captioner.caption(qimage_to_pil(source), **options)
+        if request.preview_side:  # one decode for the screen and the model
+            pixels, preview = pool.prepare_with_preview(
+                source, request.preview_side, name=request.name
+            )
+            image = preview_to_qimage(preview.width, preview.height, preview.rgb)
+            self.preview_ready.emit(request.id, image)
+        else:
+            pixels = pool.prepare(source, name=request.name)
+        return captioner.caption_pixels(pixels, source=request.name, **options)
+
     @Slot(object)
-    def run_batch(self, request: BatchRequest) -> None:
+    def _run_batch(self, request: BatchRequest) -> None:
+        from ..engine.errors import Cancelled
+
         start = time.perf_counter()
         done = failed = skipped = 0
         pending: list[BatchRow] = []
         last_emit = 0.0
         latest: BatchProgress | None = None
         outputs = tuple(p for p in (request.csv, request.jsonl) if p)
-        self.batch_started.emit(request)
         if self._captioner is None:
             self.batch_finished.emit(
                 BatchSummary(request.id, 0, 0, 0, 0.0, False, outputs, "No model is loaded.")
@@ -164,25 +289,33 @@ class CaptionWorker(QObject):
                 self.batch_file_started.emit(current)
 
         try:
-            for row, progress in self._api.run_batch(self._captioner, request, started):
-                if row is not None:
-                    pending.append(row)
-                    if row.status == "failed":
-                        failed += 1
-                    elif row.status == "done earlier":
-                        skipped += 1
-                    done += 1
+            for result in self._folder_results(self._captioner, request, started):
+                row = batch_row(result)
+                pending.append(row)
+                if row.status == "failed":
+                    failed += 1
+                elif row.status == "done earlier":
+                    skipped += 1
+                done += 1
                 elapsed = time.perf_counter() - start
-                latest = progress or self._estimate(request.id, done, failed, elapsed, row)
+                latest = batch_progress(request.id, result) or BatchProgress(
+                    request.id,
+                    done,
+                    None,
+                    failed,
+                    done / elapsed if elapsed else 0.0,
+                    None,
+                    row.path,
+                )
                 now = time.perf_counter()
                 if now - last_emit >= EMIT_INTERVAL:
                     last_emit = now
                     self._flush(pending, latest)
-        except backend.Cancelled:
+        except Cancelled:
             pass
         except Exception as exc:
             log.exception("batch failed")
-            error = backend.plain_error(exc)
+            error = plain_error(exc)
         self._flush(pending, latest)
         cancelled = request.cancel.is_set()
         seconds = time.perf_counter() - start
@@ -193,16 +326,28 @@ class CaptionWorker(QObject):
             BatchSummary(request.id, done, failed, skipped, seconds, cancelled, outputs, error)
         )
 
+    def _folder_results(
+        self, captioner: Captioner, request: BatchRequest, started: Callable[[str], None]
+    ) -> Any:
+        from ..jobs import caption_folder
+
+        return caption_folder(
+            request.folder,
+            captioner=Announcing(captioner, started),
+            recursive=request.recursive,
+            csv=request.csv,
+            jsonl=request.jsonl,
+            sidecars=None if request.sidecars == "off" else request.sidecars,
+            resume=request.resume,
+            beams=request.beams,
+            max_new_tokens=request.max_new_tokens,
+            cancel=request.cancel,
+            preparer=self._pool.prepare if self._pool is not None else None,
+        )
+
     def _flush(self, pending: list[BatchRow], progress: BatchProgress | None) -> None:
         if pending:
             self.batch_results.emit(list(pending))
             pending.clear()
         if progress is not None:
             self.batch_progress.emit(progress)
-
-    @staticmethod
-    def _estimate(
-        batch_id: int, done: int, failed: int, elapsed: float, row: BatchRow | None
-    ) -> BatchProgress:
-        rate = done / elapsed if elapsed > 0 else 0.0
-        return BatchProgress(batch_id, done, None, failed, rate, None, row.path if row else "")

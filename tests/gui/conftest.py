@@ -49,7 +49,7 @@ def window(qtbot, settings):
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
-        win.start_model()
+        win.model.start()
     yield win
     win.close()
 

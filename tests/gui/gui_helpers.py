@@ -15,13 +15,13 @@ FIXTURE_IMAGES = ROOT / "tests" / "fixtures" / "images"
 PHOTO = FIXTURE_IMAGES / "sun_and_grass.jpg"
 
 
-def make_window(qtbot, settings, model_dir: str | None = None, api=None):
-    from nanocaption_desktop.gui.service import CaptionService
+def make_window(qtbot, settings, model_dir: str | None = None, worker=None):
     from nanocaption_desktop.gui.window import MainWindow
+    from nanocaption_desktop.gui.worker import CaptionWorker
 
-    service = CaptionService(api)
-    service.start()
-    window = MainWindow(settings, service, model_dir)
+    worker = worker or CaptionWorker()
+    worker.start()
+    window = MainWindow(settings, worker, model_dir)
     qtbot.addWidget(window, before_close_func=lambda w: w.close())
     window.resize(1000, 700)
     window.show()

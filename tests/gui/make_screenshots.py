@@ -103,9 +103,9 @@ def main() -> int:
     from nanocaption_desktop.gui.app import icon_path
     from nanocaption_desktop.gui.drop_area import Dropped
     from nanocaption_desktop.gui.imaging import close_preview_pool
-    from nanocaption_desktop.gui.service import CaptionService
     from nanocaption_desktop.gui.settings import Settings
     from nanocaption_desktop.gui.window import MainWindow
+    from nanocaption_desktop.gui.worker import CaptionWorker
 
     app = QApplication([sys.argv[0]])
     app.setWindowIcon(QIcon(str(icon_path())))
@@ -117,9 +117,9 @@ def main() -> int:
         store = QSettings(str(work / f"{name}.ini"), QSettings.Format.IniFormat)
         settings = Settings(store)
         settings.set_batch_write_csv(True)
-        service = CaptionService()
-        service.start()
-        window = MainWindow(settings, service, model)
+        worker = CaptionWorker()
+        worker.start()
+        window = MainWindow(settings, worker, model)
         window.resize(width, height)
         window.move(0, 0)
         window.show()
@@ -132,30 +132,30 @@ def main() -> int:
         print("wrote", target.relative_to(ROOT), flush=True)
 
     window = open_window("main", str(MODEL))
-    window.start_model()
+    window.model.start()
     wait_for(window.model_state_changed, lambda s: s == "ready")
     shoot(window, "empty")
 
-    window.handle_dropped(Dropped(paths=[str(photo)]))
+    window.inputs.handle_dropped(Dropped(paths=[str(photo)]))
     wait_for(window.caption_shown)
     shoot(window, "captioned")
 
     window.batch_panel.set_folder(str(photos))
-    window.start_batch()
+    window.batches.start()
     wait_for(window.batch_progressed, lambda p: p.done >= 120)
     shoot(window, "batch")
-    window.cancel_batch()
+    window.batches.cancel()
     wait_for(window.batch_done)
     window.close()
-    window.service.shutdown()
+    window.worker.shutdown()
 
     # First launch without a model: a fresh window, nothing captioned, nothing in the history.
     first = open_window("first-launch", None)
-    first.start_model()
+    first.model.start()
     wait_for(first.model_state_changed, lambda s: s == "missing")
     shoot(first, "missing-model")
     first.close()
-    first.service.shutdown()
+    first.worker.shutdown()
     close_preview_pool()
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -51,7 +51,7 @@ def test_current_file_is_the_image_being_captioned_not_the_last_finished(qtbot, 
     panel.show_current = spy
     window.batch_panel.set_folder(str(folder))
     with qtbot.waitSignal(window.batch_done, timeout=60_000):
-        window.start_batch()
+        window.batches.start()
     names = {p.name for p in folder.iterdir()}
     assert seen and all(relpath in names for relpath, _ in seen)
     assert all(relpath not in finished for relpath, finished in seen)  # not done yet
@@ -98,16 +98,16 @@ def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
-        win.start_model()
+        win.model.start()
     folder = image_folder(tmp_path / "many", copies=40, with_junk=False)
     win.batch_panel.set_folder(str(folder))
     with qtbot.waitSignal(win.batch_progressed, timeout=60_000):
-        win.start_batch()
+        win.batches.start()
     start = time.monotonic()
     assert win.close()
     took = time.monotonic() - start
     print(f"\nclosing during a batch took {took * 1000:.0f} ms")
-    assert not win.service.is_running()
+    assert win.worker.thread().isFinished()
     assert took < 5.0
     assert settings.batch_last_folder() == str(folder)
 
@@ -128,7 +128,7 @@ def test_gui_thread_is_never_blocked_long_during_a_batch(qtbot, window, tmp_path
     clock.start()
     probe.start()
     with qtbot.waitSignal(window.batch_done, timeout=120_000) as done:
-        window.start_batch()
+        window.batches.start()
         window.tabs.setCurrentWidget(window.batch_panel)
     probe.stop()
     worst = max(gaps)  # the first tick includes start_batch() itself: it counts too
@@ -197,13 +197,13 @@ def test_batch_captions_two_images_at_once_each_as_alone(
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
-        win.start_model()
+        win.model.start()
     folder = image_folder(tmp_path / "photos", copies=2, with_junk=False)
     images = len(list(folder.iterdir()))
     win.batch_panel.csv.setChecked(True)
     win.batch_panel.set_folder(str(folder))
     with qtbot.waitSignal(win.batch_done, timeout=60_000) as done:
-        win.start_batch()
+        win.batches.start()
     assert done.args[0].done == images and done.args[0].failed == 0
     assert state["most"] == 2
     assert all(name.startswith("nanocaption-lane") for name in state["threads"])
@@ -225,7 +225,7 @@ def test_batch_refused_while_another_batch_writes_its_outputs(qtbot, window, tmp
     journal = folder / "captions.csv.journal.jsonl"
     with JournalLock.acquire(journal):  # as another process's batch would
         with qtbot.waitSignal(window.batch_done, timeout=60_000) as done:
-            window.start_batch()
+            window.batches.start()
     summary = done.args[0]
     message = f"{journal}: in use by process {os.getpid()} (another batch is writing"
     assert summary.done == 0 and summary.error.startswith(message)
@@ -233,5 +233,5 @@ def test_batch_refused_while_another_batch_writes_its_outputs(qtbot, window, tmp
     assert message in window.batch_panel.counts.text()
     assert not (folder / "captions.csv").exists()
     with qtbot.waitSignal(window.batch_done, timeout=60_000) as again:  # free again: it runs
-        window.start_batch()
+        window.batches.start()
     assert again.args[0].error == "" and again.args[0].done > 0

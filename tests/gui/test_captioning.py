@@ -88,6 +88,8 @@ def test_non_image_gives_a_per_file_error_and_the_app_keeps_working(qtbot, windo
     entry = window.history_model.entries()[0]
     assert entry.name == "notes.jpg" and entry.error == failed.args[0]
     assert "notes.jpg" in window.caption_panel.status.text()
+    shown_text = window.drop_area._preview.text()  # the drop area says so too, not "Opening…"
+    assert shown_text.startswith("Cannot show this file:") and failed.args[0] in shown_text
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     assert window.history_model.rowCount() == 2
@@ -110,15 +112,15 @@ def test_late_result_for_a_replaced_request_is_dropped(qtbot, window):
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     key = window.history_model.entries()[0].key
-    first = window.caption_source(str(PHOTO), "sun", show=True, key=key)
-    second = window.caption_source(str(PHOTO), "sun", show=True, key=key)
+    first = window.captions.caption_source(str(PHOTO), "sun", show=True, key=key)
+    second = window.captions.caption_source(str(PHOTO), "sun", show=True, key=key)
     assert first.cancel.is_set() and not second.cancel.is_set()
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         pass
     from nanocaption_desktop.gui.messages import CaptionOutcome
 
-    window._request_key[first.id] = key  # pretend the cancelled one still arrives, late
-    window._caption_ready(CaptionOutcome(first.id, "sun", str(PHOTO), text="STALE"))
+    window.captions._request_key[first.id] = key  # pretend the cancelled one still arrives, late
+    window.captions._caption_ready(CaptionOutcome(first.id, "sun", str(PHOTO), text="STALE"))
     assert window.caption_panel.text() != "STALE"
 
 
@@ -133,7 +135,7 @@ def test_dropped_paths_are_looked_at_off_the_gui_thread(qtbot, window, tmp_path,
     import os
     import threading
 
-    from nanocaption_desktop.gui import input_flow
+    from nanocaption_desktop.gui import input_controller
 
     threads: list[str] = []
     isdir = os.path.isdir
@@ -142,7 +144,7 @@ def test_dropped_paths_are_looked_at_off_the_gui_thread(qtbot, window, tmp_path,
         threads.append(threading.current_thread().name)
         return isdir(path)
 
-    monkeypatch.setattr(input_flow.os.path, "isdir", spy)
+    monkeypatch.setattr(input_controller.os.path, "isdir", spy)
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         drop_urls(window.drop_area, [PHOTO])
     assert threads and threading.main_thread().name not in threads
@@ -186,16 +188,16 @@ def test_a_stuck_path_does_not_freeze_the_window(qtbot, window, monkeypatch):
 
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from nanocaption_desktop.gui import input_flow
+    from nanocaption_desktop.gui import input_controller
 
     release = threading.Event()
-    isdir = input_flow.os.path.isdir
+    isdir = input_controller.os.path.isdir
 
     def stuck(path):  # type: ignore[no-untyped-def]
         release.wait(30)  # a sleeping network share
         return isdir(path)
 
-    monkeypatch.setattr(input_flow.os.path, "isdir", stuck)
+    monkeypatch.setattr(input_controller.os.path, "isdir", stuck)
     clock = QElapsedTimer()
     clock.start()
     drop_urls(window.drop_area, [PHOTO])
@@ -208,3 +210,27 @@ def test_a_stuck_path_does_not_freeze_the_window(qtbot, window, monkeypatch):
     assert window.caption_panel.text() == ""
     with qtbot.waitSignal(window.caption_shown, timeout=30_000):
         release.set()
+
+
+def test_a_dropped_file_is_decoded_once_for_preview_and_caption(
+    qtbot, window, monkeypatch, reference_captioner
+):
+    """The preview on screen and the model's pixels come from one decode, in one pool."""
+    from nanocaption_desktop.engine.isolation import DecodePool
+
+    calls: list[tuple[str, object]] = []
+    for method in ("prepare", "preview", "prepare_with_preview"):
+        real = getattr(DecodePool, method)
+
+        def spy(self, source, *args, _real=real, _method=method, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append((_method, source))
+            return _real(self, source, *args, **kwargs)
+
+        monkeypatch.setattr(DecodePool, method, spy)
+    with qtbot.waitSignal(window.caption_shown, timeout=30_000) as shown:
+        drop_urls(window.drop_area, [PHOTO])
+    qtbot.waitUntil(window.drop_area.has_image, timeout=30_000)
+    assert shown.args == [reference_captioner.caption(str(PHOTO)).text]  # the same caption
+    assert [name for name, source in calls if source == str(PHOTO)] == ["prepare_with_preview"]
+    entry = window.history_model.entries()[0]
+    assert window.history_model.has_thumbnail(entry.key)

@@ -12,11 +12,11 @@ from gui_helpers import FIXTURE_MODEL, PHOTO, ROOT, make_window
 from PySide6.QtCore import Qt
 
 from nanocaption_desktop.engine.errors import Cancelled
-from nanocaption_desktop.gui.backend import Backend
+from nanocaption_desktop.gui.worker import CaptionWorker
 from nanocaption_desktop.modelstore.fetch import FetchError
 
 
-class NoModelBackend(Backend):
+class NoModelWorker(CaptionWorker):
     """Nothing installed anywhere; ``fetch`` behaves as offline unless given a folder."""
 
     def __init__(self, fetch_to: Path | None = None, gate: threading.Event | None = None):
@@ -42,17 +42,17 @@ class NoModelBackend(Backend):
         return self.fetch_to
 
 
-def missing_window(qtbot, settings, api):
-    win = make_window(qtbot, settings, None, api)
+def missing_window(qtbot, settings, worker):
+    win = make_window(qtbot, settings, None, worker)
     with qtbot.waitSignal(
         win.model_state_changed, timeout=30_000, check_params_cb=lambda s: s == "missing"
     ):
-        win.start_model()
+        win.model.start()
     return win
 
 
 def test_missing_model_panel_offers_download_and_choose(qtbot, settings):
-    win = missing_window(qtbot, settings, NoModelBackend())
+    win = missing_window(qtbot, settings, NoModelWorker())
     assert win.left.currentWidget() is win.missing_panel
     assert win.missing_panel.isVisible()
     assert win.missing_panel.download.text().replace("&", "") == "Download model (≈250 MB)"
@@ -63,33 +63,33 @@ def test_missing_model_panel_offers_download_and_choose(qtbot, settings):
 
 
 def test_download_offline_shows_a_clear_error(qtbot, settings):
-    win = missing_window(qtbot, settings, NoModelBackend())
+    win = missing_window(qtbot, settings, NoModelWorker())
     qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.model_setup.error_box is not None, timeout=30_000)
-    assert "offline" in win.model_setup.error_box.text()
-    assert win.model_setup.dialog is None
-    win.model_setup.error_box.close()
+    qtbot.waitUntil(lambda: win.model.error_box is not None, timeout=30_000)
+    assert "offline" in win.model.error_box.text()
+    assert win.model.dialog is None
+    win.model.error_box.close()
     assert win.left.currentWidget() is win.missing_panel  # still offers both ways
 
 
 def test_download_can_be_cancelled(qtbot, settings, tmp_path):
     gate = threading.Event()
-    win = missing_window(qtbot, settings, NoModelBackend(FIXTURE_MODEL, gate))
+    win = missing_window(qtbot, settings, NoModelWorker(FIXTURE_MODEL, gate))
     qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
-    dialog = win.model_setup.dialog
+    dialog = win.model.dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: "MB" in dialog.labelText(), timeout=10_000)
     from PySide6.QtWidgets import QPushButton
 
     button = dialog.findChild(QPushButton)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.model_setup.dialog is None, timeout=5000)
-    assert win.model_state == "missing"
+    qtbot.waitUntil(lambda: win.model.dialog is None, timeout=5000)
+    assert win.model.state == "missing"
     assert "cancelled" in win.statusBar().currentMessage()
 
 
 def test_download_then_the_model_loads(qtbot, settings):
-    win = missing_window(qtbot, settings, NoModelBackend(FIXTURE_MODEL))
+    win = missing_window(qtbot, settings, NoModelWorker(FIXTURE_MODEL))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
@@ -98,14 +98,14 @@ def test_download_then_the_model_loads(qtbot, settings):
 
 
 def test_choosing_a_model_folder_loads_it_and_captions_queued_drops(qtbot, settings):
-    win = missing_window(qtbot, settings, NoModelBackend())
+    win = missing_window(qtbot, settings, NoModelWorker())
     from nanocaption_desktop.gui.drop_area import Dropped
 
-    win.handle_dropped(Dropped(paths=[str(PHOTO)]))  # waits for a model
+    win.inputs.handle_dropped(Dropped(paths=[str(PHOTO)]))  # waits for a model
     with qtbot.waitSignal(win.caption_shown, timeout=60_000):
-        win.use_model_folder(str(FIXTURE_MODEL))
+        win.model.use_folder(str(FIXTURE_MODEL))
     assert settings.model_folder() == str(FIXTURE_MODEL)
-    assert win.model_state == "ready"
+    assert win.model.state == "ready"
 
 
 def test_a_folder_that_is_no_bundle_says_why(qtbot, settings, tmp_path):
@@ -113,7 +113,7 @@ def test_a_folder_that_is_no_bundle_says_why(qtbot, settings, tmp_path):
     with qtbot.waitSignal(
         win.model_state_changed, timeout=30_000, check_params_cb=lambda s: s == "missing"
     ):
-        win.start_model()
+        win.model.start()
     assert "could not be opened" in win.missing_panel.title.text()
     assert "config.json" in win.missing_panel.detail.text()
 
@@ -122,12 +122,12 @@ def test_drops_while_loading_are_queued_and_captioned(qtbot, settings):
     from nanocaption_desktop.gui.drop_area import Dropped
 
     win = make_window(qtbot, settings, str(FIXTURE_MODEL))
-    assert win.model_state == "loading"  # the window is up before any model work
+    assert win.model.state == "loading"  # the window is up before any model work
     with qtbot.waitSignal(win.drop_handled, timeout=10_000):
-        win.handle_dropped(Dropped(paths=[str(PHOTO)]))
+        win.inputs.handle_dropped(Dropped(paths=[str(PHOTO)]))
     assert "Loading model" in win.caption_panel.status.text()
     with qtbot.waitSignal(win.caption_shown, timeout=60_000):
-        win.start_model()
+        win.model.start()
 
 
 def test_run_prints_the_ready_line_and_quits(tmp_path):
@@ -161,7 +161,7 @@ def test_run_prints_the_ready_line_and_quits(tmp_path):
     assert (tmp_path / "logs" / "nanocaption.log").is_file()
 
 
-class SlowLoadBackend(Backend):
+class SlowLoadWorker(CaptionWorker):
     """A model load that takes as long as the test says (the first open of a big model, which
     also derives its optimized graphs, takes seconds)."""
 
@@ -177,21 +177,21 @@ class SlowLoadBackend(Backend):
 
 def test_closing_while_the_model_loads_hides_the_window_before_waiting(qtbot, settings):
     gate, started = threading.Event(), threading.Event()
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL), SlowLoadBackend(gate, started))
-    win.start_model()
+    win = make_window(qtbot, settings, str(FIXTURE_MODEL), SlowLoadWorker(gate, started))
+    win.model.start()
     assert started.wait(10)
     seen: list[bool] = []
-    real = win.service.shutdown
+    real = win.worker.shutdown
 
     def shutdown(*args, **kwargs):
         seen.append(win.isVisible())  # what the user sees while the load is waited for
         gate.set()
         return real(*args, **kwargs)
 
-    win.service.shutdown = shutdown
+    win.worker.shutdown = shutdown
     assert win.close()
     assert seen == [False]
-    assert not win.service.is_running()
+    assert win.worker.thread().isFinished()
 
 
 def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
@@ -213,7 +213,7 @@ def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
         with qtbot.waitSignal(
             win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
         ):
-            win.start_model()
+            win.model.start()
         win.close()
         return seen
 
@@ -230,7 +230,7 @@ def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
 
 def test_the_length_box_goes_no_further_than_the_models_positions(window):
     """The tiny model has 64 positions: 63 new tokens at most (the engine refuses more)."""
-    assert window.model_info is not None and window.model_info.max_new_tokens == 63
+    assert window.model.info is not None and window.model.info.max_new_tokens == 63
     box = window.caption_panel.max_tokens
     assert box.maximum() == 63
     box.setValue(200)

@@ -1,0 +1,124 @@
+"""Folder batches: start (or wait for the model), progress, the file being captioned, cancel."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QTabWidget
+
+from .batch_panel import BatchPanel
+from .caption_panel import CaptionPanel
+from .messages import BatchProgress, BatchRequest, BatchSummary, Latest
+from .model_controller import ModelController
+from .results_model import ResultsModel
+from .settings import Settings
+from .worker import CaptionWorker
+
+
+class BatchController(QObject):
+    """Owns the running batch (at most one) and the one waiting for the model."""
+
+    progressed = Signal(object)  # BatchProgress, once shown
+    finished = Signal(object)  # BatchSummary
+    folder_wanted = Signal()  # Start without a folder: ask the person for one
+    message = Signal(str)  # for the status bar
+
+    def __init__(
+        self,
+        worker: CaptionWorker,
+        model: ModelController,
+        settings: Settings,
+        *,
+        batch_panel: BatchPanel,
+        results_model: ResultsModel,
+        caption_panel: CaptionPanel,  # its beam and length options apply to batches too
+        tabs: QTabWidget,
+    ) -> None:
+        super().__init__(tabs)
+        self.worker, self.model, self.settings = worker, model, settings
+        self.panel, self.caption_panel, self.tabs = batch_panel, caption_panel, tabs
+        self._ids = count(1)
+        self._batch: BatchRequest | None = None
+        self._pending: BatchRequest | None = None
+        model.state_changed.connect(self._model_state)
+        worker.batch_progress.connect(self._progress)
+        worker.batch_file_started.connect(self._file_started)
+        worker.batch_results.connect(results_model.append)
+        worker.batch_finished.connect(self._finished)
+        batch_panel.start_requested.connect(self.start)
+        batch_panel.cancel_requested.connect(self.cancel)
+
+    def running(self) -> bool:
+        return self._batch is not None
+
+    def start(self) -> None:
+        if self._batch is not None:
+            self.message.emit("A batch is already running.")
+            return
+        folder = self.panel.folder_path()
+        if not folder:
+            self.folder_wanted.emit()
+            return
+        p = self.panel
+        request = BatchRequest(
+            next(self._ids),
+            folder,
+            p.recursive.isChecked(),
+            p.csv_path(),
+            p.jsonl_path(),
+            p.sidecar_policy(),
+            p.resume.isChecked(),
+            self.caption_panel.chosen_beams(),
+            self.caption_panel.chosen_max_tokens(),
+        )
+        self.settings.set_batch_last_folder(folder)
+        self.tabs.setCurrentWidget(self.panel)
+        if self.model.state != "ready":
+            self._pending = request
+            self.panel.counts.setText("Waiting for the model…")
+            return
+        self._send(request)
+
+    def cancel(self) -> None:
+        if self._batch is not None:
+            self._batch.cancel.set()
+            self.panel.counts.setText("Cancelling…")
+            self.panel.cancel.setEnabled(False)
+        elif self._pending is not None:
+            self._pending = None
+            self.panel.counts.setText("Cancelled.")
+
+    def stop(self) -> None:
+        """The window closes: stop the running batch (its finished images are written)."""
+        if self._batch is not None:
+            self._batch.cancel.set()
+
+    def _model_state(self, state: str) -> None:
+        if state == "ready" and self._pending is not None:
+            request, self._pending = self._pending, None
+            self._send(request)
+
+    def _send(self, request: BatchRequest) -> None:
+        self._batch = request
+        self.panel.batch_started(request.folder)
+        self.worker.run_batch(request)
+
+    def _progress(self, progress: BatchProgress) -> None:
+        if self._batch is None or progress.id != self._batch.id:
+            return
+        self.panel.show_progress(progress)
+        self.progressed.emit(progress)
+
+    def _file_started(self, box: Latest) -> None:
+        started = box.take()
+        if started is None or self._batch is None or started.id != self._batch.id:
+            return
+        self.panel.show_current(started.path)
+
+    def _finished(self, summary: BatchSummary) -> None:
+        if self._batch is None or summary.id != self._batch.id:
+            return
+        self._batch = None
+        self.panel.batch_finished(summary)
+        self.finished.emit(summary)

@@ -1,0 +1,81 @@
+"""From engine and batch values to what the window shows (used in the worker's thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..engine.errors import ImageError, ModelError, NanoCaptionError
+from .messages import BatchProgress, BatchRow
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from PySide6.QtGui import QImage
+
+    from ..jobs.results import BatchResult
+
+
+def plain_error(exc: BaseException) -> str:
+    """A short sentence for people: the reason without a traceback or a repeated file name."""
+    if isinstance(exc, ImageError):
+        return exc.reason
+    if isinstance(exc, ModelError):
+        return f"{exc.reason} ({exc.path})"
+    if isinstance(exc, NanoCaptionError):
+        return str(exc)
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def qimage_to_pil(image: QImage) -> Image:
+    """A QImage (already decoded by Qt, e.g. from the clipboard) as an RGB PIL image."""
+    from PIL import Image as PilImage
+    from PySide6.QtGui import QImage
+
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    data = bytes(rgb.constBits())
+    return PilImage.frombuffer("RGB", (width, height), data, "raw", "RGB", stride, 1).copy()
+
+
+def batch_row(result: BatchResult) -> BatchRow:
+    status = result.status.value
+    if result.resumed:
+        status = "done earlier"
+    if result.sidecar == "failed" and status == "ok":
+        status = "ok, sidecar not written"
+    return BatchRow(
+        str(result.path), result.caption or "", result.score, status, result.error or ""
+    )
+
+
+def batch_progress(batch_id: int, result: BatchResult) -> BatchProgress | None:
+    info = result.progress
+    if info is None:
+        return None
+    return BatchProgress(
+        batch_id, info.finished, info.total, info.failed, info.rate, info.eta, str(result.path)
+    )
+
+
+class Announcing:
+    """The captioner, saying which image the model starts on before it runs.
+
+    ``jobs`` has no "image started" event: its batch calls ``caption_pixels(pixels,
+    source=<path relative to the folder>, ...)`` for each image right before the model runs (on
+    the worker's thread, or on a lane's thread when two images are captioned at once), so that
+    call is where the image being captioned now is known. Everything else passes through.
+    """
+
+    def __init__(self, captioner: Any, started: Callable[[str], None]) -> None:
+        self._captioner = captioner
+        self._started = started
+
+    def caption_pixels(self, pixels: Any, *args: Any, **kwargs: Any) -> Any:
+        source = kwargs.get("source")
+        if source:
+            self._started(str(source))
+        return self._captioner.caption_pixels(pixels, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._captioner, name)
