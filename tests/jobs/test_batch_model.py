@@ -119,7 +119,7 @@ def test_cli_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
 
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(120):
+    for i in range(400):
         Image.new("RGB", (20, 16), (i % 256, 7, 99)).save(folder / f"{i}.png")
     out = tmp_path / "o.csv"
     journal = tmp_path / "o.csv.journal.jsonl"
@@ -137,7 +137,10 @@ def test_cli_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
             proc.wait(timeout=0.02)
         except subprocess.TimeoutExpired:
             pass
+    # paused while the signal is sent: under load the batch could otherwise finish first
+    proc.send_signal(signal.SIGSTOP)
     proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
     t0 = time.monotonic()
     _out, err = proc.communicate(timeout=60)
     print(f"Ctrl+C -> exit: {(time.monotonic() - t0) * 1000:.0f} ms")
@@ -145,7 +148,7 @@ def test_cli_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
     assert "cancelled" in err
     rows = read_csv(out)
     done = len(journal.read_bytes().splitlines()) - 1
-    assert 0 < len(rows) == done < 120  # every finished image written, nothing half done
+    assert 0 < len(rows) == done < 400  # every finished image written, nothing half done
 
 
 def test_recursive_folder_with_loop_unreadable_hidden_and_non_images(
