@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,11 @@ class Bundle:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        quantized: bool = True,
+        decoder: str | None = None,
     ) -> Bundle:
         """Check a bundle folder and read its JSON files; `ModelError` names what is wrong.
 
