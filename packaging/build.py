@@ -73,7 +73,7 @@ def stage_model(src: Path, dest: Path) -> Path:
                 p for p in sorted(optimized.iterdir()) if p.is_file() and not p.name.startswith(".")
             ]
     rels = {p.relative_to(src).as_posix() for p in wanted}
-    # derive.py checks a derived copy against its source
+    # engine/derive checks a derived copy against its source
     keep_derived = tuple(f"optimized/{graph.stem}/" for graph in graphs)
     if dest.exists():  # drop what a previous build staged for another bundle
         for p in sorted(dest.rglob("*"), reverse=True):
