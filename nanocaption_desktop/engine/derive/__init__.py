@@ -10,7 +10,8 @@ and cached beside the bundle (in `optimized/<stem>/`, the on-disk name) with a m
 Modules: cache.py (where copies live, when they are derived again, copies shipped alone),
 manifest.py, copycheck.py (SHA-256 of a copy's files before use), recipes.py and checks.py (how
 each copy is made and checked), and the `onnx`-using rewrites: cross_graph.py, fold.py with
-dims.py, known.py and infer.py, flatten.py, patch_embed.py, over graph.py's shared helpers.
+dims.py, known.py and infer.py (per-op handlers: site.py, infer_values.py, infer_shapes.py),
+flatten.py, patch_embed.py, over graph.py's shared helpers.
 Only this module's names are used outside the wing; importing it needs no `onnx`.
 """
 
