@@ -12,7 +12,7 @@ manifest.py, copycheck.py (SHA-256 of a copy's files before use), recipes.py and
 each copy is made and checked), and the `onnx`-using rewrites: cross_graph.py, fold.py with
 dims.py, known.py and infer.py (per-op handlers: site.py, infer_values.py, infer_shapes.py),
 flatten.py, patch_embed.py, over graph.py's shared helpers.
-Only this module's names are used outside the wing; importing it needs no `onnx`.
+The app outside the wing uses only this module's names; importing it needs no `onnx`.
 """
 
 from .cache import (
