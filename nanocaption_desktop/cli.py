@@ -175,14 +175,14 @@ def _optimize_installed(args: argparse.Namespace) -> None:
     """Derive the optimized decoder pair and encoder now (~6 s) rather than on the first launch."""
     from .engine import NanoCaptionError
     from .engine.bundle import Bundle
-    from .engine.derive import optimized_copy
+    from .engine.derive import derived_copy
     from .modelstore import default_install_dir
 
     try:
         bundle = Bundle.open(args.dest or default_install_dir(args.name))
         print("optimizing the model for this machine…", file=sys.stderr, flush=True)
         for graph in (bundle.encoder, bundle.decoder):
-            if optimized_copy(graph) is None:
+            if derived_copy(graph) is None:
                 print(
                     f"({graph.name} not optimized: its stock graph will be used)", file=sys.stderr
                 )

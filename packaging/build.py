@@ -73,7 +73,7 @@ def stage_model(src: Path, dest: Path) -> Path:
                 p for p in sorted(optimized.iterdir()) if p.is_file() and not p.name.startswith(".")
             ]
     rels = {p.relative_to(src).as_posix() for p in wanted}
-    # derive.py checks a derived copy against its source
+    # engine/derive checks a derived copy against its source
     keep_derived = tuple(f"optimized/{graph.stem}/" for graph in graphs)
     if dest.exists():  # drop what a previous build staged for another bundle
         for p in sorted(dest.rglob("*"), reverse=True):
@@ -121,9 +121,9 @@ def stage_model(src: Path, dest: Path) -> Path:
 def _derive_optimized(graph: Path) -> bool:
     """Derive (or check) the optimized copy beside the staged encoder or decoder graph
     (engine/derive); True when it is ready (and checked bit for bit against the stock graph)."""
-    from nanocaption_desktop.engine.derive import optimized_copy
+    from nanocaption_desktop.engine.derive import derived_copy
 
-    folder = optimized_copy(graph)
+    folder = derived_copy(graph)
     if folder is None:
         print(
             f"build.py: no optimized copy of {graph.name} (is `onnx` installed?); "

@@ -9,7 +9,7 @@ matters here:
 2. ``onnxruntime`` before anything that loads Qt: on Windows, Qt and onnxruntime ship different
    copies of some DLLs and the first one loaded wins (a known onnxruntime + PySide6 problem).
 3. The bundled model's files get back their modification times (``mtimes.json``, written by
-   build.py): PyInstaller unpacks them with new ones, and engine/derive.py compares a decoder
+   build.py): PyInstaller unpacks them with new ones, and engine/derive/cache.py compares a decoder
    pair with its source by size and time (the executable ships the pair alone, checked by size;
    a build with the stock graph inside, when no pair could be derived, needs the times).
 4. A model kept beside the executable (``build.py --model-beside``): when the archive carries no

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,14 @@ log = logging.getLogger(__name__)
 
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
-OPTIMIZED = "optimized"  # where derive.py keeps the optimized copies of the graphs
+OPTIMIZED = "optimized"  # where engine/derive keeps the derived copies of the graphs
 MAX_CONFIG_BYTES = 16 << 20  # the configs are a few KB; read whole, a huge one would exhaust memory
 
 
 def find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
     """`stem[_quantized].onnx` at the top of the bundle or under onnx/, preferred form first; for
     each form also a graph shipped as its optimized copy alone (`optimized/<stem>/manifest.json`
-    with `shipped_alone`, see derive.py; the executable's bundle), then named where its stock
+    with `shipped_alone`, see engine/derive/; the executable's bundle), then named where its stock
     graph would be."""
     names = [f"{stem}_quantized", stem]
     if not quantized:
@@ -91,7 +92,11 @@ class Bundle:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, quantized: bool = True, decoder: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        quantized: bool = True,
+        decoder: str | None = None,
     ) -> Bundle:
         """Check a bundle folder and read its JSON files; `ModelError` names what is wrong.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import numpy as np
 from .bundle import Bundle
 from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
-from .derive import derived_files, optimized_decoder, optimized_encoder, stock_graphs_asked
+from .derive import derived_decoder, derived_encoder, derived_files, stock_graphs_asked
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .loadcheck import read_values
@@ -68,8 +69,8 @@ class Captioner:
     def _optimized(
         graph: Path, has_stock: bool, find: Callable[[Path], T | None], what: str
     ) -> T | None:
-        """`find(graph)`: the optimized copy of a stock graph (derived and cached on first use,
-        derive.py), or None for the stock graph: when it cannot be optimized or
+        """`find(graph)`: the derived copy of a stock graph (derived and cached on first use,
+        engine/derive/), or None for the stock graph: when it cannot be optimized or
         NANOCAPTION_STOCK_DECODER=1 asks for the stock graphs. A bundle that ships the copy
         alone (`has_stock` False) has no stock graph to fall back to."""
         found = None if stock_graphs_asked() and has_stock else find(graph)
@@ -83,16 +84,14 @@ class Captioner:
     def _encoder_file(cls, bundle: Bundle) -> Path:
         """The encoder with its patch projection as a matrix product (bit for bit the stock
         encoder's output, 3-5 ms faster on the full model), or the stock encoder."""
-        found = cls._optimized(
-            bundle.encoder, bundle.has_stock_encoder, optimized_encoder, "encoder"
-        )
+        found = cls._optimized(bundle.encoder, bundle.has_stock_encoder, derived_encoder, "encoder")
         return found or bundle.encoder
 
     @classmethod
     def _load_decoder(cls, bundle: Bundle, threads: int | None) -> Any:
         """The hoisted cross/step pair, or the stock graph."""
         stock = bundle.has_stock_decoder
-        found = cls._optimized(bundle.decoder, stock, optimized_decoder, "decoder pair")
+        found = cls._optimized(bundle.decoder, stock, derived_decoder, "decoder pair")
         if found is not None:
             try:
                 return open_hoisted(
@@ -108,7 +107,7 @@ class Captioner:
     @classmethod
     def load(
         cls,
-        path: str | Path | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         quantized: bool = True,
         threads: int | None = None,

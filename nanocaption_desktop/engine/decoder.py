@@ -1,13 +1,14 @@
-"""The decoder graphs as a `StepModel` (see decoding.py): stock graphs, or the hoisted pair.
+"""The decoder graphs as a `StepModel` (see decoding.py): stock graphs, or cross and step graphs.
 
 Stock: one `decoder_with_past_model` graph serves every step: at step 0 it takes an empty past
 (`[batch, heads, 0, head_dim]`), which gives the same logits as `decoder_model`. The merged
 decoder runs its no-cache branch at step 0 and its cache branch after, as Optimum does.
 
-Hoisted (optimize.py): the cross graph turns the image's hidden states into its keys/values once
-per image; the step graph takes them as inputs. The step loop binds them once (IOBinding, as
-onnxruntime values, with one row that the graph broadcasts over every beam when the derive check
-allowed it) and passes each step's key/value cache on as onnxruntime values, never as numpy.
+Derived (engine/derive/cross_graph.py): the cross graph turns the image's hidden states into its
+keys/values once per image; the step graph takes them as inputs. The step loop binds them once
+(IOBinding, as onnxruntime values, with one row that the graph broadcasts over every beam when
+the derive check allowed it) and passes each step's key/value cache on as onnxruntime values,
+never as numpy.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 STEP_SPINNING = True
 
 
-#: onnxruntime rewrites that change rounding once shapefold.py made the attention scale a
+#: onnxruntime rewrites that change rounding once engine/derive/fold.py made the attention scale a
 #: constant (the stock graph computes it from shapes, so onnxruntime cannot fuse it there):
 #: MatMulScaleFusion folds q*s and k*s into one alpha on the product.
 EXACT = ("MatMulScaleFusion",)
@@ -124,7 +125,8 @@ def open_hoisted(
 
 
 class HoistedDecoder:
-    """The step-invariant image keys/values computed once per image (optimize.py)."""
+    """The cross graph, run once per image for its keys/values, and the step graph, run per
+    token (a derived copy, engine/derive/cross_graph.py)."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
@@ -30,24 +30,40 @@ from .errors import Cancelled
 from .sessions import physical_cores
 
 if TYPE_CHECKING:
-    from .captioner import Caption, Captioner
+    from .captioner import Caption
 
 T = TypeVar("T")
 
 
-def session_threads(captioner: Captioner) -> int:
+class PixelCaptioner(Protocol):
+    """What a stream needs of a captioner: `Captioner`, or a wrapper around one (jobs/batch.py
+    turns one image's unexpected failure into that image's failed result)."""
+
+    def caption_pixels(
+        self,
+        pixels: np.ndarray,
+        /,
+        *,
+        source: str = ...,
+        beams: int | None = ...,
+        max_new_tokens: int | None = ...,
+        cancel: CancelFlag | None = ...,
+    ) -> Caption: ...
+
+
+def session_threads(captioner: object) -> int:
     """The decoder's threads: the sessions a caption spends most of its time in."""
     threads = getattr(captioner, "threads", None)
     return max(1, threads) if isinstance(threads, int) else physical_cores()
 
 
-def lanes_for(captioner: Captioner) -> int:
+def lanes_for(captioner: object) -> int:
     """How many images to caption at once: the cores the sessions leave unused, at least 1."""
     return max(1, physical_cores() // session_threads(captioner))
 
 
 def caption_stream(
-    captioner: Captioner,
+    captioner: PixelCaptioner,
     items: Iterable[tuple[T, np.ndarray | None, str]],
     *,
     beams: int | None = None,
@@ -71,7 +87,7 @@ def _stopped(cancel: CancelFlag | None) -> bool:
 
 
 def _lanes(
-    captioner: Captioner,
+    captioner: PixelCaptioner,
     items: Iterable[tuple[T, np.ndarray | None, str]],
     n: int,
     beams: int | None,
@@ -119,7 +135,7 @@ def _pop(pending: deque[tuple[T, Future[Caption] | None]]) -> tuple[T, Caption |
 
 
 def _loop(
-    captioner: Captioner,
+    captioner: PixelCaptioner,
     items: Iterable[tuple[T, np.ndarray | None, str]],
     beams: int | None,
     max_new_tokens: int | None,

@@ -146,7 +146,7 @@ def scan_images(
     *,
     recursive: bool = False,
     exclude: Collection[str | os.PathLike[str]] = (),
-    on_temp_file: Callable[[str], None] | None = None,
+    on_temp_file: Callable[[str], object] | None = None,
 ) -> Iterator[ScanEntry]:
     """Yield the images under ``root`` in natural order of their relative paths.
 
@@ -172,7 +172,7 @@ def _walk(
     excluded: set[str],
     allowed: frozenset[str],
     seen: set[tuple[int, int]],
-    on_temp_file: Callable[[str], None] | None,
+    on_temp_file: Callable[[str], object] | None,
 ) -> Iterator[ScanEntry]:
     try:
         with os.scandir(folder) as it:

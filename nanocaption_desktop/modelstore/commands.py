@@ -48,10 +48,10 @@ def cmd_path(explicit: StrPath | None = None) -> tuple[int, str]:
 def _load_problems(found: Path) -> list[str]:
     """What a load would refuse beyond the files' safety and hashes: the JSON files, the
     tokenizer, every value they hold (engine/loadcheck.py) and the derived copies' hashes
-    (engine/copycheck.py). The engine is imported here, when the command runs, as the load
+    (engine/derive/copycheck.py). The engine is imported here, when the command runs, as the load
     path itself does (trust.py and engine/probe.py)."""
     from ..engine.bundle import JSON_FILES, Bundle, _read_json
-    from ..engine.copycheck import verify_copies
+    from ..engine.derive import verify_copies
     from ..engine.loadcheck import value_problems
 
     problems = []

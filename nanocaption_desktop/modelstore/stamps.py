@@ -6,7 +6,7 @@ when a state changes. A file's state is (size, mtime, inode, ctime): the first t
 can set back (rewrite in place keeping the length, then ``os.utime`` with the old mtime), but
 not ``st_ctime_ns``, which the kernel moves to "now" on every write, ``utime``, ``chmod``,
 rename or link, through any of the file's names. Used for bundle manifests and probes
-(``trust.py``) and for derived copies (``engine/derive.py``): keys ``<bundle>``,
+(``trust.py``) and for derived copies (``engine/derive/``): keys ``<bundle>``,
 ``probe:<bundle>``, ``derived:<folder>``. A failed check forgets the key (`forget`).
 """
 

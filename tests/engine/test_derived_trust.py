@@ -11,6 +11,7 @@ import pytest
 import nanocaption_desktop.modelstore.manifest as manifest
 from nanocaption_desktop.engine import Captioner, ModelError, derive
 from nanocaption_desktop.engine.bundle import Bundle
+from nanocaption_desktop.engine.derive import cache
 from nanocaption_desktop.modelstore import cmd_verify
 
 IMAGE = Path(__file__).resolve().parents[1] / "fixtures" / "images" / "gradient.png"
@@ -35,7 +36,7 @@ def _hashes(monkeypatch) -> list[Path]:
 
 def test_a_replaced_derived_encoder_is_derived_again_and_verify_reports_it(bundle):
     source = Bundle.open(bundle).encoder
-    copy = derive.optimized_encoder(source)
+    copy = derive.derived_encoder(source)
     assert copy is not None
     good = copy.read_bytes()
     _replace_and_cover(copy, bundle / "onnx" / "encoder_model.onnx")  # a valid, other graph
@@ -49,7 +50,7 @@ def test_a_replaced_derived_encoder_is_derived_again_and_verify_reports_it(bundl
 
 def test_a_tampered_copy_shipped_alone_is_refused(bundle):
     source = Bundle.open(bundle).encoder
-    copy = derive.optimized_encoder(source)
+    copy = derive.derived_encoder(source)
     assert copy is not None
     derive.mark_shipped_alone(source)
     source.unlink()
@@ -82,11 +83,11 @@ def test_a_remembered_copy_is_not_hashed_and_an_in_place_rewrite_is(bundle, monk
 
 def test_a_copy_in_the_user_cache_is_checked_too(bundle, tmp_path, monkeypatch):
     data = tmp_path / "data"
-    monkeypatch.setattr(derive, "_writable", lambda folder: folder.is_relative_to(data))
+    monkeypatch.setattr(cache, "_writable", lambda folder: folder.is_relative_to(data))
     source = Bundle.open(bundle).encoder
-    copy = derive.optimized_encoder(source)
+    copy = derive.derived_encoder(source)
     assert copy is not None and copy.is_relative_to(data)
     _replace_and_cover(copy, bundle / "onnx" / "encoder_model.onnx")
     code, text = cmd_verify(bundle)
     assert code == 2 and str(copy) in text
-    assert derive.optimized_encoder(source, derive=False) is None  # not used as it is
+    assert derive.derived_encoder(source, derive=False) is None  # not used as it is

@@ -1,4 +1,4 @@
-"""The hoisted decoder (engine/optimize.py, derive.py): same tokens as the stock graphs, used
+"""The hoisted decoder (engine/derive/): same tokens as the stock graphs, used
 automatically when it can be, cached with a manifest, and a clean fallback when not."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from nanocaption_desktop.engine import derive
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
 from nanocaption_desktop.engine.decoder import HoistedDecoder, StockDecoder
+from nanocaption_desktop.engine.derive import cache
 from nanocaption_desktop.engine.errors import ModelError
 
 onnx = pytest.importorskip("onnx")
@@ -69,10 +70,10 @@ def test_optimized_equals_stock_on_every_image(bundle, expected, reference, monk
 
 
 def test_split_is_found_by_dependency_analysis(bundle):
-    from nanocaption_desktop.engine.optimize import split_decoder
+    from nanocaption_desktop.engine.derive.cross_graph import separate_cross_graph
 
     model = onnx.load(str(bundle / "onnx" / "decoder_with_past_model_quantized.onnx"))
-    split = split_decoder(model)
+    split = separate_cross_graph(model)
     onnx.checker.check_model(split.cross)
     onnx.checker.check_model(split.step)
     assert [i.name for i in split.cross.graph.input] == ["encoder_hidden_states"]
@@ -89,7 +90,7 @@ def test_split_is_found_by_dependency_analysis(bundle):
 
 def test_beam_search_feeds_the_image_once_for_all_beams(bundle):
     c = load(bundle)
-    found = derive.optimized_decoder(c.bundle.decoder)
+    found = derive.derived_decoder(c.bundle.decoder)
     assert found is not None and found.broadcast
     pixels = c.prepare(FIXTURES / "images" / "blocks.webp")
     values = c.decoder.image_for(c.encode(pixels), 4)
@@ -98,7 +99,7 @@ def test_beam_search_feeds_the_image_once_for_all_beams(bundle):
 
 def test_cached_copy_is_reused_and_touching_the_source_keeps_it(bundle, monkeypatch):
     source = Bundle.open(bundle).decoder
-    first = derive.optimized_decoder(source)
+    first = derive.derived_decoder(source)
     assert first is not None and first.folder == bundle / "optimized" / source.stem
     manifest = json.loads((first.folder / "manifest.json").read_text())
     assert manifest["source"]["sha256"] == derive.sha256(source)
@@ -107,26 +108,26 @@ def test_cached_copy_is_reused_and_touching_the_source_keeps_it(bundle, monkeypa
     def no_derive(*a: Any) -> None:
         raise AssertionError("derived again")
 
-    monkeypatch.setattr(derive, "_derive", no_derive)
-    assert derive.optimized_decoder(source) == first
+    monkeypatch.setattr(cache, "_derive", no_derive)
+    assert derive.derived_decoder(source) == first
     st = source.stat()
     import os
 
     os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same bytes
-    assert derive.optimized_decoder(source) == first
+    assert derive.derived_decoder(source) == first
     manifest = json.loads((first.folder / "manifest.json").read_text())
     assert manifest["source"]["mtime_ns"] == source.stat().st_mtime_ns  # no hashing next time
 
 
 def test_changed_source_is_derived_again(bundle, expected):
     source = Bundle.open(bundle).decoder
-    first = derive.optimized_decoder(source)
+    first = derive.derived_decoder(source)
     assert first is not None
     old = json.loads((first.folder / "manifest.json").read_text())["source"]["sha256"]
     model = onnx.load(str(source))
     model.producer_version = "changed"
     onnx.save(model, str(source))
-    again = derive.optimized_decoder(source)
+    again = derive.derived_decoder(source)
     assert again is not None
     new = json.loads((again.folder / "manifest.json").read_text())["source"]["sha256"]
     assert new != old and new == derive.sha256(source)
@@ -146,7 +147,7 @@ def test_without_onnx_the_stock_graph_is_used(bundle, expected, monkeypatch, cap
 
 def test_a_truncated_cache_is_derived_again(bundle, expected):
     source = Bundle.open(bundle).decoder
-    first = derive.optimized_decoder(source)
+    first = derive.derived_decoder(source)
     assert first is not None
     first.step.write_bytes(first.step.read_bytes()[:1000])
     c = load(bundle)
@@ -162,7 +163,7 @@ def test_a_corrupt_cache_that_looks_intact_is_derived_again(bundle, expected, ca
     import os
 
     source = Bundle.open(bundle).decoder
-    first = derive.optimized_decoder(source)
+    first = derive.derived_decoder(source)
     assert first is not None
     good = first.step.read_bytes()
     st = first.step.stat()
@@ -180,29 +181,29 @@ def test_a_corrupt_cache_that_looks_intact_is_derived_again(bundle, expected, ca
 
 def test_read_only_bundle_caches_in_the_user_cache(bundle, tmp_path, monkeypatch):
     data = tmp_path / "data"
-    monkeypatch.setattr(derive, "_writable", lambda folder: folder.is_relative_to(data))
+    monkeypatch.setattr(cache, "_writable", lambda folder: folder.is_relative_to(data))
     source = Bundle.open(bundle).decoder
-    found = derive.optimized_decoder(source)
+    found = derive.derived_decoder(source)
     assert found is not None
     assert found.folder.is_relative_to(tmp_path / "data" / "cache" / "optimized")
     assert derive.sha256(source)[:24] in found.folder.name
     assert not (bundle / "optimized").exists() or not any((bundle / "optimized").rglob("*.onnx"))
-    assert derive.optimized_decoder(source) == found  # found again without deriving
+    assert derive.derived_decoder(source) == found  # found again without deriving
 
 
 def test_a_graph_that_cannot_be_split_is_remembered(bundle, monkeypatch):
-    from nanocaption_desktop.engine import optimize
+    from nanocaption_desktop.engine.derive import cross_graph, graph
 
     calls = []
 
     def refuse(model: Any) -> Any:
         calls.append(1)
-        raise optimize.OptimizeError("nothing step-invariant to hoist")
+        raise graph.UnsupportedGraph("nothing step-invariant for a cross graph")
 
-    monkeypatch.setattr(optimize, "split_decoder", refuse)
+    monkeypatch.setattr(cross_graph, "separate_cross_graph", refuse)
     source = Bundle.open(bundle).decoder
-    assert derive.optimized_decoder(source) is None
-    assert derive.optimized_decoder(source) is None
+    assert derive.derived_decoder(source) is None
+    assert derive.derived_decoder(source) is None
     assert calls == [1]
     doc = json.loads((bundle / "optimized" / source.stem / "manifest.json").read_text())
     assert doc["usable"] is False and "nothing" in doc["reason"]
@@ -228,7 +229,7 @@ def test_a_bundle_that_ships_only_the_pair_runs_it(bundle, expected, monkeypatch
     decoder. It loads, runs the pair (even with NANOCAPTION_STOCK_DECODER=1: there is no stock
     graph to run) rather than the fp32 stock graph beside it, and gives the reference tokens."""
     source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
-    assert derive.optimized_decoder(source) is not None
+    assert derive.derived_decoder(source) is not None
     merged = bundle / "onnx" / "decoder_model_merged_quantized.onnx"
     source.unlink()
     merged.unlink()
@@ -251,7 +252,7 @@ def test_a_bundle_that_ships_only_the_pair_runs_it(bundle, expected, monkeypatch
 
 def test_a_shipped_pair_that_does_not_match_its_manifest_is_refused(bundle):
     source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
-    found = derive.optimized_decoder(source)
+    found = derive.derived_decoder(source)
     derive.mark_shipped_alone(source)
     source.unlink()
     (bundle / "onnx" / "decoder_model_merged_quantized.onnx").unlink()

@@ -1,4 +1,4 @@
-"""The encoder's patch projection as a matrix product (engine/patch_embed.py, derive.py): the
+"""The encoder's patch projection as a matrix product (engine/derive/patch_embed.py): the
 same output bit for bit, used automatically, shipped alone by the executable, and the stock
 encoder whenever the rewrite does not apply or fails its check."""
 
@@ -21,8 +21,8 @@ from nanocaption_desktop.engine.sessions import make_session
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from nanocaption_desktop.engine.optimize import OptimizeError  # noqa: E402
-from nanocaption_desktop.engine.patch_embed import patch_projection_as_matmul  # noqa: E402
+from nanocaption_desktop.engine.derive.graph import UnsupportedGraph  # noqa: E402
+from nanocaption_desktop.engine.derive.patch_embed import patch_projection_as_matmul  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -75,8 +75,8 @@ def test_the_engine_uses_the_derived_encoder_and_captions_as_before(bundle, expe
 def test_an_fp32_encoder_has_no_integer_convolution_and_stays_stock(bundle, caplog):
     source = bundle / "onnx" / "encoder_model.onnx"
     with caplog.at_level(logging.INFO, logger="nanocaption_desktop.engine.derive"):
-        assert derive.optimized_encoder(source) is None
-        assert derive.optimized_encoder(source) is None  # remembered, not tried again
+        assert derive.derived_encoder(source) is None
+        assert derive.derived_encoder(source) is None  # remembered, not tried again
     doc = json.loads((bundle / "optimized" / "encoder_model" / derive.MANIFEST).read_text())
     assert doc["usable"] is False and "ConvInteger" in doc["reason"]
     c = Captioner(Bundle.open(bundle, quantized=False), threads=1)
@@ -86,7 +86,7 @@ def test_an_fp32_encoder_has_no_integer_convolution_and_stays_stock(bundle, capl
 def test_a_rewrite_that_changes_the_output_is_caught_and_the_stock_encoder_used(
     bundle, expected, monkeypatch
 ):
-    from nanocaption_desktop.engine import patch_embed
+    from nanocaption_desktop.engine.derive import patch_embed
 
     real = patch_embed.patch_projection_as_matmul
 
@@ -100,7 +100,7 @@ def test_a_rewrite_that_changes_the_output_is_caught_and_the_stock_encoder_used(
 
     monkeypatch.setattr(patch_embed, "patch_projection_as_matmul", off_by_one)
     source = bundle / "onnx" / "encoder_model_quantized.onnx"
-    assert derive.optimized_encoder(source) is None
+    assert derive.derived_encoder(source) is None
     doc = json.loads((bundle / "optimized" / source.stem / derive.MANIFEST).read_text())
     assert doc["usable"] is False and "differs" in doc["reason"]
     assert not (bundle / "optimized" / source.stem / "encoder.onnx").exists()
@@ -115,7 +115,7 @@ def test_a_bundle_that_ships_the_derived_encoder_alone_runs_it(bundle, expected)
     """The executable's bundle (packaging/build.py): no stock INT8 encoder, its derived copy
     marked `shipped_alone`; a damaged copy is refused by name."""
     source = bundle / "onnx" / "encoder_model_quantized.onnx"
-    derived = derive.optimized_encoder(source)
+    derived = derive.derived_encoder(source)
     assert derived is not None
     source.unlink()
     assert Bundle.open(bundle).encoder.name == "encoder_model.onnx"  # merely gone: the fp32 one
@@ -179,7 +179,7 @@ def test_only_a_plain_patch_projection_is_rewritten(tmp_path):
         {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]},
         {"kernel_shape": [2, 2], "strides": [2, 2], "dilations": [2, 2]},
     ):
-        with pytest.raises(OptimizeError):
+        with pytest.raises(UnsupportedGraph):
             patch_projection_as_matmul(_conv_model(**conv))
 
 
@@ -191,7 +191,7 @@ def test_derive_pending_says_when_opening_will_derive_first(bundle, monkeypatch)
     Captioner.load(bundle, threads=1)
     assert not derive.derive_pending(encoder) and not derive.derive_pending(decoder)
     assert derive.derive_pending(fp32)
-    assert derive.optimized_encoder(fp32) is None  # cannot be optimized: remembered
+    assert derive.derived_encoder(fp32) is None  # cannot be optimized: remembered
     assert not derive.derive_pending(fp32)
     assert not derive.derive_pending(bundle / "onnx" / "no_such_model.onnx")
     import sys

@@ -1,9 +1,10 @@
-"""Shape folding (engine/shapefold.py): integers derived from shapes become constants, reshape
+"""Shape folding (engine/derive/fold.py): integers derived from shapes become constants, reshape
 targets become 0-for-copy or one shared Shape of an input, and the graph computes exactly what
 it computed before, for any shapes it can be fed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,8 @@ from nanocaption_desktop.engine.decoder import EXACT
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from nanocaption_desktop.engine.shapefold import (  # noqa: E402
-    analyse,
-    drop_flatten_pairs,
-    fold_shapes,
-)
+from nanocaption_desktop.engine.derive.flatten import drop_flatten_pairs  # noqa: E402
+from nanocaption_desktop.engine.derive.fold import analyse, fold_shapes  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TINY = FIXTURES / "tiny-vit-gpt2"
@@ -267,9 +265,9 @@ def test_folding_removes_most_shape_nodes(decoders):
 
 
 def test_derived_pair_is_folded_and_says_so(bundle):
-    found = derive.optimized_decoder(bundle / "onnx" / "decoder_with_past_model_quantized.onnx")
+    found = derive.derived_decoder(bundle / "onnx" / "decoder_with_past_model_quantized.onnx")
     assert found is not None
-    doc = derive.json.loads((found.folder / derive.MANIFEST).read_text())
+    doc = json.loads((found.folder / derive.MANIFEST).read_text())
     assert doc["folded"]["nodes_after"] < doc["folded"]["nodes_before"] / 1.5
     assert doc["folded"]["flatten_pairs"] > 0
     step = onnx.load(str(found.step))
@@ -279,7 +277,7 @@ def test_derived_pair_is_folded_and_says_so(bundle):
 def test_a_fold_that_fails_its_check_falls_back_to_a_plain_split(bundle, monkeypatch, caplog):
     """A wrong fold (here: one constant deliberately changed) is caught by the bit-for-bit
     check, and the pair is split again without folding; it is still used."""
-    from nanocaption_desktop.engine import shapefold
+    from nanocaption_desktop.engine.derive import fold as shapefold
 
     real = shapefold.fold_shapes
 
@@ -297,9 +295,9 @@ def test_a_fold_that_fails_its_check_falls_back_to_a_plain_split(bundle, monkeyp
     monkeypatch.setattr(shapefold, "fold_shapes", broken)
     source = bundle / "onnx" / "decoder_with_past_model_quantized.onnx"
     with caplog.at_level("WARNING"):
-        found = derive.optimized_decoder(source)
+        found = derive.derived_decoder(source)
     assert found is not None
-    doc = derive.json.loads((found.folder / derive.MANIFEST).read_text())
+    doc = json.loads((found.folder / derive.MANIFEST).read_text())
     assert doc["folded"] is None
     assert "folding shapes failed" in caplog.text
 

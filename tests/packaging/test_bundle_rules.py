@@ -23,7 +23,7 @@ def test_dev_only_packages_are_found_as_modules_and_files() -> None:
         "onnxruntime/capi/libonnxruntime.so.1",
         "numpy",
         "PySide6/Qt/lib/libQt6Core.so.6",
-        "nanocaption_desktop.engine.optimize",
+        "nanocaption_desktop.engine.derive.cross_graph",
     ]
     assert forbidden_in(names) == ["onnx", "optimum", "torch", "transformers"]
 

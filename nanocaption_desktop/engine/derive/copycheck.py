@@ -1,4 +1,4 @@
-"""The content check of a derived copy (derive.py): as strong as the stock files' check.
+"""The content check of a derived copy (cache.py): as strong as the stock files' check.
 
 A derived copy's manifest records each file's size, mtime and SHA-256. Before a copy is used the
 files are hashed and compared, unless the same check already passed on the same file states
@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from ..bundle import OPTIMIZED as FOLDER
+from .manifest import MANIFEST, read_manifest
 
-MANIFEST = "manifest.json"  # as derive.MANIFEST
+log = logging.getLogger(__name__)
 
 
 def _key(folder: Path) -> str:
@@ -27,14 +28,14 @@ def _key(folder: Path) -> str:
 
 
 def _fingerprint(folder: Path, names: tuple[str, ...]) -> str:
-    from ..modelstore import stamps
+    from ...modelstore import stamps
 
     return stamps.fingerprint(((n, folder / n) for n in names), (folder / MANIFEST).read_bytes())
 
 
 def remember_made(folder: Path, names: tuple[str, ...]) -> None:
     """Record a copy just derived and hashed here, so that the next start does not hash it."""
-    from ..modelstore import stamps
+    from ...modelstore import stamps
 
     try:
         stamps.remember(_key(folder), _fingerprint(folder, names))
@@ -43,7 +44,7 @@ def remember_made(folder: Path, names: tuple[str, ...]) -> None:
 
 
 def _file_problem(path: Path, entry: Mapping[str, Any]) -> str | None:
-    from ..modelstore.manifest import check_external_data, file_sha256
+    from ...modelstore.manifest import check_external_data, file_sha256
 
     st = path.lstat()
     sha = entry.get("sha256")
@@ -64,7 +65,7 @@ def content_problems(
 ) -> list[str]:
     """What is wrong with the files `names` of the derived copy in `folder` (manifest `doc`);
     an empty list when they match. `force`: hash even when a passed check is remembered."""
-    from ..modelstore import stamps
+    from ...modelstore import stamps
 
     key = _key(folder)
     try:
@@ -95,16 +96,16 @@ def content_problems(
 def _copies(root: Path) -> list[Path]:
     """The folder of every derived copy of a graph of the bundle at `root`: beside the bundle
     (optimized/<stem>/) and in the user cache (<stem>-<source SHA-256>)."""
-    from . import derive
+    from .cache import cache_folder, cache_root
+    from .manifest import source_facts
 
     found = []
-    for manifest in sorted((root / derive.FOLDER).glob(f"*/{MANIFEST}")):
+    for manifest in sorted((root / FOLDER).glob(f"*/{MANIFEST}")):
         found.append(manifest.parent)
-    cache = derive.cache_root() / derive.FOLDER
+    cache = cache_root() / FOLDER
     for graph in sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")}):
         if graph.is_file() and any(cache.glob(f"{graph.stem}-*")):
-            facts = derive._source_facts(graph)
-            folder = cache / f"{graph.stem}-{derive._digest(graph, facts)[:24]}"
+            folder = cache_folder(graph, source_facts(graph))
             if (folder / MANIFEST).is_file():
                 found.append(folder)
     return found
@@ -113,13 +114,13 @@ def _copies(root: Path) -> list[Path]:
 def verify_copies(root: Path) -> list[str]:
     """`models verify`: every derived copy of the bundle at `root` hashed against its manifest
     (what a load would use; a copy recorded as unusable holds no graph)."""
-    from . import derive
+    from .recipes import recipe_for
 
     problems = []
     for folder in _copies(root):
         try:
-            doc = derive._manifest(folder)
-            files = derive._recipe_for(Path(folder.name)).files
+            doc = read_manifest(folder)
+            files = recipe_for(Path(folder.name)).files
             alone = doc.get("shipped_alone") is True
             if not doc.get("usable", True):
                 continue
