@@ -21,18 +21,31 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from .caption import Caption
 from .decoding import CancelFlag
 from .errors import Cancelled
 from .sessions import physical_cores
 
-if TYPE_CHECKING:
-    from .captioner import Caption, Captioner
-
 T = TypeVar("T")
+
+
+class Captioner(Protocol):
+    """What the pipeline needs of `captioner.Captioner` (a protocol, so that this module does not
+    import the facade that calls it)."""
+
+    def caption_pixels(
+        self,
+        pixel_values: np.ndarray,
+        *,
+        source: str = ...,
+        beams: int | None = ...,
+        max_new_tokens: int | None = ...,
+        cancel: CancelFlag | None = ...,
+    ) -> Caption: ...
 
 
 def session_threads(captioner: Captioner) -> int:
