@@ -400,3 +400,33 @@ def test_checker_allows_only_the_exact_listed_cycle(tmp_path):
 )
 def test_layer_of(module, layer):
     assert layer_of(module) == layer
+
+
+# --- the same rule at run time -----------------------------------------------------------------
+
+_IMPORT_LAYERS = """
+import importlib, sys
+names = sys.argv[1:]
+for name in names:
+    importlib.import_module(name)
+print(" ".join(sorted(m for m in sys.modules if m.startswith("nanocaption_desktop"))))
+"""
+
+
+@pytest.mark.parametrize("layer", ["ground", "modelstore", "engine"])
+def test_importing_a_layer_loads_nothing_above_it(layer):
+    """Every module of `layer` and the layers it may use, imported in a fresh interpreter, loads
+    no module of a layer above (a dynamic import the static check cannot see would show here)."""
+    import subprocess
+
+    modules = module_files(PACKAGE_DIR, PACKAGE)
+    wanted = [m for m in modules if layer_of(m) in MAY_IMPORT[layer] and m != PACKAGE]
+    assert any(layer_of(m) == layer for m in wanted)
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_LAYERS, *wanted], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.split()
+    assert set(wanted) <= set(loaded)
+    above = [m for m in loaded if m != PACKAGE and layer_of(m) not in MAY_IMPORT[layer]]
+    assert above == []
