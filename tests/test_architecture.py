@@ -295,6 +295,30 @@ def test_every_module_is_in_a_layer():
     assert [m for m in modules if layer_of(m) is None] == []
 
 
+#: Modules besides ground/paths.py that still compute platformdirs paths themselves, owned by
+#: work in progress that must not be edited here; the lead moves them to ground.paths at merge
+#: (derive.cache_root -> paths.user_cache_dir; logsetup's fallback is dead code).
+FROZEN_PATHS_ELSEWHERE = {f"{PACKAGE}.engine.derive", f"{PACKAGE}.gui.logsetup"}
+
+
+def test_only_ground_paths_knows_frozen_paths_and_platformdirs():
+    modules = module_files(PACKAGE_DIR, PACKAGE)
+    found = set()
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] == "platformdirs" for n in names) or (
+                isinstance(node, ast.Attribute) and node.attr == "_MEIPASS"
+            ):
+                found.add(module)
+    assert found - {f"{PACKAGE}.ground.paths"} == FROZEN_PATHS_ELSEWHERE
+
+
 # --- the checker itself, on made-up packages ---------------------------------------------------
 
 
