@@ -9,7 +9,7 @@ The public Python API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .ground.version import __version__
 
 __all__ = [
     "Caption",
@@ -28,7 +28,7 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
 
         return getattr(captioner, name)
     if name in ("ImageError", "ModelError", "NanoCaptionError"):
-        from .engine import errors
+        from .ground import errors
 
         return getattr(errors, name)
     if name == "caption_folder":

@@ -157,7 +157,7 @@ def _json_row(cap: Any, model: str) -> dict[str, Any]:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .modelstore import cmd_fetch, cmd_path, cmd_verify
+    from .cli_models import cmd_fetch, cmd_path, cmd_verify
 
     if args.models_command == "fetch":
         code, text = cmd_fetch(args.name, dest=args.dest, force=args.force)

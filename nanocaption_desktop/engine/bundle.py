@@ -9,40 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..modelstore.layout import OPTIMIZED as OPTIMIZED  # derive.py's name for it
+from ..modelstore.layout import find_onnx
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
 JSON_FILES = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json")
 DECODER_KINDS = ("decoder_with_past_model", "decoder_model_merged")
-OPTIMIZED = "optimized"  # where engine/derive keeps the derived copies of the graphs
 MAX_CONFIG_BYTES = 16 << 20  # the configs are a few KB; read whole, a huge one would exhaust memory
-
-
-def find_onnx(root: Path, stem: str, quantized: bool) -> Path | None:
-    """`stem[_quantized].onnx` at the top of the bundle or under onnx/, preferred form first; for
-    each form also a graph shipped as its optimized copy alone (`optimized/<stem>/manifest.json`
-    with `shipped_alone`, see engine/derive/; the executable's bundle), then named where its stock
-    graph would be."""
-    names = [f"{stem}_quantized", stem]
-    if not quantized:
-        names.reverse()
-    for name in names:
-        for folder in (root / "onnx", root):
-            if (folder / f"{name}.onnx").is_file():
-                return folder / f"{name}.onnx"
-        if _shipped_alone(root / OPTIMIZED / name / "manifest.json"):
-            return root / "onnx" / f"{name}.onnx"
-    return None
-
-
-def _shipped_alone(manifest: Path) -> bool:
-    """Whether a derived copy's manifest says its bundle ships it without the stock graph (set
-    by packaging/build.py); a stock graph merely missing beside a derived copy is not that."""
-    try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("shipped_alone") is True
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -6,41 +6,28 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from .bundle import Bundle
+from .caption import Caption
 from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
 from .derive import derived_decoder, derived_encoder, derived_files, stock_graphs_asked
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .loadcheck import read_values
+from .pipeline import caption_stream
 from .preprocess import check_pixel_values, preprocess
+from .probe import check_before_load
 from .sessions import make_session, physical_cores, run
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Caption:
-    """One image's caption. `token_ids` are as transformers' generate() returns them (decoder
-    start token first); `score` is the mean log-probability of the generated tokens."""
-
-    text: str
-    token_ids: tuple[int, ...]
-    score: float
-    seconds: float
-    source: str = ""
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+__all__ = ["Caption", "Captioner"]
 
 
 class Captioner:
@@ -134,8 +121,6 @@ class Captioner:
                     "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR",
                 )
             path = found
-        from ..modelstore.trust import check_before_load
-
         t0 = time.perf_counter()
         bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
         # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs
@@ -244,8 +229,6 @@ class Captioner:
         """`(tag, caption)` for each `(tag, pixel_values or None, source)`, in order, with both
         cores busy (engine/pipeline.py); each caption is the one the image gets alone. None
         pixels pass through as `(tag, None)`. Stops quietly on `cancel`."""
-        from .pipeline import caption_stream
-
         return caption_stream(
             self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
         )

@@ -1,37 +1,8 @@
-"""The engine's own error types: every failure a caller can meet is one of these."""
+"""The error types a caller of the engine meets (defined in `ground.errors`, re-exported here:
+``from nanocaption_desktop.engine.errors import ModelError`` keeps working)."""
 
 from __future__ import annotations
 
+from ..ground.errors import Cancelled, ImageError, ModelError, NanoCaptionError, RequestError
 
-class NanoCaptionError(Exception):
-    """Base class of every error this package raises on purpose."""
-
-
-class ImageError(NanoCaptionError):
-    """An image could not be read. ``source`` names the file (or "<bytes>"), ``reason`` says why."""
-
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
-
-
-class ModelError(NanoCaptionError):
-    """A model bundle is missing, incomplete or broken. ``path`` names the file or folder."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-class RequestError(NanoCaptionError, ValueError):
-    """A caller asked for something out of range (beams, max new tokens, pixel values): the
-    caller's mistake, raised before any work. A ``ValueError`` too."""
-
-
-class Cancelled(NanoCaptionError):
-    """Raised inside a caption when the caller's cancel check returned true."""
-
-    def __init__(self, reason: str = "cancelled") -> None:
-        super().__init__(reason)
+__all__ = ["Cancelled", "ImageError", "ModelError", "NanoCaptionError", "RequestError"]

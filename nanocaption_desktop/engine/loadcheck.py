@@ -1,27 +1,29 @@
 """What a load reads from a bundle's JSON files and tokenizer, checked (issue: bundle values).
 
 `read_values` is what `Captioner` uses: the first problem is a `ModelError` naming the file and
-the key. `value_problems` lists one problem per file for ``models verify``. Beyond each file's
-own checks (preprocess.py, decoding.py, tokenizer.py) the tokenizer must decode every token the
-decoder can emit: its vocabulary size equals the decoder's ``vocab_size`` (config.json), as in
-every Hugging Face export of a GPT-2 decoder (50257 for vit-gpt2); a config without
-``vocab_size`` has its token ids checked against the tokenizer instead.
+the key. `value_problems` lists one problem per file; `load_problems` is everything a load would
+refuse beyond the model store's file checks, for ``models verify`` (cli_models.py). Beyond each
+file's own checks (preprocess.py, decoding.py, tokenizer.py) the tokenizer must decode every
+token the decoder can emit: its vocabulary size equals the decoder's ``vocab_size``
+(config.json), as in every Hugging Face export of a GPT-2 decoder (50257 for vit-gpt2); a
+config without ``vocab_size`` has its token ids checked against the tokenizer instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .bundle import Bundle
+from .bundle import JSON_FILES, Bundle, _read_json
 from .decoding import GenerationSettings
 from .errors import ModelError
 from .preprocess import PreprocessConfig
 from .tokenizer import Detokenizer
 from .values import ConfigValueError
 
-__all__ = ["BundleValues", "read_values", "value_problems"]
+__all__ = ["BundleValues", "load_problems", "read_values", "value_problems"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,23 @@ def read_values(bundle: Bundle) -> BundleValues:
 def value_problems(bundle: Bundle) -> list[str]:
     """Every problem `read_values` would raise, one per file, as ``"file: key: reason"``."""
     return [str(e) for e in _read(bundle)[1]]
+
+
+def load_problems(folder: Path) -> list[str]:
+    """What a load of `folder` would refuse beyond the files' safety and hashes (the model
+    store's checks): the JSON files, the tokenizer, every value they hold, and the derived
+    copies' hashes (copycheck.py). One line per problem; empty when it would load."""
+    from .derive import verify_copies  # the derive toolchain, only when verifying
+
+    problems = []
+    for name in JSON_FILES:
+        try:
+            _read_json(folder / name)
+        except ModelError as e:
+            problems.append(str(e))
+    if not problems:
+        try:
+            problems += value_problems(Bundle.open(folder))
+        except ModelError as e:
+            problems.append(str(e))
+    return problems + verify_copies(folder)

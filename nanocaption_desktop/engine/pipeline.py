@@ -21,16 +21,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from .caption import Caption
 from .decoding import CancelFlag
 from .errors import Cancelled
 from .sessions import physical_cores
-
-if TYPE_CHECKING:
-    from .captioner import Caption
 
 T = TypeVar("T")
 

@@ -3,15 +3,20 @@
 A crafted ONNX file can crash onnxruntime itself (a native crash, not an exception). A bundle
 that did not come with a verified manifest (a folder passed with --model) is therefore opened
 once in a spawned process; if that process dies, the app reports which file did it and lives on.
+
+`check_before_load` is the check every bundle passes before the engine creates sessions: the
+model store's trust check (modelstore/trust.py) with this probe passed in.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..modelstore.trust import check_trust
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -58,3 +63,11 @@ def probe_sessions(paths: Sequence[Path], *, timeout: float = 300.0) -> None:
         f"the model crashed the ONNX runtime while loading "
         f"(exit code {proc.exitcode}); the file is damaged or not a model",
     )
+
+
+def check_before_load(
+    bundle_dir: str | os.PathLike[str], *, loads: list[Path] | None = None
+) -> None:
+    """Refuse (`ModelError`) a bundle that fails the model store's trust check; a bundle without
+    a manifest has its graphs opened in a throw-away process first (`probe_sessions`)."""
+    check_trust(bundle_dir, probe=probe_sessions, loads=loads)

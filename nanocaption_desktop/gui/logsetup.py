@@ -15,14 +15,9 @@ LOG_NAME = "nanocaption.log"
 
 
 def log_dir() -> Path:
-    try:
-        from ..paths import user_log_dir
+    from ..ground.paths import user_log_dir
 
-        return Path(user_log_dir())
-    except ImportError:
-        import platformdirs
-
-        return Path(platformdirs.user_log_dir("nanocaption-desktop", "NanoCaption"))
+    return Path(user_log_dir())
 
 
 def setup_logging(level: int = logging.INFO) -> Path | None:

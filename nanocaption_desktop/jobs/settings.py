@@ -76,6 +76,6 @@ def journal_name(output_name: str) -> str:
 
 
 def _user_data_dir() -> Path:
-    from ..paths import user_data_dir
+    from ..ground.paths import user_data_dir
 
     return Path(user_data_dir())

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..durable import fsync_dir
+from ..ground.durable import fsync_dir
 from .filecheck import OutputError as OutputError
 from .filecheck import _reason, is_image_file
 from .filecheck import check_regular_or_absent as check_regular_or_absent

@@ -1,11 +1,12 @@
 """Model bundles: where they are looked for, how they are downloaded, checked and trusted.
 
 Standard library + platformdirs only; no Qt, no onnxruntime (``onnx`` is used when installed).
+Imports only the ground layer (docs/architecture.md); the ``models`` commands that combine these
+checks with the engine's load checks live above, in cli_models.py.
 """
 
 from __future__ import annotations
 
-from .commands import cmd_fetch, cmd_path, cmd_verify
 from .fetch import FetchError, fetch, manual_install_help
 from .locate import MODEL_DIR_ENV, candidate_dirs, default_install_dir, find_bundle
 from .manifest import (
@@ -30,9 +31,6 @@ __all__ = [
     "check_bundle",
     "check_external_data",
     "check_tree_safety",
-    "cmd_fetch",
-    "cmd_path",
-    "cmd_verify",
     "default_install_dir",
     "fetch",
     "find_bundle",

@@ -21,8 +21,9 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import __version__
-from ..engine.errors import Cancelled
+from ..ground.errors import Cancelled
+from ..ground.hashing import hash_file
+from ..ground.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def download(
             if total is None and announced.size is None and pinned.size is None:
                 part.unlink(missing_ok=True)  # cannot tell whether it is complete: start over
                 raise Interrupted(f"{name}: the server refused to resume; starting over") from e
-            return _finish(part, name, [pinned, announced, Expected(total)], _hash_file(part))
+            return _finish(part, name, [pinned, announced, Expected(total)], hash_file(part))
         if e.code >= 500 or e.code in (408, 429):  # transient: keep the .part file
             raise Interrupted(f"{name}: the server answered {e.code} {e.reason}") from e
         raise Rejected(f"the server answered {e.code} {e.reason} for {url}") from e
@@ -142,7 +143,7 @@ def download(
         total = total if total is not None else announced.size
         if start != offset:
             log.info("%s: the server sent the whole file again; starting %s over", url, name)
-        digest = _hash_file(part) if start else hashlib.sha256()
+        digest = hash_file(part) if start else hashlib.sha256()
         done = start
         _report(progress, done, total, name)
         with open(part, "r+b" if start else "wb") as out:
@@ -206,14 +207,6 @@ def _range_total(value: str | None) -> int | None:
         return None
     total = match.group(4) or match.group(3)
     return int(total) if total and total != "*" else None
-
-
-def _hash_file(path: Path) -> Any:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest
 
 
 def _report(progress: ProgressFn | None, done: int, total: int | None, name: str) -> None:

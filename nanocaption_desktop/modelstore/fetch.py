@@ -17,10 +17,11 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..engine.errors import ModelError
+from ..ground.durable import fsync_dir
+from ..ground.errors import ModelError
 from .download import CancelFlag, Expected, Interrupted, ProgressFn, Rejected, Unreachable, download
 from .locate import MODEL_DIR_ENV, default_install_dir
-from .manifest import MANIFEST_NAME, check_tree_safety, fsync_dir, verify, write_manifest
+from .manifest import MANIFEST_NAME, check_tree_safety, verify, write_manifest
 from .registry import DEFAULT_BUNDLE, BundleSpec, get_spec, hub_base_url
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
-from .. import paths
-from ..engine.bundle import find_onnx
-from ..engine.errors import ModelError
+from ..ground import paths
+from ..ground.errors import ModelError
+from .layout import find_onnx
 from .registry import DEFAULT_BUNDLE
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def candidate_dirs(explicit: StrPath | None = None) -> list[tuple[str, Path]]:
     if env:
         found.append((MODEL_DIR_ENV, Path(env).expanduser()))
     if paths.is_frozen():
-        found.append(("bundled", Path(sys._MEIPASS) / "models" / DEFAULT_BUNDLE))  # type: ignore[attr-defined]
+        found.append(("bundled", paths.resource_path("models", DEFAULT_BUNDLE)))
     root = paths.checkout_root()
     if root is not None:
         found.append(("checkout", root / "models" / DEFAULT_BUNDLE))

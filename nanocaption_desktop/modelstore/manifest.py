@@ -19,7 +19,6 @@ link on any file the manifest does not pin (not listed, or not hashed: inside th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,15 +28,15 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from ..durable import fsync_dir
-from ..engine.errors import ModelError
+from ..ground.durable import fsync_dir
+from ..ground.errors import ModelError
+from ..ground.hashing import file_sha256
 from .onnxrefs import OnnxReadError, external_refs
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-_CHUNK = 1 << 20
 
 __all__ = [
     "MANIFEST_NAME",
@@ -53,17 +52,6 @@ __all__ = [
 ]
 
 StrPath = str | os.PathLike[str]
-
-
-def file_sha256(path: StrPath) -> tuple[int, str]:
-    """``(size in bytes, lowercase hex SHA-256)`` of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def _bundle_files(root: Path) -> list[str]:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..engine.errors import ModelError
+from ..ground.errors import ModelError
 
 DEFAULT_BUNDLE = "vit-gpt2"
 DEFAULT_HUB_URL = "https://huggingface.co"

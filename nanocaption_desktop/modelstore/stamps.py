@@ -39,7 +39,7 @@ def fingerprint(items: Iterable[tuple[str, Path]], head: bytes = b"") -> str:
 
 
 def _stamp_file() -> Path:
-    from ..paths import user_data_dir
+    from ..ground.paths import user_data_dir
 
     return user_data_dir() / "verified-bundles.json"
 

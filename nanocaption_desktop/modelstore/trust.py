@@ -6,19 +6,24 @@ hashing ~250 MB on each launch would cost start-up time, so a verified bundle is
 its files' (size, mtime, inode, ctime) (stamps.py) and re-hashed only when one of them changes;
 ctime is the part a writer cannot set back. A failed check forgets what was remembered. A bundle
 without a manifest (a folder passed with --model) is checked for structure and safety, and its
-sessions are created once in a throw-away process (engine/probe.py) so that a model crashing the
-runtime costs an error message, not the app; that probe is remembered the same way. Hard links:
-see manifest.py (`link_rule`).
+sessions are created once in a throw-away process so that a model crashing the runtime costs an
+error message, not the app; that probe is remembered the same way. Hard links: see manifest.py
+(`link_rule`).
+
+The probe opens sessions, which is the engine's business: the engine passes it in
+(`engine.probe.check_before_load` calls `check_trust(..., probe=probe_sessions)`), so this module
+decides when to probe and remembers the outcome without importing the engine.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..engine.errors import ModelError
-from ..paths import shipped_inside
+from ..ground.errors import ModelError
+from ..ground.paths import shipped_inside
 from . import stamps
 from .manifest import (
     MANIFEST_NAME,
@@ -32,6 +37,9 @@ from .manifest import (
 
 log = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
+#: Opens the given ONNX files' sessions in a throw-away process; raises `ModelError` naming the
+#: file that failed or crashed the runtime (the engine's `probe_sessions`).
+ProbeFn = Callable[[Sequence[Path]], None]
 
 
 def _fingerprint(root: Path) -> str | None:
@@ -64,17 +72,15 @@ def _onnx_files(root: Path, loads: list[Path] | None) -> list[Path]:
     )
 
 
-def _probe_untrusted(root: Path, files: list[Path]) -> list[str]:
+def _probe_untrusted(root: Path, files: list[Path], probe: ProbeFn) -> list[str]:
     """No manifest: open the ONNX files in a throw-away process once (remembered per file state;
     a rewrite through any name moves the ctime, so it is probed again)."""
     key = f"probe:{root}"
     fingerprint = stamps.fingerprint((str(p), p) for p in files)
     if stamps.recall(key) == fingerprint:
         return []
-    from ..engine.probe import probe_sessions
-
     try:
-        probe_sessions(files)
+        probe(files)
     except ModelError as e:
         stamps.forget(key)
         return [f"{Path(e.path).name}: {e.reason}"]
@@ -88,10 +94,12 @@ def forget_verified(bundle_dir: StrPath) -> None:
     stamps.forget(str(root), f"probe:{root}")
 
 
-def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -> None:
+def check_trust(bundle_dir: StrPath, *, probe: ProbeFn, loads: list[Path] | None = None) -> None:
     """Raise `ModelError` naming the bundle and every problem; return quietly when it is sound.
 
-    `loads`: the ONNX files the engine will open (see `_onnx_files`)."""
+    `probe`: how to open an untrusted bundle's graphs in a throw-away process (required, so no
+    caller can skip it by forgetting it); `loads`: the ONNX files the engine will open (see
+    `_onnx_files`)."""
     root = Path(bundle_dir).resolve()
     files = _onnx_files(root, loads)
     has_manifest = (root / MANIFEST_NAME).exists()
@@ -114,7 +122,7 @@ def check_before_load(bundle_dir: StrPath, *, loads: list[Path] | None = None) -
             elif fingerprint is not None:
                 stamps.remember(str(root), fingerprint)
     if not problems and not has_manifest:
-        problems = _probe_untrusted(root, files)
+        problems = _probe_untrusted(root, files, probe)
     if problems:
         shown = "; ".join(problems[:5]) + (
             f"; and {len(problems) - 5} more" if len(problems) > 5 else ""

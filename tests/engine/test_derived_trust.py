@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import nanocaption_desktop.modelstore.manifest as manifest
+from nanocaption_desktop.cli_models import cmd_verify
 from nanocaption_desktop.engine import Captioner, ModelError, derive
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.derive import cache
-from nanocaption_desktop.modelstore import cmd_verify
 
 IMAGE = Path(__file__).resolve().parents[1] / "fixtures" / "images" / "gradient.png"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from nanocaption_desktop.cli_models import cmd_fetch
 from nanocaption_desktop.engine.errors import Cancelled, ModelError
 from nanocaption_desktop.modelstore import (
     MANIFEST_NAME,
     FetchError,
-    cmd_fetch,
     default_install_dir,
     fetch,
     find_bundle,

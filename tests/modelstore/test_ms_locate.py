@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nanocaption_desktop import paths
+from nanocaption_desktop.cli_models import cmd_path, cmd_verify
 from nanocaption_desktop.engine.errors import ModelError
-from nanocaption_desktop.modelstore import candidate_dirs, cmd_path, cmd_verify, find_bundle, locate
+from nanocaption_desktop.ground import paths
+from nanocaption_desktop.modelstore import candidate_dirs, find_bundle, locate
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 
@@ -43,7 +44,7 @@ def test_paths_without_override_use_platformdirs(monkeypatch):
 
 
 def test_resource_path_in_checkout_and_frozen(monkeypatch, tmp_path):
-    root = Path(paths.__file__).resolve().parent.parent
+    root = Path(paths.__file__).resolve().parents[2]  # ground/paths.py in the checkout
     assert paths.resource_path("models", "x") == root / "models" / "x"
     assert paths.checkout_root() == root  # the tests run from a checkout
     assert not paths.is_frozen()

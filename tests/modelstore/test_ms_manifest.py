@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from nanocaption_desktop.cli_models import cmd_verify
 from nanocaption_desktop.engine.errors import ModelError
 from nanocaption_desktop.modelstore import (
     check_bundle,
     check_external_data,
     check_tree_safety,
-    cmd_verify,
     verify,
     write_manifest,
 )

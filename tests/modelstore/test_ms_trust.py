@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from nanocaption_desktop.engine import Captioner, ModelError
+from nanocaption_desktop.engine.probe import check_before_load
 from nanocaption_desktop.modelstore import write_manifest
-from nanocaption_desktop.modelstore.trust import check_before_load
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 
@@ -148,7 +148,8 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_hashed_again(bundle: Path):
 
 
 def test_a_failed_verify_forgets_the_remembered_bundle(bundle: Path):
-    from nanocaption_desktop.modelstore import cmd_verify, stamps
+    from nanocaption_desktop.cli_models import cmd_verify
+    from nanocaption_desktop.modelstore import stamps
 
     write_manifest(bundle)
     check_before_load(bundle)

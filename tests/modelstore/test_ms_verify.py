@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nanocaption_desktop import cli
-from nanocaption_desktop.modelstore import cmd_verify
+from nanocaption_desktop.cli_models import cmd_verify
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 

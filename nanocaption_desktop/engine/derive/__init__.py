@@ -25,8 +25,8 @@ from .cache import (
     mark_shipped_alone,
     stock_graphs_asked,
 )
-from .copycheck import verify_copies
 from .manifest import MANIFEST, sha256
+from .verify import verify_copies
 
 __all__ = [
     "MANIFEST",

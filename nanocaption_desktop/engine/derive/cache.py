@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...ground.paths import user_cache_dir
 from ..bundle import OPTIMIZED as FOLDER
 from ..errors import ModelError
 from .copycheck import content_problems, remember_made
@@ -39,8 +40,6 @@ from .recipes import CROSS, DECODER_RECIPE, ENCODER, ENCODER_RECIPE, STEP, Recip
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "NanoCaption"  # as nanocaption_desktop.paths.APP_NAME
-DATA_DIR_ENV = "NANOCAPTION_DATA_DIR"
 STOCK_ENV = "NANOCAPTION_STOCK_DECODER"
 
 
@@ -54,12 +53,8 @@ class DerivedDecoder:
 
 
 def cache_root() -> Path:
-    override = os.environ.get(DATA_DIR_ENV, "").strip()
-    if override:
-        return Path(override).expanduser() / "cache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    """The user's cache folder (ground.paths: the one place that knows platformdirs)."""
+    return user_cache_dir()
 
 
 def bundle_folder(source: Path) -> Path:

@@ -8,7 +8,6 @@ atomically (temp file, then rename).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,8 @@ from typing import Any
 
 import onnxruntime as ort
 
+from ...ground.hashing import file_sha256
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -25,11 +26,8 @@ UNUSABLE = "unusable"  # what `cache.read` returns for a source no copy can be d
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The hex SHA-256 of the file at `path` (ground.hashing, the one hash helper)."""
+    return file_sha256(path)[1]
 
 
 def source_facts(source: Path) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """The ``models path|verify|fetch`` commands as plain functions returning ``(exit code, text)``.
 
+They sit above the engine and the model store (docs/architecture.md): ``verify`` combines the
+model store's file checks (structure, safety, manifest hashes) with the engine's load checks
+(configs, tokenizer, values, derived copies), which the model store cannot import.
+
 Exit codes follow the CLI: 0 ok, 2 model error. The CLI prints ``text`` to stdout when the code is
 0 and to stderr otherwise. Only ``cmd_fetch`` writes while it runs (progress, to ``stream``).
 """
@@ -11,12 +15,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ..engine.errors import Cancelled, ModelError
-from .fetch import fetch
-from .locate import bundle_problems, candidate_dirs, find_bundle
-from .manifest import MANIFEST_NAME, check_bundle
-from .registry import DEFAULT_BUNDLE
-from .trust import forget_verified
+from .engine.loadcheck import load_problems
+from .ground.errors import Cancelled, ModelError
+from .modelstore.fetch import fetch
+from .modelstore.locate import bundle_problems, candidate_dirs, find_bundle
+from .modelstore.manifest import MANIFEST_NAME, check_bundle
+from .modelstore.registry import DEFAULT_BUNDLE
+from .modelstore.trust import forget_verified
 
 __all__ = ["cmd_fetch", "cmd_path", "cmd_verify"]
 
@@ -45,29 +50,6 @@ def cmd_path(explicit: StrPath | None = None) -> tuple[int, str]:
     return OK, f"{found}\n{_searched(explicit)}"
 
 
-def _load_problems(found: Path) -> list[str]:
-    """What a load would refuse beyond the files' safety and hashes: the JSON files, the
-    tokenizer, every value they hold (engine/loadcheck.py) and the derived copies' hashes
-    (engine/derive/copycheck.py). The engine is imported here, when the command runs, as the load
-    path itself does (trust.py and engine/probe.py)."""
-    from ..engine.bundle import JSON_FILES, Bundle, _read_json
-    from ..engine.derive import verify_copies
-    from ..engine.loadcheck import value_problems
-
-    problems = []
-    for name in JSON_FILES:
-        try:
-            _read_json(found / name)
-        except ModelError as e:
-            problems.append(str(e))
-    if not problems:
-        try:
-            problems += value_problems(Bundle.open(found))
-        except ModelError as e:
-            problems.append(str(e))
-    return problems + verify_copies(found)
-
-
 def cmd_verify(explicit: StrPath | None = None) -> tuple[int, str]:
     """Check the bundle the app would use as a load checks it (structure, safety, files against
     the manifest, JSON values, tokenizer) and its derived copies against their manifests. A
@@ -78,7 +60,7 @@ def cmd_verify(explicit: StrPath | None = None) -> tuple[int, str]:
         return MODEL_ERROR, str(e)
     if found is None:
         return MODEL_ERROR, NOT_FOUND
-    problems = check_bundle(found) + _load_problems(found)
+    problems = check_bundle(found) + load_problems(found)
     if problems:
         forget_verified(found)
         listing = "\n".join(f"  {p}" for p in problems)

@@ -1,0 +1,50 @@
+"""`models verify` for derived copies: every copy of a bundle's graphs, beside the bundle and in
+the user cache, hashed against its manifest (copycheck.py), whatever was remembered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..bundle import OPTIMIZED as FOLDER
+from .cache import cache_folder, cache_root
+from .copycheck import content_problems
+from .manifest import MANIFEST, read_manifest, source_facts
+from .recipes import recipe_for
+
+
+def _copies(root: Path) -> list[Path]:
+    """The folder of every derived copy of a graph of the bundle at `root`: beside the bundle
+    (optimized/<stem>/) and in the user cache (<stem>-<source SHA-256>)."""
+    found = []
+    for manifest in sorted((root / FOLDER).glob(f"*/{MANIFEST}")):
+        found.append(manifest.parent)
+    cache = cache_root() / FOLDER
+    for graph in sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")}):
+        if graph.is_file() and any(cache.glob(f"{graph.stem}-*")):
+            folder = cache_folder(graph, source_facts(graph))
+            if (folder / MANIFEST).is_file():
+                found.append(folder)
+    return found
+
+
+def verify_copies(root: Path) -> list[str]:
+    """`models verify`: every derived copy of the bundle at `root` hashed against its manifest
+    (what a load would use; a copy recorded as unusable holds no graph)."""
+    problems = []
+    for folder in _copies(root):
+        try:
+            doc = read_manifest(folder)
+            files = recipe_for(Path(folder.name)).files
+            alone = doc.get("shipped_alone") is True
+            if not doc.get("usable", True):
+                continue
+        except (OSError, ValueError, AttributeError) as e:
+            problems.append(f"{folder / MANIFEST}: cannot be read ({e})")
+            continue
+        then = (
+            "refused at load: it ships without its stock graph"
+            if alone
+            else "a cache: the next load derives it again"
+        )
+        problems += [f"{p} ({then})" for p in content_problems(folder, doc, files, force=True)]
+    return problems
