@@ -427,8 +427,14 @@ def make_full(args) -> None:
         tmp = Path(tmp)
         model = build_model(True, 50257, 50256, 0.02)
         # a GPT-2 vocabulary of the real size: 50,256 trained merges are not needed for timing,
-        # but the token ids must decode; train a byte-level BPE up to the real vocabulary size.
+        # but the token ids must decode and the tokenizer's vocabulary must equal the decoder's
+        # (the engine refuses a bundle where they differ): the small corpus trains a few hundred
+        # tokens, filler tokens make up the rest.
         tok = train_tokenizer(50257)
+        fillers = 50257 - tok.get_vocab_size()
+        if fillers > 0:
+            tok.add_tokens([f"<|fill{i}|>" for i in range(fillers)])
+        assert tok.get_vocab_size() == 50257, tok.get_vocab_size()
         save_hf(model, tok, tmp / "hf", 50256)
         export_onnx(tmp / "hf", tmp / "onnx")
         quantize(tmp / "onnx")
