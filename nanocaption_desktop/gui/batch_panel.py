@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .messages import BatchProgress, BatchSummary
+from .messages import BatchSummary, BatchUpdate
 from .results_model import THUMB, ResultsModel
 from .widgets import ElidedLabel, LiveLabel
 
@@ -225,18 +225,19 @@ class BatchPanel(QWidget):
         ):
             widget.setEnabled(not running)
 
-    def show_progress(self, p: BatchProgress) -> None:
+    def show_progress(self, update: BatchUpdate) -> None:
+        p = update.progress
         self._total = p.total
         if p.total:
             self.progress.setRange(0, p.total)
-            self.progress.setValue(min(p.done, p.total))
+            self.progress.setValue(min(p.finished, p.total))
             self.progress.setFormat("%v / %m")
         else:
             self.progress.setRange(0, 0)
         failed = f", {p.failed} failed" if p.failed else ""
         total = f" of {p.total}" if p.total else ""
         eta = f" · about {format_duration(p.eta)} left" if p.eta is not None else ""
-        self.counts.setText(f"{p.done}{total} done{failed} · {p.rate:.1f} images/s{eta}")
+        self.counts.setText(f"{p.finished}{total} done{failed} · {p.rate:.1f} images/s{eta}")
 
     def show_current(self, relpath: str) -> None:
         """The image the model is captioning now (``relpath``: relative to the batch folder)."""
