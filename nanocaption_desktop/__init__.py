@@ -12,6 +12,7 @@ from __future__ import annotations
 from .ground.version import __version__
 
 __all__ = [
+    "BatchSpec",
     "Caption",
     "Captioner",
     "ImageError",
@@ -31,8 +32,8 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from .ground import errors
 
         return getattr(errors, name)
-    if name == "caption_folder":
-        from .jobs import caption_folder
+    if name in ("BatchSpec", "caption_folder"):
+        from . import jobs
 
-        return caption_folder
+        return getattr(jobs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

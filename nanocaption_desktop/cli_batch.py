@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 from .engine.errors import NanoCaptionError
 from .engine.limits import MAX_BEAMS, MAX_NEW_TOKENS
-from .jobs import BatchProgress, BatchResult, SidecarPolicy, batch_settings, caption_folder
+from .jobs import BatchProgress, BatchResult, BatchSpec, SidecarPolicy, caption_folder, checked_spec
+from .jobs.spec import DEFAULT_PREFETCH
 from .jobs.writers import csv_header, csv_row
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ Refused before any work (exit code 2): an output with an image's name or content
 that are the same file, a symlink, FIFO, device or folder as --csv/--jsonl. A sidecar that is a
 symlink or not a regular file is not written: that image fails with the reason.
 A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
---batch-size is how many images are decoded ahead of the model: captions never depend on the
-other images of a batch, so it changes speed and memory, never a caption.
+--prefetch is how many images are decoded ahead of the model: captions never depend on the
+other images of a batch, so it changes speed and memory, never a caption (--batch-size is its
+old, deprecated name).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
 (Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2)."""
 
@@ -104,11 +106,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="when resuming, redo images that failed before (default: on)",
     )
     p.add_argument(
+        "--prefetch",
+        type=positive_int,
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help=f"images decoded ahead of the model (default {DEFAULT_PREFETCH})",
+    )
+    p.add_argument(  # the old name of --prefetch: same effect, a note on stderr
         "--batch-size",
         type=positive_int,
-        default=4,
+        dest="prefetch",
+        action=_DeprecatedAlias,
         metavar="N",
-        help="images decoded ahead of the model (default 4)",
+        help="deprecated: the old name of --prefetch",
     )
     p.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width")
     p.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens per caption")
@@ -122,6 +132,32 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=run)
     return p
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Stores like the option it stands for, and says once on stderr to use that one."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        print(f"{PROG}: {option} is deprecated, use --prefetch (same effect)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def spec_from_args(args: argparse.Namespace) -> BatchSpec:
+    """The ``BatchSpec`` a parsed ``batch`` command line asks for."""
+    return BatchSpec(
+        args.folder,
+        recursive=args.recursive,
+        csv=args.csv,
+        jsonl=args.jsonl,
+        sidecars=args.sidecars,
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        beams=args.beams,
+        max_new_tokens=args.max_tokens,
+        prefetch=args.prefetch,
+        isolate=args.isolate,
+        model=args.model,
+    )
 
 
 class _Interrupt:
@@ -241,29 +277,9 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
         if not os.path.isdir(args.folder):
             raise FileNotFoundError(f"{args.folder}: no such folder")
         # outputs that may not be written are refused before the model loads (exit code 2)
-        batch_settings(
-            args.folder,
-            recursive=args.recursive,
-            csv=args.csv,
-            jsonl=args.jsonl,
-            sidecars=args.sidecars,
-        )
-        captioner = _load_captioner(args.model)
-        results = caption_folder(
-            args.folder,
-            captioner=captioner,
-            recursive=args.recursive,
-            csv=args.csv,
-            jsonl=args.jsonl,
-            sidecars=args.sidecars,
-            resume=args.resume,
-            retry_failed=args.retry_failed,
-            beams=args.beams,
-            max_new_tokens=args.max_tokens,
-            cancel=interrupt.cancel,
-            prefetch=args.batch_size,
-            isolate=args.isolate,
-        )
+        spec = checked_spec(spec_from_args(args))
+        captioner = _load_captioner(spec.model)
+        results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
         if to_stdout:
             _write_stdout(csv_header())
         with interrupt.graceful_while():
@@ -297,7 +313,7 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_captioner(model: str | None) -> Any:
+def _load_captioner(model: os.PathLike[str] | None) -> Any:
     from .engine.captioner import Captioner
 
     return Captioner.load(model)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from itertools import count
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QTabWidget
 
+from ..jobs.spec import BatchSpec
+from ..jobs.writers import SidecarPolicy
 from .batch_panel import BatchPanel
 from .caption_panel import CaptionPanel
-from .messages import BatchProgress, BatchRequest, BatchSummary, Latest
+from .messages import BatchRequest, BatchSummary, BatchUpdate, Latest
 from .model_controller import ModelController
 from .results_model import ResultsModel
 from .settings import Settings
@@ -19,7 +22,7 @@ from .worker import CaptionWorker
 class BatchController(QObject):
     """Owns the running batch (at most one) and the one waiting for the model."""
 
-    progressed = Signal(object)  # BatchProgress, once shown
+    progressed = Signal(object)  # BatchUpdate, once shown
     finished = Signal(object)  # BatchSummary
     folder_wanted = Signal()  # Start without a folder: ask the person for one
     message = Signal(str)  # for the status bar
@@ -60,18 +63,7 @@ class BatchController(QObject):
         if not folder:
             self.folder_wanted.emit()
             return
-        p = self.panel
-        request = BatchRequest(
-            next(self._ids),
-            folder,
-            p.recursive.isChecked(),
-            p.csv_path(),
-            p.jsonl_path(),
-            p.sidecar_policy(),
-            p.resume.isChecked(),
-            self.caption_panel.chosen_beams(),
-            self.caption_panel.chosen_max_tokens(),
-        )
+        request = BatchRequest(next(self._ids), self.spec())
         self.settings.set_batch_last_folder(folder)
         self.tabs.setCurrentWidget(self.panel)
         if self.model.state != "ready":
@@ -79,6 +71,23 @@ class BatchController(QObject):
             self.panel.counts.setText("Waiting for the model…")
             return
         self._send(request)
+
+    def spec(self) -> BatchSpec:
+        """The batch the panels ask for now. The window's worker decodes in its own process
+        pool, so the batch is isolated as on the command line."""
+        p, options = self.panel, self.caption_panel
+        csv, jsonl, policy = p.csv_path(), p.jsonl_path(), p.sidecar_policy()
+        return BatchSpec(
+            p.folder_path(),
+            recursive=p.recursive.isChecked(),
+            csv=Path(csv) if csv else None,
+            jsonl=Path(jsonl) if jsonl else None,
+            sidecars=None if policy == "off" else SidecarPolicy(policy),
+            resume=p.resume.isChecked(),
+            beams=options.chosen_beams(),
+            max_new_tokens=options.chosen_max_tokens(),
+            isolate=True,
+        )
 
     def cancel(self) -> None:
         if self._batch is not None:
@@ -101,10 +110,10 @@ class BatchController(QObject):
 
     def _send(self, request: BatchRequest) -> None:
         self._batch = request
-        self.panel.batch_started(request.folder)
+        self.panel.batch_started(request.spec.folder)
         self.worker.run_batch(request)
 
-    def _progress(self, progress: BatchProgress) -> None:
+    def _progress(self, progress: BatchUpdate) -> None:
         if self._batch is None or progress.id != self._batch.id:
             return
         self.panel.show_progress(progress)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .messages import BatchProgress, BatchSummary
+from .messages import BatchSummary, BatchUpdate
 from .results_model import THUMB, ResultsModel
 from .widgets import ElidedLabel, LiveLabel
 
@@ -61,6 +61,16 @@ class BatchPanel(QWidget):
         self._output_folder = ""
         self._total: int | None = None  # images in the running batch's folder, once counted
         layout = QVBoxLayout(self)
+        # top to bottom, each part made and placed in turn (Qt's tab order follows it)
+        grid = self._build_folder_row()
+        self._build_choices(grid)
+        layout.addLayout(grid)
+        layout.addLayout(self._build_controls())
+        layout.addLayout(self._build_status())
+        layout.addWidget(self._build_table(model), 1)
+        model.rowsInserted.connect(self._follow)
+
+    def _build_folder_row(self) -> QGridLayout:
         grid = QGridLayout()
         folder_label = QLabel("&Folder:")
         self.folder = QLineEdit()
@@ -75,7 +85,10 @@ class BatchPanel(QWidget):
         grid.addWidget(folder_label, 0, 0)
         grid.addWidget(self.folder, 0, 1)
         grid.addWidget(self.choose, 0, 2)
+        return grid
 
+    def _build_choices(self, grid: QGridLayout) -> None:
+        """The options (subfolders, resume) and the outputs, in two short rows of ``grid``."""
         options = QHBoxLayout()
         self.recursive = QCheckBox("Include &subfolders")
         self.recursive.setAccessibleName("Include subfolders")
@@ -110,8 +123,8 @@ class BatchPanel(QWidget):
         outputs.addStretch(1)
         grid.addLayout(options, 1, 1, 1, 2)
         grid.addLayout(outputs, 2, 1, 1, 2)
-        layout.addLayout(grid)
 
+    def _build_controls(self) -> QHBoxLayout:
         controls = QHBoxLayout()
         self.start = QPushButton("&Start batch")
         self.start.setAccessibleName("Start batch")
@@ -137,8 +150,9 @@ class BatchPanel(QWidget):
         controls.addWidget(self.cancel)
         controls.addWidget(self.progress, 1)
         controls.addWidget(self.open_output)
-        layout.addLayout(controls)
+        return controls
 
+    def _build_status(self) -> QHBoxLayout:
         self.counts = LiveLabel("Batch counts")
         self.counts.setToolTip("Images done, failures, speed and time left")
         self.current = ElidedLabel("Current file")
@@ -147,8 +161,9 @@ class BatchPanel(QWidget):
         status = QHBoxLayout()
         status.addWidget(self.counts)
         status.addWidget(self.current, 1)
-        layout.addLayout(status)
+        return status
 
+    def _build_table(self, model: ResultsModel) -> QTableView:
         self.table = QTableView()
         self.table.setModel(model)
         self.table.setAccessibleName("Batch results")
@@ -171,8 +186,7 @@ class BatchPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(3, 160)
-        layout.addWidget(self.table, 1)
-        model.rowsInserted.connect(self._follow)
+        return self.table
 
     # ---------------------------------------------------------------- choices
     def folder_path(self) -> str:
@@ -225,18 +239,19 @@ class BatchPanel(QWidget):
         ):
             widget.setEnabled(not running)
 
-    def show_progress(self, p: BatchProgress) -> None:
+    def show_progress(self, update: BatchUpdate) -> None:
+        p = update.progress
         self._total = p.total
         if p.total:
             self.progress.setRange(0, p.total)
-            self.progress.setValue(min(p.done, p.total))
+            self.progress.setValue(min(p.finished, p.total))
             self.progress.setFormat("%v / %m")
         else:
             self.progress.setRange(0, 0)
         failed = f", {p.failed} failed" if p.failed else ""
         total = f" of {p.total}" if p.total else ""
         eta = f" · about {format_duration(p.eta)} left" if p.eta is not None else ""
-        self.counts.setText(f"{p.done}{total} done{failed} · {p.rate:.1f} images/s{eta}")
+        self.counts.setText(f"{p.finished}{total} done{failed} · {p.rate:.1f} images/s{eta}")
 
     def show_current(self, relpath: str) -> None:
         """The image the model is captioning now (``relpath``: relative to the batch folder)."""

@@ -60,13 +60,30 @@ class CaptionPanel(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # top to bottom, each part made and placed in turn (Qt's tab order follows it)
+        layout.addWidget(self._build_status())
+        layout.addWidget(self._build_edit(), 1)
+        layout.addLayout(self._build_info())
+        layout.addLayout(self._build_buttons())
+        layout.addLayout(self._build_options())
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.beams.valueChanged.connect(self._emit_options)
+        self.max_tokens.valueChanged.connect(self._emit_options)
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(1600)
+        self._copied_timer.timeout.connect(lambda: self.copied_label.setText(""))
+        self._mode_changed()
+        self._update_count()
 
+    def _build_status(self) -> LiveLabel:
         self.status = LiveLabel("Caption status")
         self.status.setObjectName("captionStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.status)
+        return self.status
 
+    def _build_edit(self) -> CaptionEdit:
         self.edit = CaptionEdit()
         self.edit.setObjectName("captionText")
         font = QFont(self.edit.font())
@@ -78,8 +95,9 @@ class CaptionPanel(QWidget):
         self.edit.setToolTip("The caption: select, edit, or copy it (Ctrl+C copies all of it)")
         self.edit.copy_all.connect(self.copy_caption)
         self.edit.textChanged.connect(self._update_count)
-        layout.addWidget(self.edit, 1)
+        return self.edit
 
+    def _build_info(self) -> QHBoxLayout:
         info = QHBoxLayout()
         self.count = LiveLabel("Character count")
         self.count.setToolTip(f"Good alt text stays under about {ALT_TEXT_LIMIT} characters")
@@ -90,8 +108,9 @@ class CaptionPanel(QWidget):
         info.addWidget(self.count)
         info.addStretch(1)
         info.addWidget(self.stats)
-        layout.addLayout(info)
+        return info
 
+    def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.copy_button = QPushButton("&Copy")
         self.copy_button.setAccessibleName("Copy caption")
@@ -105,8 +124,9 @@ class CaptionPanel(QWidget):
         buttons.addWidget(self.copied_label)
         buttons.addStretch(1)
         buttons.addWidget(self.auto_copy)
-        layout.addLayout(buttons)
+        return buttons
 
+    def _build_options(self) -> QFormLayout:
         options = QFormLayout()
         options.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.mode = QComboBox()
@@ -154,16 +174,7 @@ class CaptionPanel(QWidget):
         self.regenerate.setToolTip("Caption the same image again with these options (Ctrl+R)")
         self.regenerate.clicked.connect(self._emit_regenerate)
         options.addRow("", self.regenerate)
-        layout.addLayout(options)
-        self.mode.currentIndexChanged.connect(self._mode_changed)
-        self.beams.valueChanged.connect(self._emit_options)
-        self.max_tokens.valueChanged.connect(self._emit_options)
-        self._copied_timer = QTimer(self)
-        self._copied_timer.setSingleShot(True)
-        self._copied_timer.setInterval(1600)
-        self._copied_timer.timeout.connect(lambda: self.copied_label.setText(""))
-        self._mode_changed()
-        self._update_count()
+        return options
 
     # ---------------------------------------------------------------- options
     def set_token_limit(self, most: int | None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engine.errors import ImageError, ModelError, NanoCaptionError
-from .messages import BatchProgress, BatchRow
+from .messages import BatchRow, BatchUpdate
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -49,13 +49,10 @@ def batch_row(result: BatchResult) -> BatchRow:
     )
 
 
-def batch_progress(batch_id: int, result: BatchResult) -> BatchProgress | None:
-    info = result.progress
-    if info is None:
+def batch_update(batch_id: int, result: BatchResult) -> BatchUpdate | None:
+    if result.progress is None:
         return None
-    return BatchProgress(
-        batch_id, info.finished, info.total, info.failed, info.rate, info.eta, str(result.path)
-    )
+    return BatchUpdate(batch_id, result.progress, str(result.path))
 
 
 class Announcing:

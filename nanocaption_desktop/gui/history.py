@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +9,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QPixmap
+
+from ..jobs.writers import export_rows
 
 log = logging.getLogger(__name__)
 
@@ -41,47 +40,20 @@ EXPORT_KINDS = {"csv": "CSV (*.csv)", "jsonl": "JSON Lines (*.jsonl)", "txt": "P
 
 
 def format_history(entries: list[HistoryEntry], kind: str) -> str:
-    """The entries as CSV (path,caption,score,status,error), JSON Lines or plain text."""
-    if kind == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\r\n")
-        writer.writerow(["path", "caption", "score", "status", "error"])
-        for e in entries:
-            row = [e.path or e.name, e.text, "" if e.score is None else f"{e.score:.4f}"]
-            row += ["failed" if e.error else "ok", e.error]
-            writer.writerow([_neutralize(cell) for cell in row])
-        return buf.getvalue()
-    if kind == "jsonl":
-        return "".join(
-            json.dumps(
-                {
-                    "path": e.path or e.name,
-                    "caption": e.text,
-                    "score": e.score,
-                    "status": "failed" if e.error else "ok",
-                    "error": e.error or None,
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-            for e in entries
-        )
-    if kind == "txt":
-        return "".join(f"{e.name}\t{e.text}\n" for e in entries if not e.error)
-    raise ValueError(kind)
+    """The entries as CSV (path,caption,score,status,error), JSON Lines or plain text
+    (``name<TAB>caption``, captioned ones only), written by the batch's writers
+    (``jobs/writers.py``): one escaping rule for every spreadsheet cell the app writes."""
+    return export_rows((_row(e, name_only=kind == "txt") for e in entries), kind).decode("utf-8")
 
 
-def _neutralize(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") and not _is_number(cell) else cell
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+def _row(entry: HistoryEntry, *, name_only: bool) -> dict[str, Any]:
+    return {
+        "path": entry.name if name_only else entry.path or entry.name,
+        "caption": entry.text,
+        "score": entry.score,
+        "status": "failed" if entry.error else "ok",
+        "error": entry.error or None,
+    }
 
 
 def write_text_file(path: str, text: str) -> None:

@@ -6,6 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jobs.results import BatchProgress
+from ..jobs.spec import BatchSpec
+
 
 @dataclass(frozen=True)
 class CaptionRequest:
@@ -54,15 +57,11 @@ class ModelProblem:
 
 @dataclass(frozen=True)
 class BatchRequest:
+    """Run the batch ``spec`` (``jobs.BatchSpec``: every choice of the batch); ``id`` and
+    ``cancel`` are the window's, to match its replies and to stop it."""
+
     id: int
-    folder: str
-    recursive: bool = True
-    csv: str | None = None
-    jsonl: str | None = None
-    sidecars: str = "off"  # off | skip | overwrite | append
-    resume: bool = True
-    beams: int | None = None  # None: the model's own generation settings
-    max_new_tokens: int | None = None
+    spec: BatchSpec
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
@@ -76,13 +75,12 @@ class BatchRow:
 
 
 @dataclass(frozen=True)
-class BatchProgress:
+class BatchUpdate:
+    """Batch ``id`` has got this far: the batch's own counts (``jobs.BatchProgress``) and the
+    file that finished last (relative to the batch folder)."""
+
     id: int
-    done: int
-    total: int | None
-    failed: int
-    rate: float  # images per second
-    eta: float | None  # seconds
+    progress: BatchProgress
     current: str
 
 

@@ -49,7 +49,7 @@ class MainWindow(QMainWindow):
     model_state_changed = Signal(str)  # loading | ready | missing
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
-    batch_progressed = Signal(object)  # BatchProgress, once shown
+    batch_progressed = Signal(object)  # BatchUpdate, once shown
     batch_done = Signal(object)  # BatchSummary
     drop_handled = Signal(object)  # SortedDrop: its captions or batch have been asked for
 

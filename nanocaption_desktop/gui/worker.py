@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from .convert import Announcing, batch_progress, batch_row, plain_error, qimage_to_pil
+from .convert import Announcing, batch_row, batch_update, plain_error, qimage_to_pil
 from .imaging import preview_to_qimage
 from .messages import (
-    BatchProgress,
     BatchRequest,
     BatchRow,
     BatchSummary,
+    BatchUpdate,
     CaptionOutcome,
     CaptionRequest,
     FetchProgress,
@@ -56,7 +56,7 @@ class CaptionWorker(QObject):
     model_missing = Signal(object)  # ModelProblem
     preview_ready = Signal(int, QImage)  # request id, the preview of its file (preview_side)
     caption_ready = Signal(object)  # CaptionOutcome (ok, failed or cancelled)
-    batch_progress = Signal(object)  # BatchProgress
+    batch_progress = Signal(object)  # BatchUpdate
     batch_file_started = Signal(object)  # Latest holding the newest FileStarted (take() it)
     batch_results = Signal(object)  # list of BatchRow, in order
     batch_finished = Signal(object)  # BatchSummary
@@ -274,8 +274,9 @@ class CaptionWorker(QObject):
         done = failed = skipped = 0
         pending: list[BatchRow] = []
         last_emit = 0.0
-        latest: BatchProgress | None = None
-        outputs = tuple(p for p in (request.csv, request.jsonl) if p)
+        latest: BatchUpdate | None = None
+        spec = request.spec
+        outputs = tuple(str(p) for p in spec.outputs)
         if self._captioner is None:
             self.batch_finished.emit(
                 BatchSummary(request.id, 0, 0, 0, 0.0, False, outputs, "No model is loaded.")
@@ -297,16 +298,7 @@ class CaptionWorker(QObject):
                 elif row.status == "done earlier":
                     skipped += 1
                 done += 1
-                elapsed = time.perf_counter() - start
-                latest = batch_progress(request.id, result) or BatchProgress(
-                    request.id,
-                    done,
-                    None,
-                    failed,
-                    done / elapsed if elapsed else 0.0,
-                    None,
-                    row.path,
-                )
+                latest = batch_update(request.id, result) or latest
                 now = time.perf_counter()
                 if now - last_emit >= EMIT_INTERVAL:
                     last_emit = now
@@ -319,9 +311,7 @@ class CaptionWorker(QObject):
         self._flush(pending, latest)
         cancelled = request.cancel.is_set()
         seconds = time.perf_counter() - start
-        log.info(
-            "batch %s: %d done, %d failed, cancelled=%s", request.folder, done, failed, cancelled
-        )
+        log.info("batch %s: %d done, %d failed, cancelled=%s", spec.folder, done, failed, cancelled)
         self.batch_finished.emit(
             BatchSummary(request.id, done, failed, skipped, seconds, cancelled, outputs, error)
         )
@@ -332,20 +322,13 @@ class CaptionWorker(QObject):
         from ..jobs import caption_folder
 
         return caption_folder(
-            request.folder,
+            request.spec,
             captioner=Announcing(captioner, started),
-            recursive=request.recursive,
-            csv=request.csv,
-            jsonl=request.jsonl,
-            sidecars=None if request.sidecars == "off" else request.sidecars,
-            resume=request.resume,
-            beams=request.beams,
-            max_new_tokens=request.max_new_tokens,
             cancel=request.cancel,
             preparer=self._pool.prepare if self._pool is not None else None,
         )
 
-    def _flush(self, pending: list[BatchRow], progress: BatchProgress | None) -> None:
+    def _flush(self, pending: list[BatchRow], progress: BatchUpdate | None) -> None:
         if pending:
             self.batch_results.emit(list(pending))
             pending.clear()

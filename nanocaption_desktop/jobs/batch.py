@@ -18,8 +18,9 @@ from .outputs import output_keys, prepare_outputs
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
 from .scan import ScanEntry, display_path, scan_images
-from .settings import BatchSettings, Work
+from .settings import Work
 from .sidecars import recorded_sidecar, write_sidecar
+from .spec import BatchSpec
 from .writers import (
     OutputError,
     SidecarOutcome,
@@ -43,7 +44,7 @@ class BatchRun:
 
     def __init__(
         self,
-        settings: BatchSettings,
+        settings: BatchSpec,
         captioner: Any,
         preparer: Callable[..., Any],
         cancel: CancelFlag | None,
@@ -69,7 +70,7 @@ class BatchRun:
         exclude = [p for p in (self.s.csv, self.s.jsonl, self.s.journal) if p is not None]
         on_temp = remove_temp_file if cleanup else None
         return scan_images(
-            self.s.root, recursive=self.s.recursive, exclude=exclude, on_temp_file=on_temp
+            self.s.folder, recursive=self.s.recursive, exclude=exclude, on_temp_file=on_temp
         )
 
     def _prepare(self, entry: ScanEntry) -> Work:
@@ -219,7 +220,7 @@ class BatchRun:
     def _header(self) -> dict[str, Any]:
         s = self.s
         return {
-            "root": os.path.realpath(s.root),
+            "root": os.path.realpath(s.folder),
             "recursive": s.recursive,
             "model": str(getattr(self.captioner, "model_name", "")),
             "beams": s.beams,
@@ -229,7 +230,7 @@ class BatchRun:
     def _gone(self, rec: dict[str, Any]) -> bool:
         if rec.get("kind") == "folder":
             return rec["key"] not in self.folder_errors
-        return not os.path.lexists(os.path.join(self.s.root, rec["key"]))
+        return not os.path.lexists(os.path.join(self.s.folder, rec["key"]))
 
     def _set_total(self, n: int) -> None:
         self.tracker.total = n

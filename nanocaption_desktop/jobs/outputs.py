@@ -25,20 +25,20 @@ from pathlib import Path
 
 from .filecheck import OutputError, check_regular_or_absent, is_image_file, same_file_key
 from .scan import TEMP_SUFFIX, allowed_extensions
-from .settings import BatchSettings
+from .spec import BatchSpec
 
 
 class OutputRefused(OutputError, ValueError):
     """An output path of a batch is refused before any work (``path`` names it, ``reason`` why)."""
 
 
-def named_outputs(s: BatchSettings) -> list[tuple[str, Path]]:
+def named_outputs(s: BatchSpec) -> list[tuple[str, Path]]:
     """``(label, path)`` of the batch's CSV, JSONL and journal that are set."""
     named = (("the CSV output", s.csv), ("the JSONL output", s.jsonl), ("the journal", s.journal))
     return [(label, Path(p)) for label, p in named if p is not None]
 
 
-def output_keys(s: BatchSettings) -> frozenset[str]:
+def output_keys(s: BatchSpec) -> frozenset[str]:
     """``same_file_key`` of every output (and what it links to): what no sidecar may be."""
     keys = set()
     for _label, path in named_outputs(s):
@@ -47,7 +47,7 @@ def output_keys(s: BatchSettings) -> frozenset[str]:
     return frozenset(keys)
 
 
-def check_outputs(s: BatchSettings) -> None:
+def check_outputs(s: BatchSpec) -> None:
     """Raise ``OutputRefused`` when an output of ``s`` may not be written (see the module doc)."""
     outputs = named_outputs(s)
     for label, path in outputs:
@@ -59,7 +59,7 @@ def check_outputs(s: BatchSettings) -> None:
             )
 
 
-def prepare_outputs(s: BatchSettings) -> None:
+def prepare_outputs(s: BatchSpec) -> None:
     """Create the folder of every output; ``OutputError`` naming the folder when it cannot."""
     for _label, path in named_outputs(s):
         parent = path.parent

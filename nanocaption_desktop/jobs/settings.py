@@ -1,4 +1,4 @@
-"""A batch's settings, where its journal lives, and the unit of work of the prefetch queue."""
+"""Where a batch's journal lives, and the unit of work of the prefetch queue."""
 
 from __future__ import annotations
 
@@ -11,22 +11,7 @@ from typing import Any
 from .lock import LOCK_SUFFIX
 from .results import BatchResult
 from .scan import ScanEntry
-from .writers import SidecarPolicy
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    root: str
-    recursive: bool
-    csv: Path | None
-    jsonl: Path | None
-    sidecars: SidecarPolicy | None
-    journal: Path | None
-    resume: bool
-    retry_failed: bool
-    beams: int | None
-    max_new_tokens: int | None
-    prefetch: int
+from .spec import BatchSpec
 
 
 @dataclass(frozen=True)
@@ -41,14 +26,14 @@ class Work:
     done: BatchResult | None = None  # already decided (skipped, failed) without the model
 
 
-def default_journal(settings: BatchSettings) -> Path | None:
+def default_journal(settings: BatchSpec) -> Path | None:
     """Next to the CSV (or JSONL) output; for sidecar-only batches in the user data dir."""
     for out in (settings.csv, settings.jsonl):
         if out is not None:
             return out.with_name(journal_name(out.name))
     if settings.sidecars is None:
         return None
-    ident = f"{os.path.realpath(settings.root)}\0{settings.recursive}".encode("utf-8", "replace")
+    ident = f"{os.path.realpath(settings.folder)}\0{settings.recursive}".encode("utf-8", "replace")
     name = hashlib.sha256(ident).hexdigest()[:20] + ".jsonl"
     return _user_data_dir() / "batches" / name
 

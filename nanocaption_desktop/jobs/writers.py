@@ -247,6 +247,28 @@ def jsonl_row(row: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "replace")
 
 
+def txt_row(row: Mapping[str, Any]) -> bytes:
+    """One line of a plain-text export: ``path<TAB>caption`` (a caption as it is)."""
+    return f"{row.get('path') or ''}\t{row.get('caption') or ''}\n".encode("utf-8", "replace")
+
+
+#: Every kind of export, by its file extension: the batch writes csv and jsonl, the window's
+#: history all three. ``txt`` lists only the images that got a caption.
+EXPORT_KINDS = ("csv", "jsonl", "txt")
+
+
+def export_rows(rows: Iterable[Mapping[str, Any]], kind: str) -> bytes:
+    """Result rows (keys: path, caption, score, status, error) as a whole file of ``kind``,
+    with the same cells, escaping and number format as a batch's outputs."""
+    if kind == "csv":
+        return csv_header() + b"".join(csv_row(row) for row in rows)
+    if kind == "jsonl":
+        return b"".join(jsonl_row(row) for row in rows)
+    if kind == "txt":
+        return b"".join(txt_row(row) for row in rows if row.get("status") == "ok")
+    raise ValueError(f"unknown export kind {kind!r} (one of {', '.join(EXPORT_KINDS)})")
+
+
 def render_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
     def chunks() -> Iterator[bytes]:
         yield csv_header()

@@ -72,18 +72,8 @@ def fetch(
     spec = get_spec(name)
     target = Path(dest).expanduser() if dest is not None else default_install_dir(name)
     hub = hub_base_url(base_url)
-    if target.exists() and not target.is_dir():
-        raise FetchError(str(target), "exists and is not a folder; choose another destination")
-    if target.exists() and not force:
-        if not (target / MANIFEST_NAME).exists() and any(target.iterdir()):
-            raise FetchError(
-                str(target),
-                "this folder holds files that models fetch did not "
-                "install; move them away first (or fetch with force)",
-            )
-        if not verify(target) and not check_tree_safety(target):
-            log.info("%s is already installed in %s", name, target)
-            return target
+    if _installed_already(name, target, force=force):
+        return target
     staging = staging_dir(target)
     created = _missing_ancestors(staging)
     staging.mkdir(parents=True, exist_ok=True)
@@ -101,41 +91,80 @@ def fetch(
                 timeout,
                 retries,
             )
-        source = {
-            "bundle": spec.name,
-            "repo": spec.repo,
-            "revision": spec.revision,
-            "hub": hub,
-            "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        write_manifest(staging, source=source, files=[f.path for f in spec.files], known=known)
+        _write_manifest(spec, staging, hub, known)
         _install(staging, target)
-    except Unreachable as e:
-        _cleanup(staging, created)
-        raise FetchError(
-            spec.repo,
-            f"could not reach the model hub at {hub} ({e}).\n"
-            + manual_install_help(spec, target, base_url),
-        ) from e
-    except Interrupted as e:
-        _cleanup(staging, created)
-        raise FetchError(
-            str(target),
-            f"the download was interrupted ({e}). Run models fetch "
-            f"again to resume; what arrived is kept in {staging}.",
-        ) from e
-    except Rejected as e:
-        shutil.rmtree(staging, ignore_errors=True)  # the source is not trusted: start clean
-        _cleanup(staging, created)
-        raise FetchError(
-            str(target),
-            f"{e}. Nothing was installed.\n" + manual_install_help(spec, target, base_url),
-        ) from e
+    except (Unreachable, Interrupted, Rejected) as e:
+        raise _failure(e, spec, staging, created, target, hub, base_url) from e
     except BaseException:
         _cleanup(staging, created)
         raise
     log.info("installed %s in %s", name, target)
     return target
+
+
+def _installed_already(name: str, target: Path, *, force: bool) -> bool:
+    """True when ``target`` holds a bundle that verifies (and ``force`` is off); a
+    ``FetchError`` when ``target`` may not be replaced (not a folder, or files fetch did not
+    install)."""
+    if target.exists() and not target.is_dir():
+        raise FetchError(str(target), "exists and is not a folder; choose another destination")
+    if not target.exists() or force:
+        return False
+    if not (target / MANIFEST_NAME).exists() and any(target.iterdir()):
+        raise FetchError(
+            str(target),
+            "this folder holds files that models fetch did not "
+            "install; move them away first (or fetch with force)",
+        )
+    if not verify(target) and not check_tree_safety(target):
+        log.info("%s is already installed in %s", name, target)
+        return True
+    return False
+
+
+def _write_manifest(
+    spec: BundleSpec, staging: Path, hub: str, known: dict[str, tuple[int, str]]
+) -> None:
+    source = {
+        "bundle": spec.name,
+        "repo": spec.repo,
+        "revision": spec.revision,
+        "hub": hub,
+        "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_manifest(staging, source=source, files=[f.path for f in spec.files], known=known)
+
+
+def _failure(
+    e: Unreachable | Interrupted | Rejected,
+    spec: BundleSpec,
+    staging: Path,
+    created: list[Path],
+    target: Path,
+    hub: str,
+    base_url: str | None,
+) -> FetchError:
+    """Clean up after a failed download and say what happened and what to do."""
+    if isinstance(e, Unreachable):
+        _cleanup(staging, created)
+        return FetchError(
+            spec.repo,
+            f"could not reach the model hub at {hub} ({e}).\n"
+            + manual_install_help(spec, target, base_url),
+        )
+    if isinstance(e, Interrupted):
+        _cleanup(staging, created)
+        return FetchError(
+            str(target),
+            f"the download was interrupted ({e}). Run models fetch "
+            f"again to resume; what arrived is kept in {staging}.",
+        )
+    shutil.rmtree(staging, ignore_errors=True)  # the source is not trusted: start clean
+    _cleanup(staging, created)
+    return FetchError(
+        str(target),
+        f"{e}. Nothing was installed.\n" + manual_install_help(spec, target, base_url),
+    )
 
 
 def _fetch_one(

@@ -142,7 +142,7 @@ def main() -> int:
 
     window.batch_panel.set_folder(str(photos))
     window.batches.start()
-    wait_for(window.batch_progressed, lambda p: p.done >= 120)
+    wait_for(window.batch_progressed, lambda p: p.progress.finished >= 120)
     shoot(window, "batch")
     window.batches.cancel()
     wait_for(window.batch_done)

@@ -15,8 +15,9 @@ from batch_helpers import IMAGES, FakeCaptioner, make_images
 from nanocaption_desktop.jobs import OutputError, OutputRefused, caption_folder, writers
 from nanocaption_desktop.jobs.outputs import check_outputs
 from nanocaption_desktop.jobs.scan import scan_images, sidecar_path
-from nanocaption_desktop.jobs.settings import BatchSettings, journal_name
+from nanocaption_desktop.jobs.settings import journal_name
 from nanocaption_desktop.jobs.sidecars import write_sidecar
+from nanocaption_desktop.jobs.spec import BatchSpec
 from nanocaption_desktop.jobs.writers import SidecarPolicy, atomic_write, check_regular_or_absent
 
 
@@ -156,12 +157,12 @@ def test_sidecar_holding_an_image_is_not_replaced(tmp_path: Path) -> None:
     assert (tmp_path / "photo.txt").read_bytes() == (IMAGES / "gradient.png").read_bytes()
 
 
-def settings(tmp_path: Path, **kw) -> BatchSettings:
-    base = dict(root=str(tmp_path), recursive=False, csv=None, jsonl=None, sidecars=None)
+def settings(tmp_path: Path, **kw) -> BatchSpec:
+    base = dict(folder=str(tmp_path), recursive=False, csv=None, jsonl=None, sidecars=None)
     base.update(journal=None, resume=True, retry_failed=True, beams=None, max_new_tokens=None)
     base.update(prefetch=1)
     base.update(kw)
-    return BatchSettings(**base)  # type: ignore[arg-type]
+    return BatchSpec(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
