@@ -46,7 +46,7 @@ def test_manifest_roundtrip(bundle):
     ]
     assert doc["source"] == {"bundle": "test"} and doc["format"] == 1
     assert verify(bundle) == []
-    assert [p.name for p in bundle.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in bundle.iterdir() if p.name.endswith((".tmp", ".nctmp"))] == []
 
 
 def test_verify_detects_changes(bundle):

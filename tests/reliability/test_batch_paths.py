@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nanocaption_desktop.jobs import OutputError, caption_folder, read_csv, read_jsonl, writers
+from nanocaption_desktop.ground import durable
+from nanocaption_desktop.jobs import OutputError, caption_folder, read_csv, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
@@ -163,7 +164,7 @@ def test_full_disk_keeps_earlier_outputs(
         tmp.touch()
         return open("/dev/full", "wb")
 
-    monkeypatch.setattr(writers, "_open_temp", full_disk)
+    monkeypatch.setattr(durable, "_open_temp", full_disk)  # moved from jobs.writers
     with pytest.raises(OutputError) as info:
         list(caption_folder(folder, captioner=captioner, jsonl=out))
     monkeypatch.undo()
