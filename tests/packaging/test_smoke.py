@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from fixture_paths import TINY_BUNDLE
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]  # the build takes about 50 s
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "tests" / "fixtures" / "images"

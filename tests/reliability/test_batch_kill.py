@@ -74,6 +74,7 @@ def check_complete(csv_path: Path, jsonl_path: Path) -> int:
     return rows
 
 
+@pytest.mark.slow  # over 10 s: a batch killed at random moments and resumed each time
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
