@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-FIXTURES = Path(__file__).parent / "fixtures"
-TINY_BUNDLE = FIXTURES / "tiny-vit-gpt2"
-IMAGES_DIR = FIXTURES / "images"
+from fixture_paths import FIXTURES, IMAGES_DIR, TINY_BUNDLE
 
 
 @pytest.fixture(scope="session")

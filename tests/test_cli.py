@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixture_paths import TINY_BUNDLE
+
 FIXTURES = Path(__file__).parent / "fixtures"
-BUNDLE = FIXTURES / "tiny-vit-gpt2"
 IMAGES = sorted((FIXTURES / "images").iterdir())
 
 
@@ -25,7 +26,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_caption_json_one_object_per_image_and_a_bad_file(tmp_path):
     bad = tmp_path / "readme.jpg"
     bad.write_text("hello")
-    done = cli("caption", *map(str, IMAGES), str(bad), "--model", str(BUNDLE), "--json")
+    done = cli("caption", *map(str, IMAGES), str(bad), "--model", str(TINY_BUNDLE), "--json")
     assert done.returncode == 1
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == len(IMAGES) + 1
@@ -35,7 +36,7 @@ def test_caption_json_one_object_per_image_and_a_bad_file(tmp_path):
 
 
 def test_caption_matches_the_engine(captioner):
-    done = cli("caption", str(IMAGES[0]), "--model", str(BUNDLE), "--json", "--beams", "3")
+    done = cli("caption", str(IMAGES[0]), "--model", str(TINY_BUNDLE), "--json", "--beams", "3")
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)
     assert row["token_ids"] == list(captioner.caption(IMAGES[0], beams=3).token_ids)
@@ -51,7 +52,7 @@ def test_usage_and_model_errors_exit_2(tmp_path):
 def test_version_and_self_test():
     done = cli("--version")
     assert done.returncode == 0 and "nanocaption-desktop" in done.stdout
-    done = cli("--self-test", "--model", str(BUNDLE))
+    done = cli("--self-test", "--model", str(TINY_BUNDLE))
     assert done.returncode == 0 and "self-test OK" in done.stdout
 
 
@@ -70,8 +71,8 @@ def test_models_fetch_offline_fails_fast_and_leaves_nothing(tmp_path):
 
 
 def test_models_path_names_the_bundle():
-    done = cli("--model", str(BUNDLE), "models", "path")
-    assert done.returncode == 0 and str(BUNDLE) in done.stdout
+    done = cli("--model", str(TINY_BUNDLE), "models", "path")
+    assert done.returncode == 0 and str(TINY_BUNDLE) in done.stdout
 
 
 def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
@@ -85,7 +86,7 @@ def test_models_fetch_installs_verifies_optimizes_and_captions(tmp_path):
     import threading
 
     root = tmp_path / "hub" / "Xenova" / "vit-gpt2-image-captioning" / "resolve" / "main"
-    shutil.copytree(BUNDLE, root, ignore=shutil.ignore_patterns("optimized"))
+    shutil.copytree(TINY_BUNDLE, root, ignore=shutil.ignore_patterns("optimized"))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path / "hub")
     handler.log_message = lambda *a: None  # type: ignore[method-assign]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -122,7 +123,7 @@ def test_beams_and_max_tokens_are_bounded_in_caption_and_batch(tmp_path):
             ("--beams", "100000", "at most 16 (MAX_BEAMS)"),
             ("--max-tokens", "1025", "at most 1024 (MAX_NEW_TOKENS)"),
         ]:
-            done = cli(*command, flag, value, "--model", str(BUNDLE))
+            done = cli(*command, flag, value, "--model", str(TINY_BUNDLE))
             assert done.returncode == 2, (command, flag, done.stderr)
             assert limit in done.stderr and "Traceback" not in done.stderr
             assert done.stdout == ""
@@ -135,7 +136,7 @@ def test_max_tokens_past_the_models_positions_is_refused(tmp_path):
         ["caption", str(IMAGES[0])],
         ["batch", str(FIXTURES / "images"), "--csv", str(out)],
     ):
-        done = cli(*args, "--max-tokens", "100", "--model", str(BUNDLE))
+        done = cli(*args, "--max-tokens", "100", "--model", str(TINY_BUNDLE))
         assert done.returncode == 2, done.stderr
         assert "room for 63 new tokens" in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
@@ -154,11 +155,11 @@ def cli_redirected(redirect: str, *args: str) -> subprocess.CompletedProcess:
 
 
 OUTPUT_COMMANDS = [
-    ["caption", str(IMAGES[0]), "--model", str(BUNDLE)],
-    ["caption", str(IMAGES[0]), "--json", "--model", str(BUNDLE)],
-    ["batch", str(FIXTURES / "images"), "--model", str(BUNDLE), "--no-resume"],
+    ["caption", str(IMAGES[0]), "--model", str(TINY_BUNDLE)],
+    ["caption", str(IMAGES[0]), "--json", "--model", str(TINY_BUNDLE)],
+    ["batch", str(FIXTURES / "images"), "--model", str(TINY_BUNDLE), "--no-resume"],
     ["--version"],
-    ["--self-test", "--model", str(BUNDLE)],
+    ["--self-test", "--model", str(TINY_BUNDLE)],
 ]
 
 
@@ -193,7 +194,7 @@ def test_closed_stderr_keeps_errors_out_of_the_results(tmp_path):
     """With stderr closed, print(file=sys.stderr) would fall back to stdout: it must not."""
     bad = tmp_path / "bad.jpg"
     bad.write_text("hello")
-    done = cli_redirected("2>&-", "caption", str(IMAGES[0]), str(bad), "--model", str(BUNDLE))
+    done = cli_redirected("2>&-", "caption", str(IMAGES[0]), str(bad), "--model", str(TINY_BUNDLE))
     assert done.returncode == 1
     assert done.stdout.count("\n") == 1 and str(bad) not in done.stdout
 
@@ -202,7 +203,7 @@ def test_a_reader_that_leaves_early_is_quiet():
     """`caption ... | head`: the pipe breaks; no traceback, no "Exception ignored" at exit."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "nanocaption_desktop", "caption", *map(str, IMAGES)]
-        + ["--model", str(BUNDLE)],
+        + ["--model", str(TINY_BUNDLE)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -228,7 +229,7 @@ def test_the_window_does_not_need_a_stdout_reader(tmp_path):
     )
     done = subprocess.run(
         ["sh", "-c", '"$@" >&-', "sh", sys.executable, "-m", "nanocaption_desktop"]
-        + ["gui", "--model", str(BUNDLE)],
+        + ["gui", "--model", str(TINY_BUNDLE)],
         capture_output=True,
         text=True,
         timeout=120,

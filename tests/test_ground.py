@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.ground import paths
 from nanocaption_desktop.ground.errors import ModelError
 from nanocaption_desktop.ground.hashing import file_sha256, hash_file
 from nanocaption_desktop.modelstore.trust import check_trust
-
-TINY = Path(__file__).resolve().parent / "fixtures" / "tiny-vit-gpt2"
 
 
 def test_file_sha256_is_size_and_digest_of_the_bytes(tmp_path):
@@ -54,7 +53,7 @@ def untrusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the tiny bundle without a manifest, and nothing remembered about it."""
     monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
     copy = tmp_path / "bundle"
-    shutil.copytree(TINY, copy, ignore=shutil.ignore_patterns("optimized", "manifest.json"))
+    shutil.copytree(TINY_BUNDLE, copy, ignore=shutil.ignore_patterns("optimized", "manifest.json"))
     return copy
 
 

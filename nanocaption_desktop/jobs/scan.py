@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..ground.durable import TEMP_SUFFIX as TEMP_SUFFIX  # our writers' temp files
+
 log = logging.getLogger(__name__)
 
 #: Extensions that are always taken as images (checked case-insensitively).
@@ -29,8 +31,6 @@ IMAGE_EXTENSIONS = frozenset(
 OPTIONAL_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
 #: Extensions never sniffed: our own outputs and other text files.
 TEXT_EXTENSIONS = frozenset({".txt", ".csv", ".jsonl", ".json", ".md", ".xml", ".nctmp"})
-#: Suffix of the temporary files our writers create (hidden, next to their target).
-TEMP_SUFFIX = ".nctmp"
 
 _NATURAL = re.compile(r"(\d+)")
 

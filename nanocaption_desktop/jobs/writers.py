@@ -1,26 +1,24 @@
 """Result writers: CSV, JSON Lines and ``.txt`` sidecars, every write atomic.
 
-Every file is written to a hidden temp file in the same folder (``.name.<pid>.nctmp``), flushed
-and fsync'd, then moved over the target with ``os.replace``: after a crash at any moment the
-target is either its old complete version or its new complete version. Temp files left by a
-killed run are removed by ``remove_stale_temps`` at the next run.
+Every file is written with ``ground.durable.write_atomically`` (a hidden temp file in the same
+folder, ``.name.<pid>.nctmp``, fsync'd, renamed over the target): after a crash at any moment
+the target is either its old complete version or its new complete version. Temp files left by
+a killed run are removed by ``remove_stale_temps`` at the next run.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
 import os
-import stat
 from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ..ground.durable import fsync_dir
+from ..ground import durable
 from .filecheck import OutputError as OutputError
 from .filecheck import _reason, is_image_file
 from .filecheck import check_regular_or_absent as check_regular_or_absent
@@ -47,101 +45,25 @@ class SidecarOutcome(str, Enum):
     KEPT = "kept"  # policy skip and a sidecar existed
 
 
-#: Longest target name (bytes) used as is in its temp file's name (file names max out at 255).
-_TEMP_NAME_MAX = 200
-
-
-def _temp_stem(name: str) -> str:
-    """``name`` itself, or for a very long name a shortened one made unique by a hash."""
-    if len(os.fsencode(name)) <= _TEMP_NAME_MAX:
-        return name
-    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
-    short = name
-    while len(os.fsencode(short)) > _TEMP_NAME_MAX - 20:
-        short = short[:-1]
-    return f"{short}~{digest}"
-
-
 def temp_path(path: Path, attempt: int = 0) -> Path:
     """``.name.<pid>.nctmp`` (``.name~N.<pid>.nctmp`` when that name is taken by a file that is
     not ours to remove). Hidden, so never an input of a scan."""
-    extra = f"~{attempt}" if attempt else ""
-    return path.with_name(f".{_temp_stem(path.name)}{extra}.{os.getpid()}{TEMP_SUFFIX}")
-
-
-def _open_temp(tmp: Path) -> BinaryIO:
-    """Create ``tmp`` afresh: never through a symlink, never into someone else's file
-    (``FileExistsError`` when the name is taken)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    flags |= getattr(os, "O_BINARY", 0)
-    return os.fdopen(os.open(tmp, flags, 0o666), "wb")
-
-
-def _clear_leftover(tmp: Path) -> bool:
-    """Remove our own leftover at ``tmp`` (a killed run with the same pid); True when the name is
-    free. A symlink or anything that looks like an image is left alone: it is not ours."""
-    try:
-        st = os.lstat(tmp)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    if not stat.S_ISREG(st.st_mode) or is_image_file(tmp):
-        return False
-    try:
-        os.unlink(tmp)
-    except OSError:
-        return False
-    return True
-
-
-def _create_temp(target: Path) -> tuple[BinaryIO, Path]:
-    for attempt in range(_TEMP_ATTEMPTS):
-        tmp = temp_path(target, attempt)
-        if not _clear_leftover(tmp):
-            continue
-        try:
-            return _open_temp(tmp), tmp
-        except FileExistsError:
-            continue
-    raise OutputError(target, "no free name for its temp file next to it")
-
-
-_TEMP_ATTEMPTS = 20
+    return durable.temp_path(path, attempt)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
-    """Replace ``path`` with ``data`` atomically; raises ``OutputError`` (temp file removed).
+    """Replace ``path`` with ``data`` atomically (`ground.durable.write_atomically`: temp +
+    fsync + rename + fsync of the folder); raises ``OutputError`` (temp file removed).
 
     A symlink at ``path`` is replaced by a regular file, never written through. A new file gets
     the umask's mode; a replaced regular file keeps its rwx bits only (never setuid/setgid/sticky).
+    A leftover under our temp name that looks like an image is never removed: it is not ours.
     """
     target = Path(path)
     try:
-        st = os.lstat(target)
-        mode = st.st_mode & 0o777 if stat.S_ISREG(st.st_mode) else None
-    except OSError:
-        mode = None
-    try:
-        f, tmp = _create_temp(target)
+        durable.write_atomically(target, data, foreign=is_image_file)
     except OSError as e:
         raise OutputError(target, _reason(e)) from e
-    try:
-        with f:
-            for chunk in [data] if isinstance(data, bytes) else data:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(target, _reason(e)) from e
-    fsync_dir(target.parent)
 
 
 def is_stale_temp(tmp: str | os.PathLike[str]) -> bool:
@@ -183,7 +105,7 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> int:
     """Remove temp files a killed run left for ``path``; returns how many."""
     target = Path(path)
     try:
-        pattern = f".{_glob_escape(_temp_stem(target.name))}.*{TEMP_SUFFIX}"
+        pattern = f".{_glob_escape(durable.temp_stem(target.name))}.*{TEMP_SUFFIX}"
         candidates = list(target.parent.glob(pattern))
     except OSError:
         return 0

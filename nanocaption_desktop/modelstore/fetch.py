@@ -4,9 +4,10 @@ Files are streamed into ``<dest>.partial/`` (beside the destination, so the fina
 one file system): ``<file>.part`` while it arrives, ``<file>`` once its size and SHA-256 are
 checked. A later ``fetch`` resumes a ``.part`` file with an HTTP Range request. When every file is
 in, ``manifest.json`` is written as the last file and the staging folder is renamed to ``<dest>``
-(``os.replace``), so ``<dest>`` never exists half-filled. A run that received nothing (hub
-unreachable) removes the folders it created: it leaves nothing behind. A file that fails its
-size or hash check (or an error status) aborts the run and deletes the staging folder.
+(``ground.durable.rename``: every file fsync'd before its rename), so ``<dest>`` never exists
+half-filled. A run that received nothing (hub unreachable) removes the folders it created: it
+leaves nothing behind. A file that fails its size or hash check (or an error status) aborts the
+run and deletes the staging folder.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..ground.durable import fsync_dir
+from ..ground import durable
 from ..ground.errors import ModelError
 from .download import CancelFlag, Expected, Interrupted, ProgressFn, Rejected, Unreachable, download
 from .locate import MODEL_DIR_ENV, default_install_dir
@@ -182,7 +183,7 @@ def _fetch_one(
     part = final.with_name(final.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # checked in an earlier run: check it again against what the hub says now
-        os.replace(final, part)
+        durable.rename(final, part)
     url = spec.file_url(rel, hub)
     attempt = 0
     while True:
@@ -204,7 +205,7 @@ def _fetch_one(
             if attempt > retries or 0 < now <= before:  # no progress: do not loop
                 raise
             log.warning("%s; resuming at byte %d (attempt %d of %d)", e, now, attempt, retries)
-    os.replace(part, final)
+    durable.rename(part, final)  # the finished file is fsync'd before its rename
     return result
 
 
@@ -214,16 +215,15 @@ def _install(staging: Path, target: Path) -> None:
         raise ModelError(str(staging), "refusing to install a folder without a manifest")
     if target.exists() or target.is_symlink():
         old = target.with_name(f"{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
+        durable.rename(target, old)
         try:
-            os.replace(staging, target)
+            durable.rename(staging, target)
         except OSError:
-            os.replace(old, target)
+            durable.rename(old, target)
             raise
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(staging, target)
-    fsync_dir(target.parent)
+        durable.rename(staging, target)
 
 
 def _missing_ancestors(path: Path) -> list[Path]:

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from ..ground.durable import fsync_dir
+from ..ground.durable import write_atomically
 from ..ground.errors import ModelError
 from ..ground.hashing import file_sha256
 from .onnxrefs import OnnxReadError, external_refs
@@ -75,7 +75,7 @@ def write_manifest(
     files: list[str] | None = None,
     known: dict[str, tuple[int, str]] | None = None,
 ) -> Path:
-    """Write ``manifest.json`` atomically (temp file, fsync, ``os.replace``) and return its path.
+    """Write ``manifest.json`` atomically (``ground.durable.write_atomically``) and return its path.
 
     ``files``: relative paths to list (default: every regular file). ``known``: sizes and hashes
     already computed (``fetch`` hashes while downloading), so large files are not read twice.
@@ -96,17 +96,7 @@ def write_manifest(
         "files": entries,
     }
     target = root / MANIFEST_NAME
-    tmp = root / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(root)
+    write_atomically(target, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     log.info("wrote %s (%d files)", target, len(entries))
     return target
 

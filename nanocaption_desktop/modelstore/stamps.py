@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..ground.durable import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,7 @@ def _write(stamps: dict[str, str]) -> None:
     target = _stamp_file()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(stamps, indent=1))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_atomically(target, json.dumps(stamps, indent=1).encode("utf-8"))
     except OSError as e:  # a read-only home only costs a re-hash next time
         log.info("cannot update %s: %s", target, e)
 

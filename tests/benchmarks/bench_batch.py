@@ -23,9 +23,11 @@ import numpy as np
 import psutil
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fixture_paths
+from fixture_paths import TINY_BUNDLE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "models" / "random-full"
-TINY = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 
 
 def make_photos(folder: Path, n: int, size: tuple[int, int], seed: int) -> list[Path]:
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     note = ""
     if model is None:
         model, note = (
-            TINY,
+            TINY_BUNDLE,
             "  (full-size bundle missing: tiny fixture model, figures are not meaningful)",
         )
     t0 = time.perf_counter()

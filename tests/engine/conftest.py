@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-TINY_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
+from fixture_paths import TINY_BUNDLE
 
 
 @pytest.fixture

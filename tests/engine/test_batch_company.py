@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
@@ -21,7 +22,7 @@ IMAGES = sorted((FIXTURES / "images").iterdir())
 @pytest.fixture(scope="module")
 def captioners(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Captioner]:
     dest = tmp_path_factory.mktemp("company") / "tiny"
-    shutil.copytree(FIXTURES / "tiny-vit-gpt2", dest, ignore=shutil.ignore_patterns("optimized"))
+    shutil.copytree(TINY_BUNDLE, dest, ignore=shutil.ignore_patterns("optimized"))
     return {threads: Captioner(Bundle.open(dest), threads=threads) for threads in (1, 2)}
 
 

@@ -1,5 +1,8 @@
-"""The hoisted graphs on the full-size random bundle (slow; skipped when it is absent): fp32 gives
-transformers' tokens, INT8 gives the stock INT8 graphs' tokens, greedy and beam 4."""
+"""The full-size random bundle (real shapes of nlpconnect/vit-gpt2-image-captioning; slow, skipped
+when absent: `python packaging/make_test_model.py --full`), loaded as the app loads it: fp32 gives
+transformers' tokens, and the hoisted graphs give the stock graphs' tokens (fp32 and INT8),
+greedy and beam 4. (test_engine_full_size.py, which checked the fp32 tokens alone, is merged
+here.)"""
 
 from __future__ import annotations
 
@@ -8,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
 from nanocaption_desktop.engine.decoder import HoistedDecoder, StockDecoder
 from nanocaption_desktop.engine.sessions import make_session
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "models" / "random-full"
-IMAGE = ROOT / "tests" / "fixtures" / "images" / "sun_and_grass.jpg"
+IMAGES = ROOT / "tests" / "fixtures" / "images"
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,9 +32,10 @@ pytestmark = [
 def test_full_bundle_tokens(quantized):
     pytest.importorskip("onnx")
     ref = json.loads((FULL / "expected_full.json").read_text())
-    c = Captioner(Bundle.open(FULL, quantized=quantized, decoder="decoder_with_past_model"))
+    c = Captioner.load(FULL, quantized=quantized)  # the app's entry point
+    assert c.bundle.decoder_kind == "decoder_with_past_model"
     assert isinstance(c.decoder, HoistedDecoder)
-    pixels = c.prepare(IMAGE)
+    pixels = c.prepare(IMAGES / ref["image"])
     greedy = c.caption_pixels(pixels, max_new_tokens=16).token_ids
     beam4 = c.caption_pixels(pixels, max_new_tokens=16, beams=4).token_ids
     if not quantized:

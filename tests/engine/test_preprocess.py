@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_paths import TINY_BUNDLE
 from PIL import Image
 
 from nanocaption_desktop.engine.images import load_image
@@ -14,7 +15,7 @@ from nanocaption_desktop.engine.preprocess import PreprocessConfig, preprocess, 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
-BUNDLE_CFG = json.loads((FIXTURES / "tiny-vit-gpt2" / "preprocessor_config.json").read_text())
+BUNDLE_CFG = json.loads((TINY_BUNDLE / "preprocessor_config.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED["images"]))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fixture_paths import TINY_BUNDLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,6 @@ from nanocaption_desktop.engine.derive.flatten import drop_flatten_pairs  # noqa
 from nanocaption_desktop.engine.derive.fold import analyse, fold_shapes  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-TINY = FIXTURES / "tiny-vit-gpt2"
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -210,7 +210,7 @@ def decoders() -> dict[str, tuple[ort.InferenceSession, ort.InferenceSession, on
     folded and flatten pairs dropped)."""
     out = {}
     for name in ("decoder_with_past_model.onnx", "decoder_with_past_model_quantized.onnx"):
-        model = onnx.load(str(TINY / "onnx" / name))
+        model = onnx.load(str(TINY_BUNDLE / "onnx" / name))
         folded = onnx.ModelProto()
         folded.CopyFrom(model)
         fold_shapes(folded, {"encoder_hidden_states": [0]})
@@ -257,7 +257,7 @@ def test_folded_decoder_equals_stock_for_any_shapes(
 
 def test_folding_removes_most_shape_nodes(decoders):
     for name, (_, _, model) in decoders.items():
-        before = onnx.load(str(TINY / "onnx" / name), load_external_data=False).graph.node
+        before = onnx.load(str(TINY_BUNDLE / "onnx" / name), load_external_data=False).graph.node
         for op in ("Shape", "Gather", "Unsqueeze", "Concat"):
             n0 = sum(n.op_type == op for n in before)
             n1 = sum(n.op_type == op for n in model.graph.node)

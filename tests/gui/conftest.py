@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from gui_helpers import FIXTURE_MODEL, make_window  # noqa: E402
+from fixture_paths import TINY_BUNDLE  # noqa: E402
+from gui_helpers import make_window  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from nanocaption_desktop.gui.compat import protect_singletons  # noqa: E402
@@ -45,7 +46,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def window(qtbot, settings):
     """The window with the tiny model loaded (ready)."""
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    win = make_window(qtbot, settings, str(TINY_BUNDLE))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
@@ -58,4 +59,4 @@ def window(qtbot, settings):
 def reference_captioner():
     from nanocaption_desktop.engine.captioner import Captioner
 
-    return Captioner.load(FIXTURE_MODEL)
+    return Captioner.load(TINY_BUNDLE)

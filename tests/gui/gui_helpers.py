@@ -10,7 +10,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 FIXTURE_IMAGES = ROOT / "tests" / "fixtures" / "images"
 PHOTO = FIXTURE_IMAGES / "sun_and_grass.jpg"
 

@@ -18,9 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fixture_paths
+from fixture_paths import TINY_BUNDLE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "assets" / "screenshots"
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 
 
@@ -131,7 +133,7 @@ def main() -> int:
         subprocess.run(["import", "-window", str(int(window.winId())), str(target)], check=True)
         print("wrote", target.relative_to(ROOT), flush=True)
 
-    window = open_window("main", str(MODEL))
+    window = open_window("main", str(TINY_BUNDLE))
     window.model.start()
     wait_for(window.model_state_changed, lambda s: s == "ready")
     shoot(window, "empty")

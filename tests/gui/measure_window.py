@@ -24,15 +24,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "packaging"))
 from measure_startup import one_run  # noqa: E402  the same timing loop as for the executable
 
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fixture_paths
+from fixture_paths import TINY_BUNDLE  # noqa: E402
+
 LAUNCH = "import sys; from nanocaption_desktop.gui import run; sys.exit(run())"
 
 
 def command(entry: str) -> list[str]:
     if entry == "window":
-        return [sys.executable, "-c", LAUNCH, "--model", str(MODEL)]
+        return [sys.executable, "-c", LAUNCH, "--model", str(TINY_BUNDLE)]
     script = Path(sys.executable).with_name("nanocaption-desktop")
-    return [sys.executable, str(script), "--model", str(MODEL)]
+    return [sys.executable, str(script), "--model", str(TINY_BUNDLE)]
 
 
 def main() -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from gui_helpers import FIXTURE_IMAGES, FIXTURE_MODEL, drop_urls, image_folder, make_window
+from fixture_paths import TINY_BUNDLE
+from gui_helpers import FIXTURE_IMAGES, drop_urls, image_folder, make_window
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
 from nanocaption_desktop.gui.messages import BatchRow
@@ -94,7 +95,7 @@ def test_cancel_mid_batch_stops_within_two_seconds(qtbot, window, tmp_path):
 
 
 def test_closing_during_a_batch_exits_cleanly(qtbot, settings, tmp_path):
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    win = make_window(qtbot, settings, str(TINY_BUNDLE))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
@@ -193,7 +194,7 @@ def test_batch_captions_two_images_at_once_each_as_alone(
                 state["now"] -= 1
 
     monkeypatch.setattr(Captioner, "caption_pixels", spy)
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    win = make_window(qtbot, settings, str(TINY_BUNDLE))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):

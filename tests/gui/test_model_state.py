@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from gui_helpers import FIXTURE_MODEL, PHOTO, ROOT, make_window
+from fixture_paths import TINY_BUNDLE
+from gui_helpers import PHOTO, ROOT, make_window
 from PySide6.QtCore import Qt
 
 from nanocaption_desktop.engine.errors import Cancelled
@@ -74,7 +75,7 @@ def test_download_offline_shows_a_clear_error(qtbot, settings):
 
 def test_download_can_be_cancelled(qtbot, settings, tmp_path):
     gate = threading.Event()
-    win = missing_window(qtbot, settings, NoModelWorker(FIXTURE_MODEL, gate))
+    win = missing_window(qtbot, settings, NoModelWorker(TINY_BUNDLE, gate))
     qtbot.mouseClick(win.missing_panel.download, Qt.MouseButton.LeftButton)
     dialog = win.model.dialog
     assert dialog is not None
@@ -89,7 +90,7 @@ def test_download_can_be_cancelled(qtbot, settings, tmp_path):
 
 
 def test_download_then_the_model_loads(qtbot, settings):
-    win = missing_window(qtbot, settings, NoModelWorker(FIXTURE_MODEL))
+    win = missing_window(qtbot, settings, NoModelWorker(TINY_BUNDLE))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
     ):
@@ -103,8 +104,8 @@ def test_choosing_a_model_folder_loads_it_and_captions_queued_drops(qtbot, setti
 
     win.inputs.handle_dropped(Dropped(paths=[str(PHOTO)]))  # waits for a model
     with qtbot.waitSignal(win.caption_shown, timeout=60_000):
-        win.model.use_folder(str(FIXTURE_MODEL))
-    assert settings.model_folder() == str(FIXTURE_MODEL)
+        win.model.use_folder(str(TINY_BUNDLE))
+    assert settings.model_folder() == str(TINY_BUNDLE)
     assert win.model.state == "ready"
 
 
@@ -121,7 +122,7 @@ def test_a_folder_that_is_no_bundle_says_why(qtbot, settings, tmp_path):
 def test_drops_while_loading_are_queued_and_captioned(qtbot, settings):
     from nanocaption_desktop.gui.drop_area import Dropped
 
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL))
+    win = make_window(qtbot, settings, str(TINY_BUNDLE))
     assert win.model.state == "loading"  # the window is up before any model work
     with qtbot.waitSignal(win.drop_handled, timeout=10_000):
         win.inputs.handle_dropped(Dropped(paths=[str(PHOTO)]))
@@ -141,7 +142,7 @@ def test_run_prints_the_ready_line_and_quits(tmp_path):
     code = (
         "import sys\nfrom nanocaption_desktop.gui import run\n"
         "if __name__ == '__main__':\n"
-        f"    sys.exit(run(['nanocaption-desktop', '--model', {str(FIXTURE_MODEL)!r}]))\n"
+        f"    sys.exit(run(['nanocaption-desktop', '--model', {str(TINY_BUNDLE)!r}]))\n"
     )
     script = tmp_path / "start.py"
     script.write_text(code)
@@ -177,7 +178,7 @@ class SlowLoadWorker(CaptionWorker):
 
 def test_closing_while_the_model_loads_hides_the_window_before_waiting(qtbot, settings):
     gate, started = threading.Event(), threading.Event()
-    win = make_window(qtbot, settings, str(FIXTURE_MODEL), SlowLoadWorker(gate, started))
+    win = make_window(qtbot, settings, str(TINY_BUNDLE), SlowLoadWorker(gate, started))
     win.model.start()
     assert started.wait(10)
     seen: list[bool] = []
@@ -200,7 +201,7 @@ def test_the_first_open_says_it_prepares_the_model(qtbot, settings, tmp_path):
     import shutil
 
     folder = tmp_path / "model"
-    shutil.copytree(FIXTURE_MODEL, folder, ignore=shutil.ignore_patterns("optimized"))
+    shutil.copytree(TINY_BUNDLE, folder, ignore=shutil.ignore_patterns("optimized"))
 
     def open_model() -> list[tuple[str, str, str]]:
         win = make_window(qtbot, settings, str(folder))

@@ -15,7 +15,6 @@ from nanocaption_desktop.engine.images import load_image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 IMAGES = FIXTURES / "images"
-MODEL = FIXTURES / "tiny-vit-gpt2"
 
 TRICKY = [
     "a cat, a dog",

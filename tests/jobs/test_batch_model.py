@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from batch_helpers import IMAGES, MODEL
+from batch_helpers import IMAGES
+from fixture_paths import TINY_BUNDLE as MODEL
 
 from nanocaption_desktop.jobs import caption_folder, read_csv, read_jsonl
 

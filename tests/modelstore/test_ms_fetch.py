@@ -39,7 +39,7 @@ def assert_installed(dest: Path, files: dict[str, bytes]) -> None:
     }
     assert verify(dest) == []
     assert not staging_dir(dest).exists()
-    assert not any(p.endswith((".part", ".tmp")) for p in tree(dest))
+    assert not any(p.endswith((".part", ".tmp", ".nctmp")) for p in tree(dest))
 
 
 def test_full_fetch_installs_every_file_and_the_manifest_last(hub, isolated_env):

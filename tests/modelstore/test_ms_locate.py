@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.cli_models import cmd_path, cmd_verify
 from nanocaption_desktop.engine.errors import ModelError
 from nanocaption_desktop.ground import paths
 from nanocaption_desktop.modelstore import candidate_dirs, find_bundle, locate
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 
 
 def make_bundle(folder: Path, *, under_onnx: bool = True, quantized: bool = True) -> Path:
@@ -126,9 +125,9 @@ def test_bundle_problems_names_what_is_missing(tmp_path):
 
 
 def test_cmd_path_and_verify_on_the_fixture_bundle(no_checkout):
-    code, text = cmd_path(FIXTURE)
-    assert code == 0 and text.splitlines()[0] == str(FIXTURE)
-    code, text = cmd_verify(FIXTURE)
+    code, text = cmd_path(TINY_BUNDLE)
+    assert code == 0 and text.splitlines()[0] == str(TINY_BUNDLE)
+    code, text = cmd_verify(TINY_BUNDLE)
     assert code == 0, text
     assert "no manifest.json" in text
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.cli_models import cmd_verify
 from nanocaption_desktop.engine.errors import ModelError
@@ -21,8 +22,6 @@ from nanocaption_desktop.modelstore import (
 )
 from nanocaption_desktop.modelstore.onnxrefs import OnnxReadError, external_refs
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
-
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
@@ -31,7 +30,7 @@ def bundle(tmp_path: Path) -> Path:
     (root / "config.json").write_text('{"a": 1}')
     (root / "tokenizer.json").write_text("{}")
     (root / "preprocessor_config.json").write_text("{}")
-    shutil.copy(FIXTURE / "onnx" / "encoder_model_quantized.onnx", root / "onnx")
+    shutil.copy(TINY_BUNDLE / "onnx" / "encoder_model_quantized.onnx", root / "onnx")
     return root
 
 
@@ -46,7 +45,7 @@ def test_manifest_roundtrip(bundle):
     ]
     assert doc["source"] == {"bundle": "test"} and doc["format"] == 1
     assert verify(bundle) == []
-    assert [p.name for p in bundle.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in bundle.iterdir() if p.name.endswith((".tmp", ".nctmp"))] == []
 
 
 def test_verify_detects_changes(bundle):
@@ -82,7 +81,7 @@ def test_manifest_entries_cannot_point_outside(bundle):
 
 def test_cmd_verify_ok_after_install(tmp_path):
     bundle = tmp_path / "installed"
-    shutil.copytree(FIXTURE, bundle, ignore=shutil.ignore_patterns("optimized"))
+    shutil.copytree(TINY_BUNDLE, bundle, ignore=shutil.ignore_patterns("optimized"))
     write_manifest(bundle)
     code, text = cmd_verify(bundle)
     assert code == 0 and "OK" in text, text
@@ -116,11 +115,11 @@ def test_hard_linked_file_is_refused(bundle, tmp_path):
 
 def test_clean_tree_and_the_fixture_bundle_pass(bundle):
     assert check_tree_safety(bundle) == []
-    assert check_bundle(FIXTURE) == []  # real ONNX files: no external data, no links
+    assert check_bundle(TINY_BUNDLE) == []  # real ONNX files: no external data, no links
 
 
 def test_fixture_models_parse_the_same_with_and_without_onnx():
-    for model in sorted(FIXTURE.rglob("*.onnx")):
+    for model in sorted(TINY_BUNDLE.rglob("*.onnx")):
         assert external_refs(model, use_onnx=False) == []
         if _has_onnx():
             assert external_refs(model, use_onnx=True) == []

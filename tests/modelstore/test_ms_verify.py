@@ -7,17 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop import cli
 from nanocaption_desktop.cli_models import cmd_verify
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     copy = tmp_path / "bundle"
-    shutil.copytree(FIXTURE, copy, ignore=shutil.ignore_patterns("optimized"))
+    shutil.copytree(TINY_BUNDLE, copy, ignore=shutil.ignore_patterns("optimized"))
     return copy
 
 

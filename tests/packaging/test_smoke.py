@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]  # the build takes about 50 s
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 BUILD_TIMEOUT = 900
 RUN_TIMEOUT = 180
@@ -64,7 +64,7 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
             sys.executable,
             str(ROOT / "packaging" / "build.py"),
             "--model",
-            str(TINY),
+            str(TINY_BUNDLE),
             "--dist",
             str(out / "dist"),
             "--work",
@@ -156,7 +156,7 @@ def test_caption_json_matches_the_engine_in_process(run) -> None:
     images = [IMAGES / "sun_and_grass.jpg", IMAGES / "blocks.webp"]
     out = run("caption", *map(str, images), "--json").stdout
     got = [json.loads(line) for line in out.splitlines()]
-    captioner = Captioner.load(TINY)
+    captioner = Captioner.load(TINY_BUNDLE)
     assert len(got) == len(images)
     for image, row in zip(images, got, strict=True):
         want = captioner.caption(image)

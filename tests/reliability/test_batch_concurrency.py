@@ -12,13 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 from PIL import Image
 
 from nanocaption_desktop.jobs import read_csv
 from nanocaption_desktop.jobs.lock import JournalLock
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 CLI = [sys.executable, "-m", "nanocaption_desktop", "batch"]
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and FIFOs")
 
@@ -33,7 +33,16 @@ def make_folder(folder: Path, n: int) -> list[str]:
 
 
 def batch(folder: Path, out: Path, *extra: str) -> list[str]:
-    return [*CLI, str(folder), "--csv", str(out), "--model", str(MODEL), "--no-isolate", *extra]
+    return [
+        *CLI,
+        str(folder),
+        "--csv",
+        str(out),
+        "--model",
+        str(TINY_BUNDLE),
+        "--no-isolate",
+        *extra,
+    ]
 
 
 def wait_for_records(proc: subprocess.Popen, journal: Path, n: int) -> None:

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 KILLS = 20
 IMAGES = 160
 
@@ -74,6 +74,7 @@ def check_complete(csv_path: Path, jsonl_path: Path) -> int:
     return rows
 
 
+@pytest.mark.slow  # over 10 s: a batch killed at random moments and resumed each time
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
@@ -84,7 +85,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     journal = out_csv.with_name("c.csv.journal.jsonl")
     cmd = [sys.executable, "-m", "nanocaption_desktop", "batch", str(folder), "--recursive",
            "--csv", str(out_csv), "--jsonl", str(out_jsonl), "--sidecars", "overwrite",
-           "--model", str(MODEL)]  # fmt: skip
+           "--model", str(TINY_BUNDLE)]  # fmt: skip
     env = {**os.environ, "NANOCAPTION_DATA_DIR": str(tmp_path / "data")}
     rng = random.Random(20261122)
     t_start = time.monotonic()
@@ -134,7 +135,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     # captions equal those of one clean run with the same engine
     from nanocaption_desktop.engine.captioner import Captioner
 
-    cap = Captioner.load(MODEL)
+    cap = Captioner.load(TINY_BUNDLE)
     by_path = {o["path"]: o for o in objs}
     for name in rng.sample(names[:-2], 12):
         assert by_path[name]["caption"] == cap.caption(folder / name).text

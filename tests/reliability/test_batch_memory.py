@@ -8,12 +8,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fixture_paths import TINY_BUNDLE
 from PIL import Image
 
 from nanocaption_desktop.jobs import caption_folder, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 captioner_mod = pytest.importorskip("nanocaption_desktop.engine.captioner")
 
 N = 400
@@ -21,7 +21,7 @@ N = 400
 
 @pytest.fixture(scope="module")
 def captioner():
-    return captioner_mod.Captioner.load(MODEL)
+    return captioner_mod.Captioner.load(TINY_BUNDLE)
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.cli import main as cli_main
 from nanocaption_desktop.jobs import OutputError, caption_folder, read_csv, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 captioner_mod = pytest.importorskip("nanocaption_desktop.engine.captioner")
 
 
 @pytest.fixture(scope="module")
 def captioner():
-    return captioner_mod.Captioner.load(MODEL)
+    return captioner_mod.Captioner.load(TINY_BUNDLE)
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def state(folder: Path) -> dict[str, tuple[str, int]]:
 
 
 def batch(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    rc = cli_main(["batch", *args, "--model", str(MODEL), "--no-isolate"])
+    rc = cli_main(["batch", *args, "--model", str(TINY_BUNDLE), "--no-isolate"])
     return rc, capsys.readouterr().err
 
 
@@ -148,7 +148,7 @@ def test_shared_stems_get_one_sidecar_each(t: Path, capsys) -> None:
     # resume: every image is done and its sidecar exists: nothing is redone
     rc, _ = batch(capsys, "t", "--sidecars", "skip", "--csv", "o.csv")
     assert rc == 0
-    again = list(caption_folder(t, model=MODEL, csv="o.csv", sidecars="skip"))
+    again = list(caption_folder(t, model=TINY_BUNDLE, csv="o.csv", sidecars="skip"))
     assert all(r.resumed for r in again) and len(again) == len(rows)
 
 
@@ -247,7 +247,7 @@ def test_sidecar_fifo_does_not_block(t: Path, policy: str) -> None:
     (t / "blocks.txt").mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "nanocaption_desktop", "batch", "t", "--sidecars", policy,
-         "--csv", "o.csv", "--model", str(MODEL), "--no-isolate"],  # fmt: skip
+         "--csv", "o.csv", "--model", str(TINY_BUNDLE), "--no-isolate"],  # fmt: skip
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -268,7 +268,7 @@ def test_long_csv_name_keeps_a_journal_that_resumes(t: Path, capsys) -> None:
     journals = [p for p in t.parent.iterdir() if p.name.endswith(".journal.jsonl")]
     assert len(journals) == 1 and len(os.fsencode(journals[0].name)) <= 255
     assert len(read_csv(name)) == 6
-    again = list(caption_folder(t, model=MODEL, csv=name))
+    again = list(caption_folder(t, model=TINY_BUNDLE, csv=name))
     assert len(again) == 6 and all(r.resumed for r in again)
 
 

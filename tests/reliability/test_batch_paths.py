@@ -12,18 +12,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 from PIL import Image
 
-from nanocaption_desktop.jobs import OutputError, caption_folder, read_csv, read_jsonl, writers
+from nanocaption_desktop.ground import durable
+from nanocaption_desktop.jobs import OutputError, caption_folder, read_csv, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "tests" / "fixtures" / "tiny-vit-gpt2"
 captioner_mod = pytest.importorskip("nanocaption_desktop.engine.captioner")
 
 
 @pytest.fixture(scope="module")
 def captioner():
-    return captioner_mod.Captioner.load(MODEL)
+    return captioner_mod.Captioner.load(TINY_BUNDLE)
 
 
 def png(path: Path | bytes, i: int) -> None:
@@ -117,7 +118,7 @@ def test_cli_folder_with_leading_dash(tmp_path: Path) -> None:
     png(folder / "-a.png", 1)
     done = subprocess.run(
         [sys.executable, "-m", "nanocaption_desktop", "batch", "--csv", "o.csv",
-         "--model", str(MODEL), "--", "-photos"],  # fmt: skip
+         "--model", str(TINY_BUNDLE), "--", "-photos"],  # fmt: skip
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -163,7 +164,7 @@ def test_full_disk_keeps_earlier_outputs(
         tmp.touch()
         return open("/dev/full", "wb")
 
-    monkeypatch.setattr(writers, "_open_temp", full_disk)
+    monkeypatch.setattr(durable, "_open_temp", full_disk)  # moved from jobs.writers
     with pytest.raises(OutputError) as info:
         list(caption_folder(folder, captioner=captioner, jsonl=out))
     monkeypatch.undo()

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import TINY_BUNDLE
 from hostile_files import big_gray_png
 
 from nanocaption_desktop import cli
 from nanocaption_desktop.engine import isolation
 
-BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 GOOD = Path(__file__).resolve().parents[1] / "fixtures" / "images" / "gradient.png"
 
 
@@ -33,7 +33,7 @@ def test_caption_decodes_in_a_capped_worker(
     huge.write_bytes(big_gray_png(9000, 9000))  # 81 Mpx: 243 MB as RGB, under the pixel limit
     assert huge.stat().st_size < 200_000
 
-    code = cli.main(["caption", str(huge), str(GOOD), "--model", str(BUNDLE)])
+    code = cli.main(["caption", str(huge), str(GOOD), "--model", str(TINY_BUNDLE)])
     out, err = capsys.readouterr()
     assert code == 1
     assert err.strip() == f"nanocaption-desktop: {huge}: could not decode: needs more than 96 MB"

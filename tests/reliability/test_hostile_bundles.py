@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_paths import TINY_BUNDLE
 
 from nanocaption_desktop.engine import Captioner, ModelError
 from nanocaption_desktop.modelstore import write_manifest
 
-TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-vit-gpt2"
 ENCODER = "onnx/encoder_model_quantized.onnx"
 TALLY: Counter[str] = Counter()
 
@@ -39,7 +39,7 @@ def _report(figures):
 
 def _copy(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
-    shutil.copytree(TINY, dst)
+    shutil.copytree(TINY_BUNDLE, dst)
     return dst
 
 
@@ -92,7 +92,7 @@ def test_hard_linked_external_data(tmp_path):
     (tmp_path / "private.bin").write_bytes(b"\0" * 16)
     os.link(tmp_path / "private.bin", b / "onnx" / "data.bin")
     _external_data_model(b / ENCODER, "data.bin")
-    _refused(b, "hard-linked external data", "data.bin", "hard-linked")
+    _refused(b, "hard-linked external data", f"{b}: ", "onnx/data.bin: is hard-linked")
 
 
 def test_a_hard_link_elsewhere_does_not_blame_the_victim(tmp_path):
@@ -100,11 +100,11 @@ def test_a_hard_link_elsewhere_does_not_blame_the_victim(tmp_path):
     with a manifest, its SHA-256 pins it), so the bundle loads."""
     b = _copy(tmp_path)
     os.link(b / ENCODER, tmp_path / "twin.onnx")
-    assert Captioner.load(b).caption(TINY.parent / "images" / "gradient.png").ok
+    assert Captioner.load(b).caption(TINY_BUNDLE.parent / "images" / "gradient.png").ok
     (tmp_path / "twin.onnx").unlink()
     write_manifest(b)
     os.link(b / ENCODER, tmp_path / "twin.onnx")
-    assert Captioner.load(b).caption(TINY.parent / "images" / "gradient.png").ok
+    assert Captioner.load(b).caption(TINY_BUNDLE.parent / "images" / "gradient.png").ok
 
 
 @pytest.mark.parametrize("kind", ["truncated", "empty", "random"])
@@ -139,4 +139,4 @@ def test_hash_mismatch_against_the_manifest(tmp_path):
 def test_a_sound_copy_still_loads(tmp_path):
     b = _copy(tmp_path)
     write_manifest(b)
-    assert Captioner.load(b).caption(TINY.parent / "images" / "gradient.png").ok
+    assert Captioner.load(b).caption(TINY_BUNDLE.parent / "images" / "gradient.png").ok

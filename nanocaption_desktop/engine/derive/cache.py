@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...ground import durable
 from ...ground.paths import user_cache_dir
 from ..bundle import OPTIMIZED as FOLDER
 from ..errors import ModelError
@@ -261,7 +262,7 @@ def _derive(
         made = recipe.make(source, tmp)
         files = {}
         for name in recipe.files:
-            os.replace(tmp / name, folder / name)
+            durable.rename(tmp / name, folder / name)  # fsync'd, then renamed
             st = (folder / name).stat()
             files[name] = {
                 "size": st.st_size,

@@ -3,20 +3,20 @@
 `manifest.json` in the copy's folder records the source file (name, size, mtime, SHA-256), the
 copy's own files (size, mtime, SHA-256), the format of the recipe that made it and the library
 versions; or, for a source no copy can be derived from, that it is unusable and why. Written
-atomically (temp file, then rename).
+atomically and fsync'd (`ground.durable.write_atomically`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
+from ...ground.durable import write_atomically
 from ...ground.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def write_manifest(folder: Path, doc: dict[str, Any]) -> None:
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_atomically(folder / MANIFEST, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
 
 
 def recorded(
