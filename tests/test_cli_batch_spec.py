@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixture_paths import IMAGES_DIR, TINY_BUNDLE
+
 from nanocaption_desktop.cli_batch import add_parser, spec_from_args
 from nanocaption_desktop.jobs import BatchSpec, SidecarPolicy
-
-FIXTURE_ROOT = Path(__file__).parent / "fixtures"
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -64,8 +64,8 @@ def test_help_names_prefetch() -> None:
 def test_batch_size_still_runs_a_batch(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "nanocaption_desktop", "batch", str(FIXTURE_ROOT / "images"),
-         "--model", str(FIXTURE_ROOT / "tiny-vit-gpt2"), "--batch-size", "2", "--csv", str(out),
+        [sys.executable, "-m", "nanocaption_desktop", "batch", str(IMAGES_DIR),
+         "--model", str(TINY_BUNDLE), "--batch-size", "2", "--csv", str(out),
          "--no-isolate"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
