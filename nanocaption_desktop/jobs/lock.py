@@ -17,6 +17,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 
 from .writers import OutputError, _reason
@@ -29,6 +30,8 @@ else:
 LOCK_SUFFIX = ".lock"
 #: where the Windows lock byte sits: past the pid, so others can still read the pid
 _WIN_LOCK_OFFSET = 64
+#: how long a refused batch waits for the holder's pid to appear in the lock file (seconds)
+_PID_WAIT = 0.5
 #: longest file name (bytes) most file systems take
 _NAME_MAX = 255
 #: a lock file deleted under us this many times in a row is someone else's game: give up
@@ -68,7 +71,7 @@ class JournalLock:
             fd = _open_lock_file(target, path)
             try:
                 if not _try_lock(target, fd):
-                    holder = _read_pid(fd)
+                    holder = _holder_pid(fd)
                     who = f"process {holder}" if holder else "another process"
                     raise OutputError(
                         target,
@@ -161,6 +164,18 @@ def _write_pid(fd: int) -> None:
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
     except OSError:
         pass
+
+
+def _holder_pid(fd: int) -> int | None:
+    """The pid of the batch that holds the lock; it writes it right after it locks, so one that
+    has only just locked is given a moment (at most ``_PID_WAIT`` s) before we say "another
+    process"."""
+    deadline = time.monotonic() + _PID_WAIT
+    while True:
+        pid = _read_pid(fd)
+        if pid is not None or time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.01)
 
 
 def _read_pid(fd: int) -> int | None:

@@ -428,3 +428,25 @@ def test_a_lock_file_name_always_fits_and_is_stable(tmp_path: Path) -> None:
     assert path != lock_path(tmp_path / ("c" * 251 + "d.csv"))
     with JournalLock.acquire(long):  # really made on disk
         assert path.exists()
+
+
+@posix_only
+def test_a_holder_that_has_only_just_locked_is_named_once_it_writes_its_pid(
+    tmp_path: Path,
+) -> None:
+    """The race CI met: the second batch read the lock file between the first's flock and its
+    pid write, and said "another process"."""
+    import fcntl
+    import threading
+
+    journal = tmp_path / "c.csv.journal.jsonl"
+    fd = os.open(lock_path(journal), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, no pid yet
+    writer = threading.Timer(0.1, lambda: os.write(fd, b"4242\n"))
+    writer.start()
+    try:
+        with pytest.raises(OutputError, match="in use by process 4242 "):
+            JournalLock.acquire(journal)
+    finally:
+        writer.join()
+        os.close(fd)
