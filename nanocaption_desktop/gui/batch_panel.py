@@ -264,7 +264,9 @@ class BatchPanel(QWidget):
         total = max(s.done, self._total or 0, 1) if s.cancelled else max(s.done, 1)
         self.progress.setRange(0, total)
         self.progress.setValue(s.done if s.done else 0)
-        self.progress.setFormat("%v / %m")
+        # nothing done and no count to show (a batch refused before it began): an empty bar,
+        # not "0 / 1"
+        self.progress.setFormat("%v / %m" if s.done or (s.cancelled and self._total) else "")
         verb = "Cancelled" if s.cancelled else "Stopped" if s.error else "Finished"
         failed = f", {s.failed} failed" if s.failed else ""
         skipped = f", {s.skipped} already done" if s.skipped else ""

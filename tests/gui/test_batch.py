@@ -231,6 +231,7 @@ def test_batch_refused_while_another_batch_writes_its_outputs(qtbot, window, tmp
     message = f"{journal}: in use by process {os.getpid()} (another batch is writing"
     assert summary.done == 0 and summary.error.startswith(message)
     assert window.batch_panel.counts.text().startswith("Stopped: 0 images")
+    assert window.batch_panel.progress.text() == ""  # an empty bar, not "0 / 1"
     assert message in window.batch_panel.counts.text()
     assert not (folder / "captions.csv").exists()
     with qtbot.waitSignal(window.batch_done, timeout=60_000) as again:  # free again: it runs
