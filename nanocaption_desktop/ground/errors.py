@@ -36,3 +36,13 @@ class Cancelled(NanoCaptionError):
 
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
+
+
+class MetadataError(NanoCaptionError):
+    """A photo's metadata could not be read or written. ``path`` names the file, ``reason`` says
+    why; the original is untouched whenever this is raised during a write."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
