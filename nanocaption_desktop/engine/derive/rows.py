@@ -21,6 +21,7 @@ no padding enters attention.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import onnx
@@ -87,7 +88,7 @@ def _quantize_rows(x: str, q: str, scale: str, zp: str, p: str) -> list[onnx.Nod
     """DynamicQuantizeLinear over the last axis: q, scale [..., 1], zp [..., 1] (uint8)."""
     zero, one, qmax = "rows/zero", "rows/one", "rows/qmax"
 
-    def node(op: str, inputs: list[str], out: str, **kw: object) -> onnx.NodeProto:
+    def node(op: str, inputs: list[str], out: str, **kw: Any) -> onnx.NodeProto:
         return helper.make_node(op, inputs, [out], name=f"{p}/{out.rsplit('/', 1)[-1]}", **kw)
 
     return [
