@@ -282,12 +282,14 @@ class Captioner:
         beams: int | None = None,
         max_new_tokens: int | None = None,
         cancel: CancelFlag | None = None,
+        rows: int = 1,
     ) -> Iterator[tuple[T, Caption | None]]:
         """`(tag, caption)` for each `(tag, pixel_values or None, source)`, in order, with both
         cores busy (engine/pipeline.py); each caption is the one the image gets alone. None
-        pixels pass through as `(tag, None)`. Stops quietly on `cancel`."""
+        pixels pass through as `(tag, None)`. Stops quietly on `cancel`. `rows` > 1: greedy
+        captions decode that many images per weight pass in each lane (engine/rows.py)."""
         return caption_stream(
-            self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+            self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel, rows=rows
         )
 
     def caption_many(
