@@ -13,15 +13,22 @@ import numpy as np
 
 from .bundle import Bundle
 from .caption import Caption
-from .decoder import STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
+from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
-from .derive import derived_decoder, derived_encoder, derived_files, stock_graphs_asked
+from .derive import (
+    derived_decoder,
+    derived_encoder,
+    derived_files,
+    derived_rows,
+    stock_graphs_asked,
+)
 from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, load_image, source_name
 from .loadcheck import read_values
 from .pipeline import caption_stream
 from .preprocess import check_pixel_values, preprocess
 from .probe import check_before_load
+from .rows import RowsDecoder
 from .sessions import make_session, physical_cores, run
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class Captioner:
         # encoder keeps no prepacked weight copies (-65 MB, same outputs; sessions.py).
         self.encoder_file = self._encoder_file(bundle)
         self.decoder = self._load_decoder(bundle, threads)
+        self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
         self.encoder = make_session(
             self.encoder_file, threads=encoder_threads or threads, spinning=False, prepack=False
         )
@@ -90,6 +98,55 @@ class Captioner:
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
+
+    def rows_decoder(self) -> RowsDecoder | None:
+        """The rows graph (several images per step, engine/rows.py), derived and opened on first
+        use; None when the decoder is not the hoisted pair or no rows copy can be made."""
+        if self._rows is False:
+            self._rows = None
+            dec = self.decoder
+            found = None
+            if isinstance(dec, HoistedDecoder) and dec.broadcast and not stock_graphs_asked():
+                found = derived_rows(Path(dec.path))
+            if found is not None:
+                session = make_session(
+                    found.step,
+                    threads=self.threads,
+                    spinning=STEP_SPINNING,
+                    disabled_optimizers=EXACT,
+                )
+                self._rows = RowsDecoder(dec, session, found.per_image)
+        return self._rows if isinstance(self._rows, RowsDecoder) else None
+
+    def caption_rows(
+        self,
+        pixels: list[np.ndarray],
+        *,
+        sources: list[str],
+        max_new_tokens: int | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> list[Caption]:
+        """Greedy captions of several images decoded together (one row each, `rows_decoder`),
+        each the one `caption_pixels` gives the image alone; one at a time without a rows
+        graph."""
+        rows = self.rows_decoder()
+        settings = self.settings.override(beams=1, max_new_tokens=max_new_tokens)
+        if rows is None or len(pixels) == 1:
+            return [
+                self.caption_pixels(
+                    p, source=src, beams=1, max_new_tokens=max_new_tokens, cancel=cancel
+                )
+                for p, src in zip(pixels, sources, strict=True)
+            ]
+        t0 = time.perf_counter()
+        checked = [check_pixel_values(p, self.preprocess_config) for p in pixels]
+        images = [rows.one.image_values(self.encode(p)) for p in checked]
+        results = rows.greedy(images, settings, cancel)
+        seconds = time.perf_counter() - t0
+        return [
+            Caption(self.detokenizer.decode(r.token_ids), r.token_ids, r.score, seconds, src)
+            for r, src in zip(results, sources, strict=True)
+        ]
 
     @classmethod
     def load(
@@ -225,12 +282,14 @@ class Captioner:
         beams: int | None = None,
         max_new_tokens: int | None = None,
         cancel: CancelFlag | None = None,
+        rows: int = 1,
     ) -> Iterator[tuple[T, Caption | None]]:
         """`(tag, caption)` for each `(tag, pixel_values or None, source)`, in order, with both
         cores busy (engine/pipeline.py); each caption is the one the image gets alone. None
-        pixels pass through as `(tag, None)`. Stops quietly on `cancel`."""
+        pixels pass through as `(tag, None)`. Stops quietly on `cancel`. `rows` > 1: greedy
+        captions decode that many images per weight pass in each lane (engine/rows.py)."""
         return caption_stream(
-            self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+            self, items, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel, rows=rows
         )
 
     def caption_many(

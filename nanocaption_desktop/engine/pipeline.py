@@ -19,7 +19,7 @@ graphs, one image per run), so its tokens are the same; tests check that.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -31,6 +31,8 @@ from .errors import Cancelled
 from .sessions import physical_cores
 
 T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 class PixelCaptioner(Protocol):
@@ -68,16 +70,73 @@ def caption_stream(
     max_new_tokens: int | None = None,
     cancel: CancelFlag | None = None,
     lanes: int | None = None,
+    rows: int = 1,
 ) -> Iterator[tuple[T, Caption | None]]:
     """`(tag, caption)` for each `(tag, pixel_values [1,3,H,W] or None, source)`, in order.
 
     A None in place of pixels passes through as `(tag, None)` (an image that failed to load, or
-    one already done). Stops quietly when `cancel` is set; `ModelError` propagates."""
+    one already done). Stops quietly when `cancel` is set; `ModelError` propagates.
+    `rows` > 1: each lane decodes up to that many images together (greedy only; a captioner
+    with `caption_rows`, engine/rows.py), each caption still the one the image gets alone."""
     n = lanes_for(captioner) if lanes is None else max(1, lanes)
-    if n > 1:
-        yield from _lanes(captioner, items, n, beams, max_new_tokens, cancel)
+    group = getattr(captioner, "caption_rows", None)
+    if rows > 1 and group is not None and _greedy(captioner, beams):
+        yield from _grouped(group, items, n, rows, max_new_tokens, cancel)
+    elif n > 1:
+
+        def one(pixels: np.ndarray, source: str) -> Caption:
+            return captioner.caption_pixels(
+                pixels, source=source, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
+            )
+
+        yield from _lanes(one, items, n, cancel)
     else:
         yield from _loop(captioner, items, beams, max_new_tokens, cancel)
+
+
+def _greedy(captioner: object, beams: int | None) -> bool:
+    if beams is not None:
+        return beams == 1
+    settings = getattr(captioner, "settings", None)
+    return getattr(settings, "num_beams", 0) == 1
+
+
+def _grouped(
+    group: Callable[..., list[Caption]],
+    items: Iterable[tuple[T, np.ndarray | None, str]],
+    lanes: int,
+    rows: int,
+    max_new_tokens: int | None,
+    cancel: CancelFlag | None,
+) -> Iterator[tuple[T, Caption | None]]:
+    """Groups of up to `rows` images per lane; each group's items come out in order."""
+
+    def run(batch: list[tuple[T, np.ndarray | None, str]]) -> list[tuple[T, Caption | None]]:
+        todo = [(p, src) for _, p, src in batch if p is not None]
+        caps = iter(
+            group(
+                [p for p, _ in todo],
+                sources=[src for _, src in todo],
+                max_new_tokens=max_new_tokens,
+                cancel=cancel,
+            )
+            if todo
+            else []
+        )
+        return [(tag, None if p is None else next(caps)) for tag, p, _ in batch]
+
+    def batches() -> Iterator[tuple[int, list[tuple[T, np.ndarray | None, str]], str]]:
+        batch: list[tuple[T, np.ndarray | None, str]] = []
+        for item in items:
+            batch.append(item)
+            if sum(p is not None for _, p, _ in batch) == rows:
+                yield 0, batch, ""
+                batch = []
+        if batch:
+            yield 0, batch, ""
+
+    for _, out in _lanes(lambda b, _src: run(b), batches(), lanes, cancel):
+        yield from out or []
 
 
 def _stopped(cancel: CancelFlag | None) -> bool:
@@ -85,19 +144,12 @@ def _stopped(cancel: CancelFlag | None) -> bool:
 
 
 def _lanes(
-    captioner: PixelCaptioner,
-    items: Iterable[tuple[T, np.ndarray | None, str]],
+    one: Callable[[P, str], R],
+    items: Iterable[tuple[T, P | None, str]],
     n: int,
-    beams: int | None,
-    max_new_tokens: int | None,
     cancel: CancelFlag | None,
-) -> Iterator[tuple[T, Caption | None]]:
-    def one(pixels: np.ndarray, source: str) -> Caption:
-        return captioner.caption_pixels(
-            pixels, source=source, beams=beams, max_new_tokens=max_new_tokens, cancel=cancel
-        )
-
-    pending: deque[tuple[T, Future[Caption] | None]] = deque()
+) -> Iterator[tuple[T, R | None]]:
+    pending: deque[tuple[T, Future[R] | None]] = deque()
     with ThreadPoolExecutor(n, thread_name_prefix="nanocaption-lane") as pool:
         try:
             for tag, pixels, source in items:
@@ -122,7 +174,7 @@ def _lanes(
                     f.cancel()
 
 
-def _pop(pending: deque[tuple[T, Future[Caption] | None]]) -> tuple[T, Caption | None] | None:
+def _pop(pending: deque[tuple[T, Future[R] | None]]) -> tuple[T, R | None] | None:
     tag, fut = pending.popleft()
     if fut is None:
         return tag, None

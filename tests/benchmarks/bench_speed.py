@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--folder-images", type=int, default=32)
     ap.add_argument("--folder-repeats", type=int, default=5)
     ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument(
+        "--rows", default="1,2,4", help="folder part: images per weight pass in each lane"
+    )
     ap.add_argument("--skip", default="", help="comma list of: torch,folder,cold,window")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -181,7 +184,10 @@ def main() -> None:
     res["naive_file"] = naive_file
 
     if "folder" not in skip:
-        res["folder"] = folder(bundle, th, args.folder_images, args.folder_repeats, n, eng, stock)
+        rows = [int(r) for r in args.rows.split(",") if r]
+        res["folder"] = folder(
+            bundle, th, args.folder_images, args.folder_repeats, n, eng, stock, rows
+        )
     if "cold" not in skip:
         res["cold"] = cold_start(app_bundle(bundle), args.cold_runs, n)
     res["window_visible_s"] = None if "window" in skip else window_visible(3)
@@ -191,7 +197,14 @@ def main() -> None:
 
 
 def folder(
-    bundle: Path, th: int, count: int, repeats: int, n: int, eng: Any, stock: Any
+    bundle: Path,
+    th: int,
+    count: int,
+    repeats: int,
+    n: int,
+    eng: Any,
+    stock: Any,
+    rows: list[int],
 ) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     images = [rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32) for _ in range(count)]
@@ -205,10 +218,11 @@ def folder(
 
         return run
 
-    def stream(c: Any, name: str) -> Callable[[], None]:
+    def stream(c: Any, name: str, r: int = 1) -> Callable[[], None]:
         def run() -> None:
             items = [(k, p, "") for k, p in enumerate(images)]
-            got[name] = [cap.token_ids for _, cap in caption_stream(c, items, max_new_tokens=n)]
+            caps = caption_stream(c, items, max_new_tokens=n, beams=1, rows=r)
+            got[name] = [cap.token_ids for _, cap in caps]
 
         return run
 
@@ -217,6 +231,11 @@ def folder(
         "engine_loop": loop(eng, "engine_loop"),
         "stream_lanes": stream(eng1, "stream_lanes"),
     }
+    if any(r > 1 for r in rows):
+        eng1.rows_decoder()  # derived (once) and opened before the clock runs
+    for r in rows:
+        if r > 1:
+            contenders[f"stream_lanes_rows{r}"] = stream(eng1, f"stream_lanes_rows{r}", r)
     times = alternate(contenders, repeats)
     out: dict[str, Any] = {"images": count, "repeats": repeats}
     for name, ts in times.items():
@@ -279,7 +298,7 @@ def report(res: dict[str, Any]) -> None:
             f"\nfolder, {f['images']} images, median of {f['repeats']}: images/s  vs stock loop"
             "  captions as alone"
         )
-        for name in ("stock_loop", "engine_loop", "stream_lanes"):
+        for name in [k for k in f if isinstance(f[k], dict)]:
             r = f[name]
             print(
                 f"  {name:32s} {r['images_per_s']:7.2f} {r['images_per_s'] / base:9.2f}x"

@@ -17,11 +17,13 @@ The app outside the wing uses only this module's names; importing it needs no `o
 
 from .cache import (
     DerivedDecoder,
+    DerivedRows,
     derive_pending,
     derived_copy,
     derived_decoder,
     derived_encoder,
     derived_files,
+    derived_rows,
     mark_shipped_alone,
     stock_graphs_asked,
 )
@@ -31,11 +33,13 @@ from .verify import verify_copies
 __all__ = [
     "MANIFEST",
     "DerivedDecoder",
+    "DerivedRows",
     "derive_pending",
     "derived_copy",
     "derived_decoder",
     "derived_encoder",
     "derived_files",
+    "derived_rows",
     "mark_shipped_alone",
     "sha256",
     "stock_graphs_asked",

@@ -37,7 +37,17 @@ from .manifest import (
     versions,
     write_manifest,
 )
-from .recipes import CROSS, DECODER_RECIPE, ENCODER, ENCODER_RECIPE, STEP, Recipe, recipe_for
+from .recipes import (
+    CROSS,
+    DECODER_RECIPE,
+    ENCODER,
+    ENCODER_RECIPE,
+    ROWS,
+    ROWS_RECIPE,
+    STEP,
+    Recipe,
+    recipe_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,12 @@ class DerivedDecoder:
     step: Path
     broadcast: bool  # the step graph takes batch-1 image tensors next to several rows
     source: Path
+
+
+@dataclass(frozen=True)
+class DerivedRows:
+    step: Path  # the rows graph
+    per_image: frozenset[str]  # image tensors that take one row per image
 
 
 def cache_root() -> Path:
@@ -161,6 +177,16 @@ def derived_encoder(source: str | Path, *, derive: bool = True) -> Path | None:
     """The checked derived copy of the encoder `source`, or None."""
     found = _derived(Path(source), ENCODER_RECIPE, derive)
     return None if found is None else found[0] / ENCODER
+
+
+def derived_rows(step: Path, *, derive: bool = True) -> DerivedRows | None:
+    """The checked rows graph of a derived step graph `step` (several images per step, each
+    exactly as alone: rows_copy.py), derived the first time; or None."""
+    found = _derived(step, ROWS_RECIPE, derive)
+    if found is None:
+        return None
+    folder, doc = found
+    return DerivedRows(folder / ROWS, frozenset(doc["rows"]["per_image"]))
 
 
 def derived_copy(source: Path) -> Path | None:

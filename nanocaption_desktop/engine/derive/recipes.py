@@ -28,6 +28,7 @@ CROSS, STEP = "cross.onnx", "step.onnx"
 ENCODER = "encoder.onnx"
 DECODER_FORMAT = 4  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool
 ENCODER_FORMAT = 1
+ROWS, ROWS_FORMAT = "rows.onnx", 1
 
 
 class FoldError(Exception):
@@ -123,10 +124,21 @@ def _separate(model: onnx.ModelProto, fold: bool) -> tuple[DecoderGraphs, dict[s
     return cross_graph.separate_cross_graph(model), report
 
 
+def make_rows_copy(source: Path, tmp: Path) -> dict[str, Any]:
+    from .rows_copy import make_rows_copy as make
+
+    return make(source, tmp)
+
+
 DECODER_RECIPE = Recipe("decoder", (CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
 ENCODER_RECIPE = Recipe("encoder", (ENCODER,), ENCODER_FORMAT, make_encoder_copy)
+#: the rows graph, derived from a decoder's derived step graph (rows_copy.py): several images'
+#: rows per step, each exactly as alone
+ROWS_RECIPE = Recipe("rows decoder", (ROWS,), ROWS_FORMAT, make_rows_copy)
 
 
 def recipe_for(source: Path) -> Recipe:
     """The recipe for the stock graph `source` (an encoder or a decoder, by its file name)."""
+    if source.name == STEP:
+        return ROWS_RECIPE
     return ENCODER_RECIPE if source.stem.startswith("encoder") else DECODER_RECIPE

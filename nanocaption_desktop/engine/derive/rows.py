@@ -1,0 +1,152 @@
+"""The rows graph: the step graph with every activation quantized per row, so that a step over
+several images' rows gives each row exactly what a one-row step gives it.
+
+The stock INT8 graph quantizes each activation with `DynamicQuantizeLinear`: one scale and zero
+point for the whole tensor, so stacking images would make each caption depend on its neighbours.
+Here each `DynamicQuantizeLinear` becomes the same arithmetic over the last axis only (one row:
+the step graph sees one token per row), as onnxruntime computes it for a whole tensor
+(`GetQuantizationParameter`): min and max including 0, scale `(max - min) / 255` (1 when they are
+equal), zero point `round_half_even(clip(0 - min / scale, 0, 255))`, and `x / scale` rounded
+half to even, plus the zero point, clipped to 0..255.
+
+onnxruntime's `MatMulInteger` takes only a scalar zero point for A, so each product runs with
+none and subtracts `zero_point[row] * colsum(W - w_zero_point)[col]` after it: exact in int32
+(|sum| < 255 * 255 * K). The per-row scale then multiplies the product in the same order as the
+one-row graph (`Mul(a_scale, w_scale)`, then the product times that), so the floats are the same.
+Everything else in the step graph is row-wise already (layer norms, logits, attention over each
+row's own past); rows stepped together share one past length (engine/rows.py keeps them so), so
+no padding enters attention.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class RowsError(Exception):
+    """The step graph has a quantized product this rewrite does not know."""
+
+
+def rows_graph(model: onnx.ModelProto, per_image: list[str]) -> int:
+    """Rewrite `model` (a step graph) in place into the rows graph: the image tensors named in
+    `per_image` take one row per image (the others stay shared, batch 1, as for beams); returns
+    how many quantizations now work per row."""
+    for i in model.graph.input:
+        if i.name in per_image:
+            dims = i.type.tensor_type.shape.dim
+            if not dims or dims[0].dim_value not in (0, 1):
+                raise RowsError(f"image tensor {i.name}: not one row per image")
+            dims[0].Clear()
+            dims[0].dim_param = "rows"
+    return per_row_quantization(model)
+
+
+def per_row_quantization(model: onnx.ModelProto) -> int:
+    """Every DynamicQuantizeLinear of `model` per row, in place; returns how many."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    users: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for n in g.node:
+        for i in n.input:
+            users[i].append(n)
+    consts = _constants(g)
+    nodes: list[onnx.NodeProto] = []
+    count = 0
+    for n in g.node:
+        if n.op_type != "DynamicQuantizeLinear":
+            nodes.append(n)
+            continue
+        q, scale, zp = n.output
+        for user in users[zp]:
+            if user.op_type != "MatMulInteger" or list(user.input[:3]) != [q, user.input[1], zp]:
+                raise RowsError(f"{user.name or user.op_type}: a zero point used otherwise")
+        nodes.extend(_quantize_rows(n.input[0], q, scale, zp, f"{n.name or q}/rows"))
+        count += 1
+    g.ClearField("node")
+    g.node.extend(nodes)
+    _correct_products(model, inits, users, consts)
+    return count
+
+
+def _constants(g: onnx.GraphProto) -> dict[str, str]:
+    """Shared scalar constants, added once as initializers."""
+    values = {"zero": 0.0, "one": 1.0, "qmax": 255.0}
+    names = {}
+    for key, v in values.items():
+        name = f"rows/{key}"
+        g.initializer.append(numpy_helper.from_array(np.array(v, dtype=np.float32), name))
+        names[key] = name
+    return names
+
+
+def _quantize_rows(x: str, q: str, scale: str, zp: str, p: str) -> list[onnx.NodeProto]:
+    """DynamicQuantizeLinear over the last axis: q, scale [..., 1], zp [..., 1] (uint8)."""
+    zero, one, qmax = "rows/zero", "rows/one", "rows/qmax"
+
+    def node(op: str, inputs: list[str], out: str, **kw: Any) -> onnx.NodeProto:
+        return helper.make_node(op, inputs, [out], name=f"{p}/{out.rsplit('/', 1)[-1]}", **kw)
+
+    return [
+        node("ReduceMin", [x], f"{p}/rmin", axes=[-1], keepdims=1),
+        node("ReduceMax", [x], f"{p}/rmax", axes=[-1], keepdims=1),
+        node("Min", [f"{p}/rmin", zero], f"{p}/min"),
+        node("Max", [f"{p}/rmax", zero], f"{p}/max"),
+        node("Sub", [f"{p}/max", f"{p}/min"], f"{p}/range"),
+        node("Div", [f"{p}/range", qmax], f"{p}/scale0"),
+        node("Equal", [f"{p}/max", f"{p}/min"], f"{p}/flat"),
+        node("Where", [f"{p}/flat", one, f"{p}/scale0"], scale),
+        node("Div", [f"{p}/min", scale], f"{p}/minq"),
+        node("Sub", [zero, f"{p}/minq"], f"{p}/zp0"),
+        node("Clip", [f"{p}/zp0", zero, qmax], f"{p}/zp1"),
+        node("Round", [f"{p}/zp1"], f"{p}/zpf"),
+        node("Cast", [f"{p}/zpf"], zp, to=TensorProto.UINT8),
+        node("Div", [x, scale], f"{p}/xs"),
+        node("Round", [f"{p}/xs"], f"{p}/xr"),
+        node("Add", [f"{p}/xr", f"{p}/zpf"], f"{p}/xz"),
+        node("Clip", [f"{p}/xz", zero, qmax], f"{p}/xc"),
+        node("Cast", [f"{p}/xc"], q, to=TensorProto.UINT8),
+    ]
+
+
+def _correct_products(
+    model: onnx.ModelProto,
+    inits: dict[str, onnx.TensorProto],
+    users: dict[str, list[onnx.NodeProto]],
+    consts: dict[str, str],
+) -> None:
+    """Each MatMulInteger with a per-row zero point: none in the product, then the exact
+    correction `- zp[row] * colsum(W - wzp)` in int32."""
+    g = model.graph
+    out: list[onnx.NodeProto] = []
+    for n in g.node:
+        if n.op_type != "MatMulInteger" or len(n.input) < 3 or n.input[2] == "":
+            out.append(n)
+            continue
+        a, w, zp = n.input[0], n.input[1], n.input[2]
+        wzp = n.input[3] if len(n.input) > 3 else ""
+        if w not in inits or (wzp and wzp not in inits):
+            raise RowsError(f"{n.name or n.output[0]}: weights that are not constant")
+        weights = numpy_helper.to_array(inits[w]).astype(np.int64)
+        if weights.ndim != 2:
+            raise RowsError(f"{n.name or n.output[0]}: weights of rank {weights.ndim}")
+        if wzp:
+            weights = weights - numpy_helper.to_array(inits[wzp]).astype(np.int64)
+        colsum = weights.sum(axis=0)
+        if np.abs(colsum).max(initial=0) * 255 >= 2**31:
+            raise RowsError(f"{n.name or n.output[0]}: the correction could overflow int32")
+        p = f"{n.name or n.output[0]}/rows"
+        g.initializer.append(numpy_helper.from_array(colsum.astype(np.int32), f"{p}/colsum"))
+        raw = f"{p}/raw"
+        out.append(helper.make_node("MatMulInteger", [a, w, "", wzp], [raw], name=f"{p}/mm"))
+        out.append(helper.make_node("Cast", [zp], [f"{p}/zp32"], name=f"{p}/zp32", to=6))
+        out.append(
+            helper.make_node("Mul", [f"{p}/zp32", f"{p}/colsum"], [f"{p}/corr"], name=f"{p}/corr")
+        )
+        out.append(helper.make_node("Sub", [raw, f"{p}/corr"], [n.output[0]], name=f"{p}/sub"))
+    g.ClearField("node")
+    g.node.extend(out)
