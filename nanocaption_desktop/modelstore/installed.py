@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..ground import paths
-from ..ground.durable import write_atomically
+from ..ground.durable import rename, write_atomically
 from ..ground.errors import ModelError
 from .layout import find_onnx
 
@@ -32,6 +33,7 @@ __all__ = [
     "is_model_name",
     "list_models",
     "model_dirs",
+    "remove_model",
     "resolve_model",
     "set_default_model",
 ]
@@ -199,3 +201,23 @@ def list_models() -> list[InstalledModel]:
                 removable=label == "user data",
             )
     return sorted(seen.values(), key=lambda m: m.name)
+
+
+def remove_model(name: str) -> Path:
+    """Remove the user-installed model ``name`` (moved aside in one rename, then deleted, so
+    a half-deleted folder is never taken for a model); forgets it as the default. Refuses a
+    model that ships with the app or the checkout."""
+    found = {m.name: m for m in list_models()}.get(name)
+    if found is None:
+        names = ", ".join(sorted(m.name for m in list_models())) or "none"
+        raise ModelError(name, f"no installed model of that name (installed: {names})")
+    if not found.removable:
+        raise ModelError(
+            name, f"comes with the app ({found.path}) and cannot be removed; `models use` another"
+        )
+    doomed = found.path.with_name(f".{name}.removing-{os.getpid()}")
+    rename(found.path, doomed)
+    if default_model() == name:
+        set_default_model(None)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return found.path
