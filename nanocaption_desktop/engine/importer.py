@@ -102,7 +102,8 @@ def _check(staging: Path, shown: Path) -> Bundle:
 
 
 def _derive(bundle: Bundle) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    done, stock = [], []
+    done: list[str] = []
+    stock: list[str] = []
     for graph in (bundle.encoder, bundle.decoder):
         (done if derived_copy(graph) is not None else stock).append(graph.name)
     return tuple(done), tuple(stock)

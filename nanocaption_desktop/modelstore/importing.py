@@ -86,9 +86,10 @@ def check_architecture(config_file: Path) -> tuple[str, str]:
             f"a {kind or 'model without model_type'} model is not supported: "
             f"NanoCaption runs vision-encoder-decoder models with {SUPPORTED}",
         )
-    parts = [
-        config.get(p) if isinstance(config.get(p), dict) else {} for p in ("encoder", "decoder")
-    ]
+    parts: list[dict[str, Any]] = []
+    for part in ("encoder", "decoder"):
+        value = config.get(part)
+        parts.append(value if isinstance(value, dict) else {})
     enc, dec = (str(p.get("model_type") or "unknown") for p in parts)
     if enc not in ENCODERS or dec not in DECODERS:
         raise ModelError(
