@@ -42,7 +42,7 @@ from .quantize import quantize_graph
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImportResult", "import_model"]
+__all__ = ["ImportResult", "has_exporter", "import_model"]
 
 EXPORT_TASK = "image-to-text-with-past"
 EXPORT_HELP = (
@@ -65,9 +65,19 @@ class ImportResult:
     not_derived: tuple[str, ...]  # graphs that run as stock graphs
 
 
+def has_exporter() -> bool:
+    """Whether Optimum's ONNX exporter (the ``export`` extra) can run here."""
+    if paths.is_frozen():
+        return False
+    try:
+        return importlib.util.find_spec("optimum.exporters.onnx") is not None
+    except ImportError:  # the parent package is missing
+        return False
+
+
 def _export_checkpoint(folder: Path, out: Path) -> ImportSource:
     """Export a checkpoint with Optimum in a subprocess (torch stays out of this process)."""
-    if paths.is_frozen() or importlib.util.find_spec("optimum.exporters.onnx") is None:
+    if not has_exporter():
         raise ModelError(str(folder), EXPORT_HELP)
     cmd = [sys.executable, "-m", "optimum.exporters.onnx", "--model", str(folder)]
     cmd += ["--task", EXPORT_TASK, str(out)]
