@@ -139,6 +139,7 @@ def import_model(
     t0 = time.perf_counter()
     folder = Path(path).expanduser()
     source = inspect_source(folder)
+    kind = source.kind  # the export made from a checkpoint is inspected as "onnx"
     parent = models_dir if models_dir is not None else paths.user_models_dir()
     dest = parent / (name or _default_name(folder))
     check_destination(dest)
@@ -166,7 +167,7 @@ def import_model(
             dest,
             {
                 "imported_from": str(folder.resolve()),
-                "kind": source.kind,
+                "kind": kind,
                 "quantization": installed,
                 "quantized_here": quantized_here,
                 "architecture": f"{source.encoder_type}+{source.decoder_type}",
@@ -182,7 +183,7 @@ def import_model(
         path=dest,
         size=size,
         seconds=time.perf_counter() - t0,
-        source_kind=source.kind,
+        source_kind=kind,
         quantization=installed,
         quantized_here=quantized_here,
         derived=derived,
