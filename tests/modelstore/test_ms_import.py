@@ -201,3 +201,11 @@ def test_a_checkpoint_without_the_export_extra_is_refused(
     with pytest.raises(ModelError, match=r"needs the export extra .*optimum-cli export onnx"):
         import_model(src)
     assert installed(models) == []
+
+
+def test_the_python_api(tmp_path: Path, models: Path) -> None:
+    import nanocaption_desktop as nc
+
+    r = nc.import_model(make("fp32-split-root", tmp_path / "e"), name="api", quantize=False)
+    assert [m.name for m in nc.list_models()] == ["api"]
+    assert nc.Captioner.load("api").bundle.path == r.path
