@@ -5,6 +5,10 @@ The public Python API::
     from nanocaption_desktop import Captioner
     captioner = Captioner.load()            # or Captioner.load("path/to/bundle")
     print(captioner.caption("photo.jpg").text)
+
+    from nanocaption_desktop import import_model, list_models
+    import_model("path/to/onnx-export", name="mine")   # then Captioner.load("mine")
+    print([m.name for m in list_models()])
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ __all__ = [
     "ModelError",
     "NanoCaptionError",
     "caption_folder",
+    "import_model",
+    "list_models",
     "__version__",
 ]
 
@@ -36,4 +42,12 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from . import jobs
 
         return getattr(jobs, name)
+    if name == "import_model":
+        from .engine import importer
+
+        return importer.import_model
+    if name == "list_models":
+        from .modelstore import installed
+
+        return installed.list_models
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

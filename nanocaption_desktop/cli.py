@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch
+    from . import cli_batch, cli_models
     from .cli_batch import BEAMS, MAX_TOKENS
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -40,16 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model",
-        metavar="DIR",
+        metavar="NAME|DIR",
         dest="global_model",
-        help="model bundle folder (default: installed model)",
+        help="model name (models list) or folder (default: installed model)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the window (the default)")
     g.add_argument("files", nargs="*", metavar="FILE", help="images or folders to open")
-    g.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    g.add_argument("--model", metavar="NAME|DIR", help="model name or folder (default: installed)")
     g.set_defaults(handler=_cmd_gui)
 
     c = sub.add_parser("caption", help="caption image files")
@@ -57,14 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width (1: greedy)")
     c.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
-    c.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    c.add_argument("--model", metavar="NAME|DIR", help="model name or folder (default: installed)")
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
     msub = m.add_subparsers(
-        dest="models_command", required=True, parser_class=_Parser, metavar="{fetch,path,verify}"
+        dest="models_command",
+        required=True,
+        parser_class=_Parser,
+        metavar="{fetch,path,verify,import,list,use,remove}",
     )
     f = msub.add_parser("fetch", help="download a model bundle (default vit-gpt2)")
     f.add_argument("name", nargs="?", default="vit-gpt2")
@@ -75,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("verify", "check the bundle as a load does, its files against its manifest"),
     ):  # --model before `models` (the global option) or after the subcommand
         msub.add_parser(name, help=text).add_argument(
-            "--model", metavar="DIR", default=argparse.SUPPRESS, help="model bundle folder"
+            "--model", metavar="NAME|DIR", default=argparse.SUPPRESS, help="model name or folder"
         )
+    cli_models.add_manage_commands(msub)
     m.set_defaults(handler=_cmd_models)
     return p
 
@@ -157,9 +161,11 @@ def _json_row(cap: Any, model: str) -> dict[str, Any]:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .cli_models import cmd_fetch, cmd_path, cmd_verify
+    from .cli_models import MANAGE, cmd_fetch, cmd_manage, cmd_path, cmd_verify
 
-    if args.models_command == "fetch":
+    if args.models_command in MANAGE:
+        code, text = cmd_manage(args)
+    elif args.models_command == "fetch":
         code, text = cmd_fetch(args.name, dest=args.dest, force=args.force)
         if code == OK:
             _optimize_installed(args)

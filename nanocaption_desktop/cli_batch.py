@@ -122,7 +122,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width")
     p.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens per caption")
-    p.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    p.add_argument(
+        "--model", metavar="NAME|DIR", help="model name or folder (default: installed model)"
+    )
     p.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,

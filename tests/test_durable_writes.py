@@ -28,6 +28,10 @@ RENAME_ALLOWED = {
     (f"{PACKAGE}.modelstore.fetch", "_fetch_one"),
     # the finished staging folder moved into place (and an old install moved aside, or back)
     (f"{PACKAGE}.modelstore.fetch", "_install"),
+    # an imported model's finished staging folder moved into place (models import)
+    (f"{PACKAGE}.modelstore.importing", "install_staged"),
+    # a removed model moved aside in one rename before it is deleted (models remove)
+    (f"{PACKAGE}.modelstore.installed", "remove_model"),
     # derived graphs written by onnx.save in a temp folder, moved beside their manifest
     (f"{PACKAGE}.engine.derive.cache", "_derive"),
 }

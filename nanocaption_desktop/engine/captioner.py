@@ -178,6 +178,10 @@ class Captioner:
                     "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR",
                 )
             path = found
+        else:
+            from ..modelstore.installed import resolve_model
+
+            path = resolve_model(path)  # a name (``models list``) or a folder
         t0 = time.perf_counter()
         bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
         # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs

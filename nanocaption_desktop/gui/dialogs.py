@@ -127,7 +127,10 @@ class SettingsDialog(QDialog):
         self.folder = QLineEdit(model_folder)
         self.folder.setPlaceholderText("Automatic: the installed model")
         self.folder.setAccessibleName("Model folder")
-        self.folder.setToolTip("A model bundle folder; leave empty to find the installed model")
+        self.folder.setToolTip(
+            "An installed model's name (models list) or a model bundle folder; leave empty to "
+            "use the default model (models use)"
+        )
         browse = QPushButton("&Browse…")
         browse.setAccessibleName("Browse for model folder")
         browse.setToolTip("Choose a folder holding a model bundle")

@@ -74,6 +74,21 @@ class ModelController(QObject):
         self._set_state("loading", "Loading model…")
         self.worker.load_model(self.model_dir or self.settings.model_folder() or None)
 
+    def use_model(self, name: str) -> None:
+        """Switch to the installed model ``name`` and make it the default (``models use``): the
+        worker loads it in place of the current one, no restart."""
+        from ..ground.errors import ModelError
+        from ..modelstore.installed import set_default_model
+
+        try:
+            set_default_model(name)
+        except (ModelError, OSError) as e:
+            self.message.emit(f"Cannot use {name}: {e}")
+            return
+        self.settings.set_model_folder("")
+        self.model_dir = None
+        self.start()
+
     def use_folder(self, folder: str) -> None:
         self.settings.set_model_folder(folder)
         self.model_dir = None

@@ -10,6 +10,7 @@ thumbnails in a loader thread (``imaging.py``), file writes in the task pool (``
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -35,6 +36,7 @@ from .input_controller import InputController
 from .menus import build_menus
 from .model_controller import ModelController
 from .model_panel import MissingModelPanel
+from .model_picker import ModelPicker
 from .results_model import THUMB, ResultsModel
 from .settings import Settings
 from .widgets import LiveLabel
@@ -116,6 +118,8 @@ class MainWindow(QMainWindow):
         self.model_busy.setToolTip("The model is loading")
         self.statusBar().addPermanentWidget(self.model_busy)
         self.statusBar().addPermanentWidget(self.model_label)
+        self.model_picker = ModelPicker()
+        self.statusBar().addPermanentWidget(self.model_picker)
 
     def _compose(self, model_dir: str | None) -> None:
         """The controllers, each given the widgets it drives; then the window's own signals."""
@@ -171,6 +175,8 @@ class MainWindow(QMainWindow):
             tabs=self.tabs,
         )
         self.model.state_changed.connect(self.model_state_changed)
+        self.model.state_changed.connect(self._model_state)
+        self.model_picker.chosen.connect(self._pick_model)
         self.captions.caption_shown.connect(self.caption_shown)
         self.captions.caption_error_shown.connect(self.caption_error_shown)
         self.batches.progressed.connect(self.batch_progressed)
@@ -215,6 +221,19 @@ class MainWindow(QMainWindow):
         s.set_batch_sidecars(b.sidecar_policy())
         s.set_batch_resume(b.resume.isChecked())
         s.sync()
+
+    # ================================================================= model picker
+    def _model_state(self, state: str) -> None:
+        self.model_picker.setEnabled(state != "loading")
+        if state == "ready" and self.model.info is not None:
+            self.model_picker.refresh(Path(self.model.info.path))
+
+    def _pick_model(self, name: str) -> None:
+        if self.batches.running():
+            self.show_message("Finish or cancel the batch before switching models")
+            self.model_picker.refresh(Path(self.model.info.path) if self.model.info else None)
+            return
+        self.model.use_model(name)
 
     # ================================================================= misc
     def show_message(self, text: str) -> None:

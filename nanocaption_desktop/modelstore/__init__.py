@@ -8,6 +8,13 @@ checks with the engine's load checks live above, in cli_models.py.
 from __future__ import annotations
 
 from .fetch import FetchError, fetch, manual_install_help
+from .installed import (
+    InstalledModel,
+    default_model,
+    list_models,
+    resolve_model,
+    set_default_model,
+)
 from .locate import MODEL_DIR_ENV, candidate_dirs, default_install_dir, find_bundle
 from .manifest import (
     MANIFEST_NAME,
@@ -27,15 +34,20 @@ __all__ = [
     "BundleFile",
     "BundleSpec",
     "FetchError",
+    "InstalledModel",
     "candidate_dirs",
     "check_bundle",
     "check_external_data",
     "check_tree_safety",
     "default_install_dir",
+    "default_model",
     "fetch",
     "find_bundle",
     "get_spec",
+    "list_models",
     "manual_install_help",
+    "resolve_model",
+    "set_default_model",
     "verify",
     "write_manifest",
 ]
