@@ -27,7 +27,7 @@ from .batch_controller import BatchController
 from .batch_panel import BatchPanel
 from .caption_controller import CaptionController
 from .caption_panel import CaptionPanel
-from .drop_area import DropArea
+from .drop_area import DropArea, Dropped
 from .history import HistoryModel
 from .history_panel import HistoryPanel
 from .imaging import ImageLoader
@@ -38,6 +38,7 @@ from .model_panel import MissingModelPanel
 from .results_model import THUMB, ResultsModel
 from .settings import Settings
 from .widgets import LiveLabel
+from .window_drops import WindowDrops
 from .worker import CaptionWorker
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,9 @@ class MainWindow(QMainWindow):
         self.batches.progressed.connect(self.batch_progressed)
         self.batches.finished.connect(self.batch_done)
         self.inputs.drop_handled.connect(self.drop_handled)
+        self.drops = WindowDrops(self, self.drop_area)
+        self.drops.dropped.connect(self.inputs.handle_dropped)
+        self.single_instance: object = None  # app.py's InstanceServer, when this window serves
         for said in (self.model.message, self.captions.message, self.batches.message):
             said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
@@ -217,6 +221,16 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # ================================================================= misc
+    def open_paths(self, paths: list[str]) -> None:
+        """Files and folders from the command line or a later launch: open them here, and come
+        to the front (a later launch's paths arrive while another window may be active)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        if paths:
+            self.inputs.handle_dropped(Dropped(paths=list(paths)))
+
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
 
