@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
@@ -28,6 +28,7 @@ from .batch_panel import BatchPanel
 from .caption_controller import CaptionController
 from .caption_panel import CaptionPanel
 from .drop_area import DropArea, Dropped
+from .geometry import PREFERRED, Rect, clamp_geometry, first_geometry
 from .history import HistoryModel
 from .history_panel import HistoryPanel
 from .imaging import ImageLoader
@@ -42,6 +43,11 @@ from .window_drops import WindowDrops
 from .worker import CaptionWorker
 
 log = logging.getLogger(__name__)
+
+
+def _rect(r: QRect) -> Rect:
+    return (r.x(), r.y(), r.width(), r.height())
+
 
 PREVIEW_SIDE = 1024
 
@@ -203,9 +209,25 @@ class MainWindow(QMainWindow):
         b.set_sidecar_policy(s.batch_sidecars())
         b.resume.setChecked(s.batch_resume())
         self.history_panel.last_folder = s.last_export_folder()
-        if not self.restoreGeometry(s.window_geometry()):
-            self.resize(1180, 760)
+        self._place(self.restoreGeometry(s.window_geometry()))
         self.restoreState(s.window_state())
+
+    def _place(self, restored: bool) -> None:
+        """A first window fits the screen's free area (any scaling); a remembered one is kept
+        on the screens present (``geometry.py``)."""
+        screens = [_rect(sc.availableGeometry()) for sc in QGuiApplication.screens()]
+        primary = QGuiApplication.primaryScreen()
+        if not screens or primary is None:
+            self.resize(*PREFERRED)
+            return
+        home = _rect(primary.availableGeometry())
+        if restored and not self.isMaximized() and not self.isFullScreen():
+            placed = clamp_geometry(_rect(self.geometry()), screens, home)
+        elif restored:
+            return
+        else:
+            placed = first_geometry(home)
+        self.setGeometry(QRect(*placed))
 
     def _save(self) -> None:
         s = self.settings
