@@ -105,13 +105,13 @@ class MainWindow(QMainWindow):
         page = QWidget()
         page_layout = QVBoxLayout(page)
         page_layout.addWidget(self.splitter)
-        self.tabs.addTab(page, "&Caption")
+        self.tabs.addTab(page, "Ca&ption")
 
         self.thumbs = ImageLoader(THUMB, parent=self)
         self.previews = ImageLoader(PREVIEW_SIDE, limit=8, parent=self)
         self.results_model = ResultsModel(self.thumbs, self)
         self.batch_panel = BatchPanel(self.results_model)
-        self.tabs.addTab(self.batch_panel, "&Batch")
+        self.tabs.addTab(self.batch_panel, "Ba&tch")
 
         self.model_label = LiveLabel("Model status")
         self.model_label.setText("Loading model…")
