@@ -151,6 +151,11 @@ class BatchPanel(QWidget):
         self.output_note.setWordWrap(True)
         self.output_note.setAccessibleName("Where results go")
         self.output_note.hide()
+        self.output.textChanged.connect(
+            lambda text: self.output_note.setVisible(
+                bool(self.output_note.text()) and not text.strip()
+            )
+        )
         grid.addWidget(label, 3, 0)
         grid.addWidget(self.output, 3, 1)
         grid.addWidget(self.choose_output, 3, 2)

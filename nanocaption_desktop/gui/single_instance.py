@@ -6,7 +6,7 @@ launch first tries to connect (``hand_over``): when a window answers, the launch
 as one JSON line, waits for ``ok`` and exits 0 without loading a model; the window opens the
 paths and comes to the front. When nothing answers (no window, a stale socket left by a crash,
 a server that does not reply), the launch starts normally and takes over the name
-(``InstanceServer.listen`` removes a stale socket first).
+(``InstanceServer.listen`` replaces a stale socket, never one a window answers on).
 """
 
 from __future__ import annotations
@@ -72,6 +72,15 @@ def hand_over(paths: list[str], name: str | None = None) -> bool:
         socket.abort()
 
 
+def _answers(name: str) -> bool:
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    try:
+        return socket.waitForConnected(CONNECT_MS)
+    finally:
+        socket.abort()
+
+
 class InstanceServer(QObject):
     """The running window's end: ``paths_received`` for each launch that handed over."""
 
@@ -86,6 +95,11 @@ class InstanceServer(QObject):
 
     def listen(self, name: str | None = None) -> bool:
         name = name or server_name()
+        # first: does a window serve already (one started at the same moment)? Qt's listen()
+        # replaces a socket file whoever owns it, and would orphan that window's server
+        if _answers(name):
+            log.info("single instance: %s is served by another window", name)
+            return False
         if self.server.listen(name):
             return True
         # a socket file left by a crashed window: nobody answers on it, so it is ours to remove

@@ -115,3 +115,18 @@ def test_command_line_files_open_in_the_window_and_readme_flags_work(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "NanoCaption ready: window shown" in done.stdout
+
+
+def test_a_second_server_never_removes_a_live_one(qtbot):
+    """Two windows started at the same moment: the later one must not unlink the socket of the
+    one that serves (it would be orphaned, and later launches would open third windows)."""
+    name = server_name()
+    first, second = InstanceServer(), InstanceServer()
+    try:
+        assert first.listen(name)
+        assert second.listen(name) is False
+        assert first.server.isListening()
+        assert (Path(QDir.tempPath()) / name).exists()
+    finally:
+        first.close()
+        second.close()

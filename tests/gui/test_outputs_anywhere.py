@@ -83,3 +83,20 @@ def test_the_journal_of_a_read_only_folder_lives_in_the_user_data_folder(tmp_pat
     assert journal is not None and journal.parent == tmp_path / "userdata" / "batches"
     assert default_journal(spec) == journal  # the same every run: resume finds it
     assert default_journal(BatchSpec(str(folder), csv=tmp_path / "b.csv")) != journal
+
+
+def test_a_chosen_results_folder_takes_the_outputs(qtbot, window, tmp_path):
+    folder = image_folder(tmp_path / "photos", with_junk=False)
+    elsewhere = tmp_path / "results"
+    panel = window.batch_panel
+    panel.csv.setChecked(True)
+    panel.jsonl.setChecked(True)
+    panel.set_folder(str(folder))
+    panel.output.setText(str(elsewhere))
+    spec = window.batches.spec()
+    assert spec.csv == elsewhere / "captions.csv" and spec.jsonl == elsewhere / "captions.jsonl"
+    assert not panel.output_note.isVisibleTo(panel)
+    with qtbot.waitSignal(window.batch_done, timeout=60_000) as done:
+        window.batches.start()
+    assert done.args[0].done > 0 and (elsewhere / "captions.csv").is_file()
+    assert not (folder / "captions.csv").exists()
