@@ -1,5 +1,5 @@
-"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`,
-`--self-test`.
+"""Command line: the window (no arguments, or files and folders to open in it), `caption`,
+`batch`, `models`, `--version`, `--self-test`.
 
 Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
 Results go to stdout, errors to stderr, each naming the file.
@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from typing import Any
 
@@ -45,11 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="model name (models list) or folder (default: installed model)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    _add_window_options(p, dest_prefix="global_")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    g = sub.add_parser("gui", help="open the window (the default)")
+    g = sub.add_parser(
+        "gui",
+        help="open the window (the default; `%(prog)s FILE|FOLDER ...` opens them in it)",
+    )
     g.add_argument("files", nargs="*", metavar="FILE", help="images or folders to open")
     g.add_argument("--model", metavar="NAME|DIR", help="model name or folder (default: installed)")
+    _add_window_options(g, dest_prefix="")
     g.set_defaults(handler=_cmd_gui)
 
     c = sub.add_parser("caption", help="caption image files")
@@ -83,6 +89,57 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.add_manage_commands(msub)
     m.set_defaults(handler=_cmd_models)
     return p
+
+
+def _add_window_options(parser: argparse.ArgumentParser, *, dest_prefix: str) -> None:
+    """The window's start options, before `gui` or after it (README: Start options)."""
+    parser.add_argument(
+        "--appearance",
+        choices=("system", "light", "dark"),
+        dest=dest_prefix + "appearance",
+        help="the window's colours (default: the setting, or the system's)",
+    )
+    parser.add_argument(
+        "--quit-after-ready",
+        action="store_true",
+        dest=dest_prefix + "quit_after_ready",
+        help="quit once the window is shown (smoke tests; NANOCAPTION_QUIT_AFTER_READY=model "
+        "waits for the model first)",
+    )
+
+
+def window_argv(
+    argv: list[str], commands: frozenset[str], takes_value: frozenset[str] = frozenset()
+) -> list[str]:
+    """``argv`` with ``gui`` inserted when its first positional argument is an existing file or
+    folder that is no command name (``nanocaption-desktop photo.jpg folder/``, as a desktop
+    entry's ``%F`` passes them). A command name always wins: a file named ``caption`` opens with
+    ``./caption`` or ``gui caption``. ``takes_value``: the options before it that take one."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return [*argv[:i], "gui", *argv[i:]] if i + 1 < len(argv) else argv
+        if arg.startswith("-"):
+            i += 2 if arg in takes_value else 1
+            continue
+        if arg in commands or not os.path.exists(arg):
+            return argv  # a command, or a typo argparse names
+        return [*argv[:i], "gui", *argv[i:]]
+    return argv
+
+
+def _command_names(parser: argparse.ArgumentParser) -> tuple[frozenset[str], frozenset[str]]:
+    """The commands and the top-level options that take a value (argparse keeps both only in
+    its actions)."""
+    commands: frozenset[str] = frozenset()
+    valued: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands = frozenset(action.choices)
+        elif action.option_strings and action.nargs != 0:
+            valued.update(action.option_strings)
+    return commands, frozenset(valued)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -229,8 +286,18 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
     from .gui.app import run
 
+    files = [os.path.abspath(f) for f in getattr(args, "files", [])]
+    appearance = getattr(args, "appearance", None) or args.global_appearance
+    quit_after = getattr(args, "quit_after_ready", False) or args.global_quit_after_ready
     with unchecked_stdout():  # the window writes no results
-        return int(run([sys.argv[0], *getattr(args, "files", [])], model_dir=args.model))
+        return int(
+            run(
+                [sys.argv[0], *files],
+                model_dir=args.model,
+                appearance=appearance,
+                quit_after="1" if quit_after else None,
+            )
+        )
 
 
 def _versions() -> str:
@@ -268,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(window_argv(argv, *_command_names(parser)))
     if getattr(args, "model", None) is None:  # a subcommand's --model wins over the global one
         args.model = args.global_model
     logging.basicConfig(

@@ -89,7 +89,7 @@ QT_UNUSED_MODULES = (
     "QtLocation",
     "QtMultimedia",
     "QtMultimediaWidgets",
-    "QtNetwork",
+    # QtNetwork stays: QLocalServer/QLocalSocket hand a second launch's files to the window
     "QtNetworkAuth",
     "QtNfc",
     "QtOpenGL",
@@ -139,7 +139,7 @@ _DROP = [
         r"^PySide6/Qt/qml/",
         r"^PySide6/Qt/plugins/(qmltooling|qmllint|qmlls|designer|sqldrivers|multimedia|"
         r"sceneparsers|renderers|renderplugins|geometryloaders|assetimporters|texttospeech|"
-        r"position|geoservices|sensors|canbus|webview|scenegraph)/",
+        r"position|geoservices|sensors|canbus|webview|scenegraph|tls|networkinformation)/",
         r"^PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin",
         # embedded-device back ends (no window system) and GTK's theme plugin, which needs the
         # host's GTK 3 and would drag in a private copy of cairo/pango/glib that must match it
@@ -149,7 +149,7 @@ _DROP = [
         r"^PySide6/Qt/plugins/imageformats/(libqpdf|qpdf)",
         r"^PySide6/Qt/plugins/imageformats/(libqsvg|qsvg)",
         r"^PySide6/Qt/plugins/iconengines/(libqsvgicon|qsvgicon)",
-        r"(^|/)(lib)?Qt6(Qml|Quick|VirtualKeyboard|Pdf|Svg|Network|OpenGL|Sql|Test|Multimedia|"
+        r"(^|/)(lib)?Qt6(Qml|Quick|VirtualKeyboard|Pdf|Svg|NetworkAuth|OpenGL|Sql|Test|Multimedia|"
         r"Designer|3D|WebEngine|Charts|Graphs|Positioning|Location|Sensors|TextToSpeech)[A-Za-z]*"
         r"(\.so[.0-9]*|\.dll|\.dylib|\.framework/.*)$",
     )

@@ -237,3 +237,34 @@ def test_the_window_does_not_need_a_stdout_reader(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "standard output" not in done.stderr
+
+
+def test_paths_without_a_command_open_the_window(tmp_path, monkeypatch):
+    """`nanocaption-desktop photo.jpg folder/` (a desktop entry's %F) is the window with them;
+    a command name wins over a file of that name; a typo is still a usage error."""
+    from nanocaption_desktop.cli import _command_names, build_parser, main, window_argv
+
+    commands, valued = _command_names(build_parser())
+    assert {"gui", "caption", "batch", "models"} <= commands and "--model" in valued
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    (tmp_path / "caption").write_bytes(b"x")
+    assert window_argv(["photo.jpg", "."], commands, valued) == ["gui", "photo.jpg", "."]
+    assert window_argv(["--model", "m", "photo.jpg"], commands, valued) == [
+        "--model", "m", "gui", "photo.jpg"
+    ]  # fmt: skip
+    assert window_argv(["caption", "photo.jpg"], commands, valued)[0] == "caption"
+    assert window_argv(["./caption"], commands, valued) == ["gui", "./caption"]
+    assert window_argv(["captoin"], commands, valued) == ["captoin"]  # argparse names it
+    assert window_argv(["--", "caption"], commands, valued) == ["gui", "--", "caption"]
+    got: dict = {}
+
+    def fake_run(argv, **kw):  # where the window would open: what it was given
+        got.update(argv=argv, **kw)
+        return 0
+
+    monkeypatch.setattr("nanocaption_desktop.gui.app.run", fake_run)
+    assert main(["--appearance", "dark", "--quit-after-ready", "photo.jpg"]) == 0
+    assert got["argv"][1:] == [str(tmp_path / "photo.jpg")]
+    assert got["appearance"] == "dark" and got["quit_after"] == "1"
+    assert main(["captoin"]) == 2

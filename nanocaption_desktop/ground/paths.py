@@ -96,6 +96,15 @@ def user_log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
 
 
+def user_documents_dir() -> Path:
+    """The user's documents folder (window batch results when the photo folder is read-only).
+    With ``NANOCAPTION_DATA_DIR`` set, its ``Documents`` subfolder."""
+    override = _override()
+    if override is not None:
+        return override / "Documents"
+    return Path(platformdirs.user_documents_dir())
+
+
 def user_models_dir() -> Path:
     """Where ``models fetch`` installs bundles: ``<user data dir>/models``."""
     return user_data_dir() / "models"

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QTabWidget
 
+from ..jobs.places import default_output_folder
 from ..jobs.spec import BatchSpec
 from ..jobs.writers import SidecarPolicy
 from .batch_panel import BatchPanel
@@ -16,6 +17,7 @@ from .messages import BatchRequest, BatchSummary, BatchUpdate, Latest
 from .model_controller import ModelController
 from .results_model import ResultsModel
 from .settings import Settings
+from .tasks import run_task
 from .worker import CaptionWorker
 
 
@@ -51,6 +53,7 @@ class BatchController(QObject):
         worker.batch_finished.connect(self._finished)
         batch_panel.start_requested.connect(self.start)
         batch_panel.cancel_requested.connect(self.cancel)
+        batch_panel.folder.textChanged.connect(self._folder_changed)
 
     def running(self) -> bool:
         return self._batch is not None
@@ -63,6 +66,8 @@ class BatchController(QObject):
         if not folder:
             self.folder_wanted.emit()
             return
+        if not self.panel.knows_output_of(folder):  # not looked at yet: one access() call
+            self.panel.set_auto_output(folder, str(default_output_folder(folder)))
         request = BatchRequest(next(self._ids), self.spec())
         self.settings.set_batch_last_folder(folder)
         self.tabs.setCurrentWidget(self.panel)
@@ -89,6 +94,19 @@ class BatchController(QObject):
             isolate=True,
         )
 
+    def _folder_changed(self, folder: str) -> None:
+        """Where this folder's results would go, looked up off the GUI thread (a sleeping
+        share must not freeze typing) and said on the page when it is not the folder."""
+        folder = folder.strip()
+        if not folder:
+            self.panel.set_auto_output("", "")
+            return
+
+        def answer(output: object) -> None:
+            self.panel.set_auto_output(folder, str(output))
+
+        run_task(lambda: default_output_folder(folder), answer, lambda _reason: None)
+
     def cancel(self) -> None:
         if self._batch is not None:
             self._batch.cancel.set()
@@ -110,7 +128,7 @@ class BatchController(QObject):
 
     def _send(self, request: BatchRequest) -> None:
         self._batch = request
-        self.panel.batch_started(request.spec.folder)
+        self.panel.batch_started(request.spec.folder, self.panel.output_folder())
         self.worker.run_batch(request)
 
     def _progress(self, progress: BatchUpdate) -> None:

@@ -59,11 +59,13 @@ class BatchPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self._output_folder = ""
+        self._auto_output: tuple[str, str] = ("", "")  # (photo folder, where results go)
         self._total: int | None = None  # images in the running batch's folder, once counted
         layout = QVBoxLayout(self)
         # top to bottom, each part made and placed in turn (Qt's tab order follows it)
         grid = self._build_folder_row()
         self._build_choices(grid)
+        self._build_output_row(grid)
         layout.addLayout(grid)
         layout.addLayout(self._build_controls())
         layout.addLayout(self._build_status())
@@ -72,13 +74,13 @@ class BatchPanel(QWidget):
 
     def _build_folder_row(self) -> QGridLayout:
         grid = QGridLayout()
-        folder_label = QLabel("&Folder:")
+        folder_label = QLabel("F&older:")
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("Choose a folder of images, or drop one on the window")
         self.folder.setAccessibleName("Batch folder")
         self.folder.setToolTip("The folder whose images get captions")
         folder_label.setBuddy(self.folder)
-        self.choose = QPushButton("C&hoose…")
+        self.choose = QPushButton("&Choose…")
         self.choose.setAccessibleName("Choose batch folder")
         self.choose.setToolTip("Pick the folder to caption (Ctrl+Shift+O)")
         self.choose.clicked.connect(self._choose_folder)
@@ -90,10 +92,10 @@ class BatchPanel(QWidget):
     def _build_choices(self, grid: QGridLayout) -> None:
         """The options (subfolders, resume) and the outputs, in two short rows of ``grid``."""
         options = QHBoxLayout()
-        self.recursive = QCheckBox("Include &subfolders")
+        self.recursive = QCheckBox("Include s&ubfolders")
         self.recursive.setAccessibleName("Include subfolders")
         self.recursive.setToolTip("Also caption images in folders inside this folder")
-        self.csv = QCheckBox("CS&V")
+        self.csv = QCheckBox("C&SV")
         self.csv.setAccessibleName("Write CSV")
         self.csv.setToolTip(f"Write {CSV_NAME} in the folder (path, caption, score, status)")
         self.jsonl = QCheckBox("&JSON Lines")
@@ -118,15 +120,50 @@ class BatchPanel(QWidget):
             options.addWidget(widget)
         options.addStretch(1)
         outputs = QHBoxLayout()
-        for output in (self.csv, self.jsonl, self.sidecars):
+        # a label names the box for screen readers (Qt on Linux announces a combo box by its
+        # value; the label is its name through the buddy relation)
+        sidecar_label = QLabel("Te&xt files:")
+        sidecar_label.setBuddy(self.sidecars)
+        for output in (self.csv, self.jsonl, sidecar_label, self.sidecars):
             outputs.addWidget(output)
         outputs.addStretch(1)
         grid.addLayout(options, 1, 1, 1, 2)
         grid.addLayout(outputs, 2, 1, 1, 2)
 
+    def _build_output_row(self, grid: QGridLayout) -> None:
+        """Save results in: the photo folder by default, another folder when chosen or when the
+        photo folder is read-only (then said in the note below it)."""
+        label = QLabel("Save results i&n:")
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("The photo folder")
+        self.output.setAccessibleName("Results folder")
+        self.output.setToolTip(
+            "Where the CSV and JSON Lines files go (empty: the photo folder, or a folder in "
+            "your documents when the photo folder is read-only)"
+        )
+        label.setBuddy(self.output)
+        self.choose_output = QPushButton("Ch&ange…")
+        self.choose_output.setAccessibleName("Choose results folder")
+        self.choose_output.setToolTip("Save results to another folder")
+        self.choose_output.clicked.connect(self._choose_output)
+        self.output_note = QLabel("")
+        self.output_note.setObjectName("notice")
+        self.output_note.setWordWrap(True)
+        self.output_note.setAccessibleName("Where results go")
+        self.output_note.hide()
+        self.output.textChanged.connect(
+            lambda text: self.output_note.setVisible(
+                bool(self.output_note.text()) and not text.strip()
+            )
+        )
+        grid.addWidget(label, 3, 0)
+        grid.addWidget(self.output, 3, 1)
+        grid.addWidget(self.choose_output, 3, 2)
+        grid.addWidget(self.output_note, 4, 1, 1, 2)
+
     def _build_controls(self) -> QHBoxLayout:
         controls = QHBoxLayout()
-        self.start = QPushButton("&Start batch")
+        self.start = QPushButton("Sta&rt batch")
         self.start.setAccessibleName("Start batch")
         self.start.setToolTip("Caption every image in the folder (Ctrl+Return)")
         self.start.clicked.connect(self.start_requested)
@@ -141,7 +178,7 @@ class BatchPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.open_output = QPushButton("Open output &folder")
+        self.open_output = QPushButton("Open output fo&lder")
         self.open_output.setAccessibleName("Open output folder")
         self.open_output.setToolTip("Show the folder with the CSV / JSON Lines files")
         self.open_output.setEnabled(False)
@@ -195,11 +232,33 @@ class BatchPanel(QWidget):
     def set_folder(self, folder: str) -> None:
         self.folder.setText(folder)
 
+    def output_folder(self) -> str:
+        """Where the CSV and JSONL go: the chosen folder, else the default for this photo
+        folder once known (``set_auto_output``), else the photo folder."""
+        chosen = self.output.text().strip()
+        if chosen:
+            return chosen
+        folder, auto = self._auto_output
+        return auto if auto and folder == self.folder_path() else self.folder_path()
+
+    def knows_output_of(self, folder: str) -> bool:
+        return self._auto_output[0] == folder
+
+    def set_auto_output(self, folder: str, output: str) -> None:
+        """The default results folder of ``folder``; said on screen when it is not the folder."""
+        self._auto_output = (folder, output)
+        moved = bool(output) and output != folder and folder == self.folder_path()
+        self.output_note.setText(
+            f"This folder is read-only: results will be saved in {output}" if moved else ""
+        )
+        self.output_note.setAccessibleDescription(self.output_note.text())
+        self.output_note.setVisible(moved and not self.output.text().strip())
+
     def csv_path(self) -> str | None:
-        return str(Path(self.folder_path()) / CSV_NAME) if self.csv.isChecked() else None
+        return str(Path(self.output_folder()) / CSV_NAME) if self.csv.isChecked() else None
 
     def jsonl_path(self) -> str | None:
-        return str(Path(self.folder_path()) / JSONL_NAME) if self.jsonl.isChecked() else None
+        return str(Path(self.output_folder()) / JSONL_NAME) if self.jsonl.isChecked() else None
 
     def sidecar_policy(self) -> str:
         return str(self.sidecars.currentData())
@@ -214,10 +273,17 @@ class BatchPanel(QWidget):
         if folder:
             self.set_folder(folder)
 
+    def _choose_output(self) -> None:
+        start = self.output_folder() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Save results in", start)
+        if folder:
+            self.output.setText(folder)
+            self.output_note.hide()
+
     # ---------------------------------------------------------------- running state
-    def batch_started(self, folder: str) -> None:
+    def batch_started(self, folder: str, output_folder: str = "") -> None:
         self.model.reset(folder)
-        self._output_folder = folder
+        self._output_folder = output_folder or folder
         self._total = None
         self.set_running(True)
         self.progress.setRange(0, 0)  # busy until the first count arrives
@@ -236,6 +302,8 @@ class BatchPanel(QWidget):
             self.jsonl,
             self.sidecars,
             self.resume,
+            self.output,
+            self.choose_output,
         ):
             widget.setEnabled(not running)
 

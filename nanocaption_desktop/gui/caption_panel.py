@@ -237,21 +237,26 @@ class CaptionPanel(QWidget):
 
     def copy_caption(self) -> bool:
         text = self.text().strip()
-        if not text:
-            self.flash("Nothing to copy yet")
+        if not text:  # Ctrl+Shift+C or the menu with no caption: a notice, not a success
+            self.flash("Nothing to copy yet", notice=True)
             return False
         QGuiApplication.clipboard().setText(text)
         self.flash("Copied ✓")
         self.copied.emit(text)
         return True
 
-    def flash(self, message: str) -> None:
+    def flash(self, message: str, *, notice: bool = False) -> None:
+        if bool(self.copied_label.property("notice")) != notice:
+            self.copied_label.setProperty("notice", notice)
+            self.copied_label.style().unpolish(self.copied_label)
+            self.copied_label.style().polish(self.copied_label)
         self.copied_label.setText(message)
         self.copied_label.setAccessibleDescription(message)
         self._copied_timer.start()
 
     def _update_count(self) -> None:
         n = len(self.text())
+        self.copy_button.setEnabled(bool(self.text().strip()))  # nothing to copy: greyed
         if n > ALT_TEXT_LIMIT:
             self.count.setText(f"{n} characters — long for alt text (~{ALT_TEXT_LIMIT})")
             self.count.setProperty("warning", True)

@@ -16,15 +16,39 @@ if TYPE_CHECKING:
 
 
 def plain_error(exc: BaseException) -> str:
-    """A short sentence for people: the reason without a traceback or a repeated file name."""
+    """A short sentence for people: the reason without a traceback or a repeated file name,
+    in the window's words (``for_window``)."""
     if isinstance(exc, ImageError):
-        return exc.reason
+        return for_window(exc.reason)
     if isinstance(exc, ModelError):
-        return f"{exc.reason} ({exc.path})"
+        return for_window(f"{exc.reason} ({exc.path})")
     if isinstance(exc, NanoCaptionError):
-        return str(exc)
+        return for_window(str(exc))
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return for_window(text.splitlines()[0][:300])
+
+
+#: What the engine and model store say for the command line, and what a window user does
+#: instead (the first match of each pattern is replaced; order matters: longest first).
+_WINDOW_WORDS = (
+    (r"run `?nanocaption-desktop models fetch`?", "use Download model"),
+    (r"`?nanocaption-desktop models (verify|path)`?", "Help > About NanoCaption"),
+    (r"pass --model DIR\s*(/|or)\s*set NANOCAPTION_MODEL_DIR(=DIR)?", "choose the model folder"),
+    (r"pass --model DIR", "choose the model folder"),
+    (r"\(--model\)", "(the model folder you chose)"),
+    (r"--model DIR", "the model folder you chose"),
+    (r"--model", "the model folder you chose"),
+)
+
+
+def for_window(text: str) -> str:
+    """``text`` without command-line options: "pass --model DIR" becomes "choose the model
+    folder" (Settings or the missing-model panel do that in the window)."""
+    import re
+
+    for pattern, words in _WINDOW_WORDS:
+        text = re.sub(pattern, words, text)
+    return text
 
 
 def qimage_to_pil(image: QImage) -> Image:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap, QResizeEvent
+from PySide6.QtGui import QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QStackedLayout, QVBoxLayout, QWidget
 
 #: A small image is shown at most this many times its own size (in device-independent pixels):
@@ -57,13 +57,11 @@ def can_accept(mime: QMimeData) -> bool:
 
 
 class DropArea(QFrame):
-    dropped = Signal(object)  # Dropped
     open_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("dropArea")
-        self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumSize(QSize(200, 160))
         self.setAccessibleName("Drop area")
@@ -157,32 +155,11 @@ class DropArea(QFrame):
         return pixmap.deviceIndependentSize().toSize()
 
     # ---------------------------------------------------------------- drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if can_accept(event.mimeData()):
-            self.setProperty("dragging", True)
-            self._restyle()
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
-        event.acceptProposedAction()
-
-    def dragLeaveEvent(self, event: Any) -> None:  # noqa: N802
-        self.setProperty("dragging", False)
-        self._restyle()
-        super().dragLeaveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self.setProperty("dragging", False)
-        self._restyle()
-        what = read_mime(event.mimeData())
-        if not what:
-            event.ignore()
+    def set_dragging(self, dragging: bool) -> None:
+        """Highlight while files are dragged over the window (``window_drops.py`` handles the
+        drop itself, wherever on the window it lands)."""
+        if bool(self.property("dragging")) == dragging:
             return
-        event.acceptProposedAction()
-        self.dropped.emit(what)
-
-    def _restyle(self) -> None:
+        self.setProperty("dragging", dragging)
         self.style().unpolish(self)
         self.style().polish(self)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -16,7 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .history import EXPORT_KINDS, HistoryEntry, HistoryModel, format_history, write_text_file
+from .history import (
+    EXPORT_KINDS,
+    HistoryEntry,
+    HistoryModel,
+    export_choice,
+    format_history,
+    write_text_file,
+)
 from .tasks import run_task
 
 THUMB_SIZE = 56
@@ -47,9 +57,10 @@ class HistoryPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self.last_folder = ""
+        self.relative_paths = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("&History")
+        title = QLabel("H&istory")
         title.setObjectName("sectionTitle")
         self.view = HistoryView()
         title.setBuddy(self.view)
@@ -70,7 +81,7 @@ class HistoryPanel(QWidget):
         self.copy_all.setAccessibleName("Copy all captions")
         self.copy_all.setToolTip("Copy every caption in the history, one per line")
         self.copy_all.clicked.connect(self._copy_all)
-        self.export = QPushButton("&Export…")
+        self.export = QPushButton("E&xport…")
         self.export.setAccessibleName("Export history")
         self.export.setToolTip("Save the history as CSV, JSON Lines or plain text")
         self.export.clicked.connect(self.export_history)
@@ -107,21 +118,39 @@ class HistoryPanel(QWidget):
         self.message.emit(f"Copied {text.count(chr(10))} captions")
 
     def export_history(self) -> None:
-        filters = ";;".join(EXPORT_KINDS.values())
-        start = str(Path(self.last_folder or Path.home()) / "captions.csv")
-        path, chosen = QFileDialog.getSaveFileName(self, "Export history", start, filters)
-        if not path:
-            return
-        kind = next((k for k, f in EXPORT_KINDS.items() if f == chosen), "")
-        kind = kind or Path(path).suffix.lstrip(".").lower()
-        if kind not in EXPORT_KINDS:
-            kind = "csv"
-        if not Path(path).suffix:
-            path += "." + kind
-        self.export_to(path, kind)
+        dialog = self.export_dialog()
+        if dialog.exec():
+            self.export_chosen(dialog)
 
-    def export_to(self, path: str, kind: str) -> None:
-        text = format_history(list(reversed(self.model.entries())), kind)
+    def export_dialog(self) -> QFileDialog:
+        """Qt's own Save dialog (a platform one takes no extra controls) with a Relative paths
+        box: a CSV that travels with its photos opens anywhere."""
+        dialog = QFileDialog(self, "Export history", str(Path(self.last_folder or Path.home())))
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilters(list(EXPORT_KINDS.values()))
+        dialog.selectFile("captions.csv")
+        relative = QCheckBox("Paths &relative to the exported file", dialog)
+        relative.setObjectName("relativePaths")
+        relative.setToolTip("Write photo paths from the export's folder (e.g. photos/cat.jpg)")
+        relative.setChecked(self.relative_paths)
+        layout = dialog.layout()
+        if isinstance(layout, QGridLayout):
+            layout.addWidget(relative, layout.rowCount(), 0, 1, layout.columnCount())
+        return dialog
+
+    def export_chosen(self, dialog: QFileDialog) -> None:
+        files = dialog.selectedFiles()
+        if not files:
+            return
+        box = dialog.findChild(QCheckBox, "relativePaths")
+        self.relative_paths = bool(box and box.isChecked())
+        path, kind = export_choice(files[0], dialog.selectedNameFilter())
+        self.export_to(path, kind, relative=self.relative_paths)
+
+    def export_to(self, path: str, kind: str, *, relative: bool = False) -> None:
+        folder = os.path.dirname(os.path.abspath(path)) if relative else None
+        text = format_history(list(reversed(self.model.entries())), kind, relative_to=folder)
         self.last_folder = str(Path(path).parent)
         self.export_folder_chosen.emit(self.last_folder)
         run_task(

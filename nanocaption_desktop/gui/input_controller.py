@@ -109,7 +109,6 @@ class InputController(QObject):
         self.path_sorter = PathSorter(self)
         self.path_sorter.sorted.connect(self._sorted)
         self._shown_drop = 0  # the newest drop whose first image went on screen
-        drop_area.dropped.connect(self.handle_dropped)
         drop_area.open_requested.connect(self.open_files)
         batches.folder_wanted.connect(self.open_folder)
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .messages import ModelProblem
 
@@ -18,7 +26,18 @@ class MissingModelPanel(QFrame):
         super().__init__(parent)
         self.setObjectName("missingModel")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        layout = QVBoxLayout(self)
+        # everything in a scroll area: at the window's smallest size (or large text) the panel
+        # scrolls instead of squeezing its text and buttons under each other
+        self.scroller = QScrollArea()
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        self.content = QWidget()
+        self.content.setObjectName("missingModelContent")
+        self.scroller.setWidget(self.content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroller)
+        layout = QVBoxLayout(self.content)
         layout.addStretch(1)
         self.title = QLabel("The captioning model is not installed yet")
         self.title.setObjectName("dropTitle")
@@ -42,7 +61,7 @@ class MissingModelPanel(QFrame):
         self.download.setAccessibleName("Download model")
         self.download.setToolTip("Fetch the default model from the internet (once, about 250 MB)")
         self.download.clicked.connect(self.download_requested)
-        self.choose = QPushButton("C&hoose model folder…")
+        self.choose = QPushButton("Choose model f&older…")
         self.choose.setAccessibleName("Choose model folder")
         self.choose.setToolTip("Use a model bundle folder that is already on this computer")
         self.choose.clicked.connect(self.choose_requested)

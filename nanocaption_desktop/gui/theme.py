@@ -55,13 +55,24 @@ STYLE = """
 #dropArea { border: 2px dashed %(border)s; border-radius: 12px; background: palette(base); }
 #dropArea[dragging="true"] { border: 2px solid palette(highlight); }
 #missingModel { border: 2px solid %(border)s; border-radius: 12px; background: palette(base); }
+#missingModel QScrollArea, #missingModel QScrollArea > QWidget, #missingModelContent {
+    background: transparent; }
 #dropTitle { font-size: 20pt; font-weight: 600; }
 #sectionTitle { font-weight: 600; }
 #copiedLabel { color: %(ok)s; font-weight: 600; }
+#copiedLabel[notice="true"], #notice { color: %(warn)s; font-weight: normal; }
 #captionStatus { color: palette(placeholder-text); }
 QLabel[warning="true"] { color: %(warn)s; }
 #detail { color: palette(placeholder-text); }
 """
+
+
+def failure_colour() -> QColor:
+    """The text colour of a failed file (with a "Failed:" word and an icon: never colour alone),
+    readable on the current palette."""
+    app = QApplication.instance()
+    dark = isinstance(app, QApplication) and app.palette().window().color().lightness() < 128
+    return QColor("#ff8a80" if dark else "#b3261e")
 
 
 def system_is_dark() -> bool:

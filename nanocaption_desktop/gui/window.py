@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
@@ -28,7 +28,8 @@ from .batch_controller import BatchController
 from .batch_panel import BatchPanel
 from .caption_controller import CaptionController
 from .caption_panel import CaptionPanel
-from .drop_area import DropArea
+from .drop_area import DropArea, Dropped
+from .geometry import PREFERRED, Rect, clamp_geometry, first_geometry
 from .history import HistoryModel
 from .history_panel import HistoryPanel
 from .imaging import ImageLoader
@@ -40,9 +41,15 @@ from .model_picker import ModelPicker
 from .results_model import THUMB, ResultsModel
 from .settings import Settings
 from .widgets import LiveLabel
+from .window_drops import WindowDrops
 from .worker import CaptionWorker
 
 log = logging.getLogger(__name__)
+
+
+def _rect(r: QRect) -> Rect:
+    return (r.x(), r.y(), r.width(), r.height())
+
 
 PREVIEW_SIDE = 1024
 
@@ -100,13 +107,13 @@ class MainWindow(QMainWindow):
         page = QWidget()
         page_layout = QVBoxLayout(page)
         page_layout.addWidget(self.splitter)
-        self.tabs.addTab(page, "&Caption")
+        self.tabs.addTab(page, "Ca&ption")
 
         self.thumbs = ImageLoader(THUMB, parent=self)
         self.previews = ImageLoader(PREVIEW_SIDE, limit=8, parent=self)
         self.results_model = ResultsModel(self.thumbs, self)
         self.batch_panel = BatchPanel(self.results_model)
-        self.tabs.addTab(self.batch_panel, "&Batch")
+        self.tabs.addTab(self.batch_panel, "Ba&tch")
 
         self.model_label = LiveLabel("Model status")
         self.model_label.setText("Loading model…")
@@ -182,6 +189,9 @@ class MainWindow(QMainWindow):
         self.batches.progressed.connect(self.batch_progressed)
         self.batches.finished.connect(self.batch_done)
         self.inputs.drop_handled.connect(self.drop_handled)
+        self.drops = WindowDrops(self, self.drop_area)
+        self.drops.dropped.connect(self.inputs.handle_dropped)
+        self.single_instance: object = None  # app.py's InstanceServer, when this window serves
         for said in (self.model.message, self.captions.message, self.batches.message):
             said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
@@ -205,9 +215,25 @@ class MainWindow(QMainWindow):
         b.set_sidecar_policy(s.batch_sidecars())
         b.resume.setChecked(s.batch_resume())
         self.history_panel.last_folder = s.last_export_folder()
-        if not self.restoreGeometry(s.window_geometry()):
-            self.resize(1180, 760)
+        self._place(self.restoreGeometry(s.window_geometry()))
         self.restoreState(s.window_state())
+
+    def _place(self, restored: bool) -> None:
+        """A first window fits the screen's free area (any scaling); a remembered one is kept
+        on the screens present (``geometry.py``)."""
+        screens = [_rect(sc.availableGeometry()) for sc in QGuiApplication.screens()]
+        primary = QGuiApplication.primaryScreen()
+        if not screens or primary is None:
+            self.resize(*PREFERRED)
+            return
+        home = _rect(primary.availableGeometry())
+        if restored and not self.isMaximized() and not self.isFullScreen():
+            placed = clamp_geometry(_rect(self.geometry()), screens, home)
+        elif restored:
+            return
+        else:
+            placed = first_geometry(home)
+        self.setGeometry(QRect(*placed))
 
     def _save(self) -> None:
         s = self.settings
@@ -236,6 +262,16 @@ class MainWindow(QMainWindow):
         self.model.use_model(name)
 
     # ================================================================= misc
+    def open_paths(self, paths: list[str]) -> None:
+        """Files and folders from the command line or a later launch: open them here, and come
+        to the front (a later launch's paths arrive while another window may be active)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        if paths:
+            self.inputs.handle_dropped(Dropped(paths=list(paths)))
+
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
 

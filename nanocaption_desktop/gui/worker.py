@@ -42,6 +42,15 @@ if TYPE_CHECKING:
     from ..engine.captioner import Caption, Captioner
     from ..engine.isolation import DecodePool
 
+#: The model store's labels of the places it looks, in a window user's words.
+PLACE_WORDS = {
+    "--model": "the model folder you chose",
+    "NANOCAPTION_MODEL_DIR": "set by NANOCAPTION_MODEL_DIR",
+    "bundled": "inside the app",
+    "checkout": "beside the program",
+    "user data": "the app's model folder",
+}
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "vit-gpt2"
@@ -138,7 +147,10 @@ class CaptionWorker(QObject):
         try:
             from ..modelstore.locate import candidate_dirs
 
-            return [f"{path} ({label})" for label, path in candidate_dirs(explicit or None)]
+            return [
+                f"{path} ({PLACE_WORDS.get(label, label)})"
+                for label, path in candidate_dirs(explicit or None)
+            ]
         except Exception:  # the list is only shown to people: never fail on it
             return [explicit] if explicit else []
 

@@ -27,15 +27,20 @@ class Work:
 
 
 def default_journal(settings: BatchSpec) -> Path | None:
-    """Next to the CSV (or JSONL) output; for sidecar-only batches in the user data dir."""
-    for out in (settings.csv, settings.jsonl):
-        if out is not None:
-            return out.with_name(journal_name(out.name))
-    if settings.sidecars is None:
+    """Next to the CSV (or JSONL) output; in the user data dir for sidecar-only batches and
+    when the photo folder is read-only (an SD card, a share: the results went elsewhere, and
+    the record of what is done stays with the app, keyed by the folder and the outputs)."""
+    from .places import folder_writable
+
+    outputs = [out for out in (settings.csv, settings.jsonl) if out is not None]
+    if outputs and folder_writable(settings.folder):
+        return outputs[0].with_name(journal_name(outputs[0].name))
+    if settings.sidecars is None and not outputs:
         return None
-    ident = f"{os.path.realpath(settings.folder)}\0{settings.recursive}".encode("utf-8", "replace")
-    name = hashlib.sha256(ident).hexdigest()[:20] + ".jsonl"
-    return _user_data_dir() / "batches" / name
+    parts = [os.path.realpath(settings.folder), str(settings.recursive)]
+    parts += [os.path.realpath(out) for out in outputs]  # none: the key of old journals
+    name = hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()[:20]
+    return _user_data_dir() / "batches" / f"{name}.jsonl"
 
 
 #: Longest file name (bytes) most file systems take (NAME_MAX on Linux, macOS, NTFS in UTF-16).
