@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from ..modelstore.installed import InstalledModel, list_models
 
@@ -24,6 +24,11 @@ class ModelPicker(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Model")
+        # A visible label that names the box (screen readers on Linux announce a combo box by its
+        # value and take its name from the buddy label); shown and hidden with the box.
+        self.label = QLabel("Model:")
+        self.label.setBuddy(self)
+        self.label.setVisible(False)
         self.setToolTip("The captioning model: pick an installed one (models import adds yours)")
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.models: list[InstalledModel] = []
@@ -49,6 +54,7 @@ class ModelPicker(QComboBox):
         self.setCurrentIndex(selected)
         self.blockSignals(False)
         self.setVisible(self.count() > 1)  # a choice to make only with two or more
+        self.label.setVisible(self.count() > 1)
 
     def _activated(self, index: int) -> None:
         name = self.itemData(index)

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_busy)
         self.statusBar().addPermanentWidget(self.model_label)
         self.model_picker = ModelPicker()
+        self.statusBar().addPermanentWidget(self.model_picker.label)
         self.statusBar().addPermanentWidget(self.model_picker)
 
     def _compose(self, model_dir: str | None) -> None:
