@@ -19,6 +19,7 @@ __all__ = [
     "ModelError",
     "NanoCaptionError",
     "caption_folder",
+    "evaluate",
     "__version__",
 ]
 
@@ -36,4 +37,8 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from . import jobs
 
         return getattr(jobs, name)
+    if name == "evaluate":  # the function; the subpackage stays `nanocaption_desktop.evaluation`
+        from .evaluation import evaluate
+
+        return evaluate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
