@@ -1,4 +1,4 @@
-"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`,
+"""Command line: the window (no arguments), `caption`, `batch`, `models`, `evaluate`, `--version`,
 `--self-test`.
 
 Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch
+    from . import cli_batch, cli_evaluate
     from .cli_batch import BEAMS, MAX_TOKENS
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
+    cli_evaluate.add_parser(sub)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
     msub = m.add_subparsers(
