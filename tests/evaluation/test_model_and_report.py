@@ -109,3 +109,39 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     with Image.open(shot) as image:
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 50  # text, bars and thumbnails, not a blank page
+
+
+_KILLED = """
+import os, signal, sys
+from nanocaption_desktop import evaluate
+done = []
+def progress(result):
+    done.append(result)
+    if len(done) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup at all, as a crash or `kill -9`
+evaluate(sys.argv[1], model=sys.argv[2], images=sys.argv[3], work=sys.argv[4], java=False,
+         progress=progress)
+"""
+
+
+def test_an_evaluation_killed_half_way_resumes_from_the_command_line(tmp_path, tiny_bundle, capsys):
+    import json
+    import signal
+    import sys
+
+    from nanocaption_desktop.cli import main
+
+    work = tmp_path / "work"
+    args = [str(REFS), str(tiny_bundle), str(IMAGES_DIR), str(work)]
+    killed = subprocess.run([sys.executable, "-c", _KILLED, *args], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode(errors="replace")
+    cli = ["evaluate", str(REFS), "--model", str(tiny_bundle), "--images", str(IMAGES_DIR)]
+    runs = {}
+    for name, folder in (("resumed", work), ("fresh", tmp_path / "fresh")):
+        assert main([*cli, "--work", str(folder), "--no-java", "--json"]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)["systems"][0]
+    assert runs["resumed"]["resumed"] >= 3  # the killed run's captions, from its journal
+    assert runs["resumed"]["resumed"] + runs["resumed"]["captioned"] == 6
+    assert runs["fresh"]["resumed"] == 0 and runs["fresh"]["captioned"] == 6
+    assert runs["resumed"]["images"] == runs["fresh"]["images"]
+    assert runs["resumed"]["corpus"] == runs["fresh"]["corpus"]
