@@ -25,6 +25,7 @@ __all__ = [
     "caption_folder",
     "import_model",
     "list_models",
+    "evaluate",
     "__version__",
 ]
 
@@ -50,4 +51,8 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from .modelstore import installed
 
         return installed.list_models
+    if name == "evaluate":  # the function; the subpackage stays `nanocaption_desktop.evaluation`
+        from .evaluation import evaluate
+
+        return evaluate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

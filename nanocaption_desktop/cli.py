@@ -1,5 +1,5 @@
 """Command line: the window (no arguments, or files and folders to open in it), `caption`,
-`batch`, `models`, `--version`, `--self-test`.
+`batch`, `models`, `evaluate`, `metadata`, `--version`, `--self-test`.
 
 Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
 Results go to stdout, errors to stderr, each naming the file.
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch, cli_models
+    from . import cli_batch, cli_evaluate, cli_models
     from .cli_batch import BEAMS, MAX_TOKENS
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
+    cli_evaluate.add_parser(sub)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
     msub = m.add_subparsers(

@@ -25,6 +25,11 @@ FORBIDDEN = (
     "safetensors",
     "accelerate",
     "huggingface_hub",
+    # the `evaluate` extra: pycocoevalcap ships GPL/AGPL Java jars, which never go inside the
+    # executable (the app is Apache-2.0); `evaluate` runs from a pip install only
+    "pycocoevalcap",
+    "pycocotools",
+    "nltk",
 )
 
 # Python packages the app never imports; keeping them out also keeps their hooks from adding data.

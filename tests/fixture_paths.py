@@ -13,3 +13,5 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 #: The tiny random ViT-GPT2 bundle (packaging/make_test_model.py makes it).
 TINY_BUNDLE = FIXTURES / "tiny-vit-gpt2"
 IMAGES_DIR = FIXTURES / "images"
+#: Reference captions and predictions for the images above (tests/fixtures/evaluate/README.md).
+EVALUATE_DIR = FIXTURES / "evaluate"

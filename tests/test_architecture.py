@@ -28,7 +28,11 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 
 #: What each layer may import (itself included); the arrows of docs/architecture.md.
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    "app": frozenset({"app", "gui", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "app": frozenset(
+        {"app", "gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}
+    ),
+    # beside gui: scores captions the batch runner made; nothing but the app imports it
+    "evaluation": frozenset({"evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}),
     "gui": frozenset({"gui", "jobs", "metadata", "engine", "modelstore", "ground"}),
     "jobs": frozenset({"jobs", "metadata", "engine", "modelstore", "ground"}),
     "metadata": frozenset({"metadata", "ground"}),
@@ -37,7 +41,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ground": frozenset({"ground"}),
 }
 #: Subpackages that are a layer of their own.
-LAYER_PACKAGES = ("gui", "jobs", "metadata", "engine", "modelstore", "ground")
+LAYER_PACKAGES = ("gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground")
 #: Top-level modules: the app layer, and two compatibility names for ground modules.
 TOP_LEVEL = {"__init__": "app", "__main__": "app", "paths": "ground"}
 APP_PREFIX = "cli"  # cli.py, cli_batch.py, cli_models.py, ...

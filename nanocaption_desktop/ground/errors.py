@@ -46,3 +46,14 @@ class MetadataError(NanoCaptionError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class EvaluationError(NanoCaptionError):
+    """An evaluation cannot be scored: a references or predictions file is malformed, the two
+    do not cover the same images, or the scoring library is missing. ``path`` names the file
+    (or the command, for a missing library), ``reason`` says what is wrong."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
