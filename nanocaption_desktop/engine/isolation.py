@@ -21,7 +21,6 @@ A frozen executable must call ``multiprocessing.freeze_support()`` first thing i
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -37,6 +36,7 @@ from .decode_worker import Preview, make_preview, worker_main
 from .errors import ImageError
 from .images import ImageSource, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
+from .spawning import spawn_context
 from .worker_clock import wait_for_reply
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class DecodePool:
         # _faults (tests only): {source name: "crash" | "hang" | "spin" | "hog" | "gate:FIFO"}
         # makes the worker really exit, block, loop, allocate or wait for a test's byte.
         self._args = (preprocess_config, memory_mb, dict(_faults or {}), self.timeout)
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = spawn_context()
         self._cond = threading.Condition()
         self._closed = False
         self._all: list[_Worker] = [_Worker(self._ctx, self._args) for _ in range(workers)]
