@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_batch
-    from .cli_batch import BEAMS, MAX_TOKENS
+    from .cli_batch import BEAMS, MAX_TOKENS, MEGAPIXELS_HELP, megapixels
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
     c.add_argument("--model", metavar="DIR", help="model bundle folder (default: installed model)")
+    c.add_argument("--max-megapixels", type=megapixels, metavar="MP", help=MEGAPIXELS_HELP)
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> Any:
     from .engine import Captioner
 
-    return Captioner.load(args.model)
+    return Captioner.load(args.model, max_megapixels=getattr(args, "max_megapixels", None))
 
 
 def _cmd_caption(args: argparse.Namespace) -> int:
@@ -102,10 +103,15 @@ def _cmd_caption(args: argparse.Namespace) -> int:
             pool.close()
         error(f"{PROG}: {e}")
         return USAGE_OR_MODEL
-    if pool is None or pool.config != captioner.preprocess_config:
+    if pool is None or (pool.config, pool.max_megapixels) != (
+        captioner.preprocess_config,
+        captioner.max_megapixels,
+    ):
         if pool is not None:
             pool.close()
-        pool = DecodePool(captioner.preprocess_config, workers=1)
+        pool = DecodePool(
+            captioner.preprocess_config, workers=1, max_megapixels=captioner.max_megapixels
+        )
     failed = 0
     with pool:
         captions = captioner.caption_many(

@@ -194,7 +194,11 @@ class CaptionWorker(QObject):
 
             # untrusted images are decoded in subprocesses, with the bundle's preprocessing
             self._close_pool()
-            self._pool = DecodePool(captioner.preprocess_config, workers=1)
+            self._pool = DecodePool(
+                captioner.preprocess_config,
+                workers=1,
+                max_megapixels=getattr(captioner, "max_megapixels", None),
+            )
             self._captioner = captioner
             name = captioner.model_name or path.name
             log.info("model %s loaded from %s in %.2f s", name, path, seconds)
