@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
     p.add_argument(
+        "--licenses", action="store_true", help="print the bundled libraries' licences and exit"
+    )
+    p.add_argument(
         "--self-test",
         action="store_true",
         help="load the model, caption a built-in image, print a ready line, exit",
@@ -267,6 +270,19 @@ def main(argv: list[str] | None = None) -> int:
         return streams.finish(code)
 
 
+def _licenses() -> str:
+    """The notice of the bundled libraries (LGPL ones named, with their sources) and where the
+    full texts are: ``licenses/`` inside the executable or the checkout."""
+    from .ground.paths import resource_path
+
+    folder = resource_path("licenses")
+    notice = folder / "NOTICE.txt"
+    if not notice.is_file():  # a pip install: each package carries its own licence files
+        return "Each installed package carries its licence: pip show -f PACKAGE (dist-info)."
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return notice.read_text(encoding="utf-8") + f"\nFull texts in {folder}: {', '.join(files)}"
+
+
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "model", None) is None:  # a subcommand's --model wins over the global one
@@ -277,6 +293,9 @@ def _run(argv: list[str] | None) -> int:
     )
     if args.version:
         print(_versions())
+        return OK
+    if args.licenses:
+        print(_licenses())
         return OK
     if args.self_test:
         return _self_test(args)

@@ -58,9 +58,28 @@ _REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = (
 _GUARD = threading.Lock()
 
 
+_HEIF_REGISTERED = False
+
+
+def _register_heif() -> None:
+    """Register pi-heif's HEIF opener once, on first use (pi-heif: decode-only libheif and
+    libde265, LGPL-3.0, no x265; importing it costs ~20 ms, so not at package import)."""
+    global _HEIF_REGISTERED
+    if _HEIF_REGISTERED:
+        return
+    _HEIF_REGISTERED = True
+    try:
+        import pi_heif
+
+        pi_heif.register_heif_opener()
+    except Exception as e:  # not installed or no wheel for this system: HEIF is refused by name
+        log.info("HEIF/HEIC support is not available (%s)", e)
+
+
 def allowed_formats() -> tuple[str, ...]:
     """The Pillow format names ``load_image`` parses, in the order they are tried."""
     Image.init()
+    _register_heif()
     extra = tuple(f for f in _OPTIONAL_FORMATS if f in Image.OPEN)
     return _BASE_FORMATS + extra
 
@@ -328,7 +347,11 @@ def _unidentified_reason(fp: IO[bytes]) -> str:
                 return f"the {fmt} header is damaged"
             return f"unsupported format {fmt}"
     if head[4:8] == b"ftyp":
-        return "unsupported format HEIF/AVIF (this build cannot read it)"
+        brand = head[8:12]
+        fmt = "AVIF" if brand in (b"avif", b"avis") else "HEIF"
+        if fmt in allowed_formats():
+            return f"the {fmt} file is damaged or uses a feature this build cannot read"
+        return f"unsupported format {fmt} (this build cannot read it)"
     return "not an image (or a format we do not read)"
 
 
