@@ -13,7 +13,10 @@ The public Python API::
 
 from __future__ import annotations
 
+from .ground.privacy import quiet_runtime
 from .ground.version import __version__
+
+quiet_runtime()  # before anything can load onnxruntime (its telemetry): ground/privacy.py
 
 __all__ = [
     "BatchSpec",

@@ -30,10 +30,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_batch, cli_evaluate, cli_models
-    from .cli_batch import BEAMS, MAX_TOKENS
+    from .cli_batch import BEAMS, MAX_TOKENS, MEGAPIXELS_HELP, megapixels
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
+    p.add_argument(
+        "--licenses", action="store_true", help="print the bundled libraries' licences and exit"
+    )
     p.add_argument(
         "--self-test",
         action="store_true",
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens")
     c.add_argument("--json", action="store_true", help="one JSON object per image")
     c.add_argument("--model", metavar="NAME|DIR", help="model name or folder (default: installed)")
+    c.add_argument("--max-megapixels", type=megapixels, metavar="MP", help=MEGAPIXELS_HELP)
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
@@ -146,7 +150,7 @@ def _command_names(parser: argparse.ArgumentParser) -> tuple[frozenset[str], fro
 def _load(args: argparse.Namespace) -> Any:
     from .engine import Captioner
 
-    return Captioner.load(args.model)
+    return Captioner.load(args.model, max_megapixels=getattr(args, "max_megapixels", None))
 
 
 def _cmd_caption(args: argparse.Namespace) -> int:
@@ -164,10 +168,15 @@ def _cmd_caption(args: argparse.Namespace) -> int:
             pool.close()
         error(f"{PROG}: {e}")
         return USAGE_OR_MODEL
-    if pool is None or pool.config != captioner.preprocess_config:
+    if pool is None or (pool.config, pool.max_megapixels) != (
+        captioner.preprocess_config,
+        captioner.max_megapixels,
+    ):
         if pool is not None:
             pool.close()
-        pool = DecodePool(captioner.preprocess_config, workers=1)
+        pool = DecodePool(
+            captioner.preprocess_config, workers=1, max_megapixels=captioner.max_megapixels
+        )
     failed = 0
     with pool:
         captions = captioner.caption_many(
@@ -335,6 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         return streams.finish(code)
 
 
+def _licenses() -> str:
+    """The notice of the bundled libraries (LGPL ones named, with their sources) and where the
+    full texts are: ``licenses/`` inside the executable or the checkout."""
+    from .ground.paths import resource_path
+
+    folder = resource_path("licenses")
+    notice = folder / "NOTICE.txt"
+    if not notice.is_file():  # a pip install: each package carries its own licence files
+        return "Each installed package carries its licence: pip show -f PACKAGE (dist-info)."
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return notice.read_text(encoding="utf-8") + f"\nFull texts in {folder}: {', '.join(files)}"
+
+
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -347,6 +369,9 @@ def _run(argv: list[str] | None) -> int:
     )
     if args.version:
         print(_versions())
+        return OK
+    if args.licenses:
+        print(_licenses())
         return OK
     if args.self_test:
         return _self_test(args)

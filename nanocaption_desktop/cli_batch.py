@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from .engine.errors import NanoCaptionError
-from .engine.limits import MAX_BEAMS, MAX_NEW_TOKENS
+from .engine.limits import (
+    DEFAULT_MAX_MEGAPIXELS,
+    MAX_BEAMS,
+    MAX_MEGAPIXELS,
+    MAX_NEW_TOKENS,
+    MIN_MEGAPIXELS,
+)
 from .jobs import BatchProgress, BatchResult, BatchSpec, SidecarPolicy, caption_folder, checked_spec
 from .jobs.spec import DEFAULT_PREFETCH
 from .jobs.writers import csv_header, csv_row
@@ -71,6 +77,25 @@ def positive_int_up_to(limit: int, name: str) -> Callable[[str], int]:
 
 
 BEAMS = positive_int_up_to(MAX_BEAMS, "MAX_BEAMS")
+
+
+def megapixels(text: str) -> float:
+    """argparse type of ``--max-megapixels``: a number in the range engine/limits.py allows."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MIN_MEGAPIXELS <= value <= MAX_MEGAPIXELS:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from {MIN_MEGAPIXELS:g} to {MAX_MEGAPIXELS:g}: {text!r}"
+        )
+    return value
+
+
+MEGAPIXELS_HELP = (
+    f"largest image to read, in megapixels (default {DEFAULT_MAX_MEGAPIXELS:g}; a large JPEG "
+    "is read at a reduced scale and counts at that size)"
+)
 MAX_TOKENS = positive_int_up_to(MAX_NEW_TOKENS, "MAX_NEW_TOKENS")
 
 
@@ -125,6 +150,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--model", metavar="NAME|DIR", help="model name or folder (default: installed model)"
     )
+    p.add_argument("--max-megapixels", type=megapixels, metavar="MP", help=MEGAPIXELS_HELP)
     p.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
@@ -280,7 +306,7 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
             raise FileNotFoundError(f"{args.folder}: no such folder")
         # outputs that may not be written are refused before the model loads (exit code 2)
         spec = checked_spec(spec_from_args(args))
-        captioner = _load_captioner(spec.model)
+        captioner = _load_captioner(spec.model, getattr(args, "max_megapixels", None))
         results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
         if to_stdout:
             _write_stdout(csv_header())
@@ -290,7 +316,10 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
                 failed += not result.ok
                 last = result.progress
                 if not result.ok and not result.resumed:
-                    bar.message(f"failed: {result.relpath}: {result.error}")
+                    if tty:
+                        bar.message(f"failed: {result.relpath}: {result.error}")
+                    else:  # cron, CI, a log file: one plain line per failed file
+                        print(f"{PROG}: {result.path}: {result.error}", file=err, flush=True)
                 if to_stdout:
                     _print_row(result)
                 if last is not None:
@@ -310,15 +339,14 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     if interrupt.cancel.is_set():
         print(f"{PROG}: cancelled; {total} finished results written", file=err)
         return interrupt.exit_code()
-    if tty:
-        print(_summary(last, total, failed, args), file=err)
+    print(_summary(last, total, failed, args), file=err)  # on a terminal or not (cron, CI)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_captioner(model: os.PathLike[str] | None) -> Any:
+def _load_captioner(model: os.PathLike[str] | None, max_megapixels: float | None = None) -> Any:
     from .engine.captioner import Captioner
 
-    return Captioner.load(model)
+    return Captioner.load(model, max_megapixels=max_megapixels)
 
 
 def _silence_stdout() -> None:

@@ -30,6 +30,10 @@ FORBIDDEN = (
     "pycocoevalcap",
     "pycocotools",
     "nltk",
+    # GPL code must not be inside the Apache-2.0 executable: pillow-heif's wheels bundle x265
+    # (GPL-2.0); HEIC is read with pi-heif (decode-only libheif + libde265, LGPL-3.0)
+    "pillow_heif",
+    "x265",
 )
 
 # Python packages the app never imports; keeping them out also keeps their hooks from adding data.

@@ -3,6 +3,7 @@
 The executable is the same program as the ``nanocaption-desktop`` command (``cli.main``). Order
 matters here:
 
+0. ``ORT_DISABLE_TELEMETRY=1`` (unless set), before anything loads onnxruntime.
 1. ``multiprocessing.freeze_support()`` first: the image decoders run in spawned worker processes
    (engine/isolation.py), which start this same executable; a worker must stop here, before it
    pays for onnxruntime or Qt.
@@ -64,6 +65,8 @@ def _model_beside_executable() -> Path | None:
 
 
 def main() -> int:
+    # onnxruntime's telemetry off before it loads, unless the user chose (ground/privacy.py)
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     multiprocessing.freeze_support()  # a spawned decode worker runs its job and exits in here
     import onnxruntime  # noqa: F401  before Qt (DLL load order on Windows)
 

@@ -23,7 +23,8 @@ from .derive import (
     stock_graphs_asked,
 )
 from .errors import Cancelled, ModelError, NanoCaptionError
-from .images import ImageSource, load_image, source_name
+from .images import ImageSource, checked_megapixels, load_image, source_name
+from .limits import DEFAULT_MAX_MEGAPIXELS
 from .loadcheck import read_values
 from .pipeline import caption_stream
 from .preprocess import check_pixel_values, preprocess
@@ -44,6 +45,8 @@ class Captioner:
         """`threads`: intra-op threads of each session (default: every physical core);
         `encoder_threads`: the encoder's, when it should differ (see `load`)."""
         self.bundle = bundle
+        #: the largest image decoded, in megapixels (`Captioner.load(max_megapixels=...)`)
+        self.max_megapixels = DEFAULT_MAX_MEGAPIXELS
         self.threads = threads or physical_cores()
         values = read_values(bundle)  # every number checked: a ModelError names file and key
         self.preprocess_config = values.preprocess
@@ -157,6 +160,7 @@ class Captioner:
         threads: int | None = None,
         decoder: str | None = None,
         encoder_threads: int | None = None,
+        max_megapixels: float | None = None,
     ) -> Captioner:
         """Find and check a bundle (see DESIGN.md for where it looks) and create the sessions.
 
@@ -166,7 +170,9 @@ class Captioner:
         lanes on one-thread decoders with a two-thread encoder give a single image nearly the
         speed of two threads everywhere and a folder about 95% of all single-thread sessions
         (full INT8 model, 2 cores: 151-168 against 190 ms alone; 9.0-9.5 against 9.5-9.9
-        images/s)."""
+        images/s). `max_megapixels`: the largest image it decodes (default
+        `limits.DEFAULT_MAX_MEGAPIXELS`; a large JPEG counts at the scale it is decoded at)."""
+        megapixels = checked_megapixels(max_megapixels)  # a RequestError before any work
         if path is None:
             from ..modelstore.locate import find_bundle
 
@@ -194,6 +200,7 @@ class Captioner:
         )
         check_before_load(path, loads=[*encoder_files, *decoder_files])
         captioner = cls(bundle, threads=threads, encoder_threads=encoder_threads)
+        captioner.max_megapixels = megapixels
         log.info(
             "loaded %s in %.2f s; decoder: %s; encoder: %s",
             captioner.bundle,
@@ -220,7 +227,11 @@ class Captioner:
 
     def prepare(self, image: ImageSource, *, name: str | None = None) -> np.ndarray:
         """Decode and preprocess one image: pixel values [1,3,H,W]. No model; thread-safe."""
-        return preprocess([load_image(image, name=name)], self.preprocess_config)
+        cfg = self.preprocess_config
+        img = load_image(
+            image, name=name, need=max(cfg.height, cfg.width), max_megapixels=self.max_megapixels
+        )
+        return preprocess([img], cfg)
 
     def encode(self, pixel_values: np.ndarray) -> np.ndarray:
         return run(

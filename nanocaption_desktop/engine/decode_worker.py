@@ -120,6 +120,7 @@ def worker_main(
     memory_mb: int | None,
     faults: dict[str, str],
     timeout: float = 0.0,
+    max_megapixels: float | None = None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent (graceful cancel)
     if hasattr(signal, "SIGPROF"):
@@ -141,7 +142,11 @@ def worker_main(
             if label in faults:
                 _fault(faults[label], memory_mb)
             source = os.fsdecode(src) if src_kind == "path" else src  # bytes are data, not names
-            img = load_image(source, name=label, at_least=extra if kind == "preview" else None)
+            need = max(cfg.height, cfg.width, extra if kind == "both" else 0)
+            at_least = extra if kind == "preview" else None  # a preview alone: any JPEG shrinks
+            img = load_image(
+                source, name=label, at_least=at_least, need=need, max_megapixels=max_megapixels
+            )
             chunks: list[bytes | memoryview] = []
             meta: Any = None
             if kind in ("prepare", "both"):

@@ -1,9 +1,13 @@
 """Safe image loading: any supported file becomes an upright RGB image, or an ``ImageError``.
 
 Policy (issue 7): only an allow-list of formats is parsed (JPEG, PNG, WebP, GIF, BMP, TIFF, and
-AVIF/HEIF when this Pillow build reads them); EPS/PS/PDF and the rest are refused by name (EPS
-would start Ghostscript). Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept
-and its warning is an error for one call; global Pillow settings are never changed. Truncated
+AVIF/HEIF when this Pillow build or a registered plugin reads them); EPS/PS/PDF and the rest
+are refused by name (EPS would start Ghostscript). The pixel limit is ours, in megapixels
+(``max_megapixels``, default ``limits.DEFAULT_MAX_MEGAPIXELS``), checked on the header's size
+before any pixel is decoded; a JPEG larger than ``limits.JPEG_FULL_DECODE_PIXELS`` is decoded at
+1/2, 1/4 or 1/8 scale in libjpeg (Pillow's ``draft``), never below the size the caller needs,
+and the limit applies to what is decoded. Pillow's own decompression-bomb warning stays an
+error for one call; global Pillow settings are never changed. Truncated
 files are errors, never half images. EXIF orientation is applied, animations give their first
 frame, every mode becomes RGB (transparency over white, 16-bit and float scaled to 8-bit).
 Whatever goes wrong becomes ``ImageError(source_name, readable reason)``.
@@ -17,15 +21,18 @@ import io
 import logging
 import os
 import stat
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, RequestError
+from .limits import DEFAULT_MAX_MEGAPIXELS, JPEG_FULL_DECODE_PIXELS, MAX_MEGAPIXELS, MIN_MEGAPIXELS
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +58,46 @@ _REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = (
 _GUARD = threading.Lock()
 
 
+_HEIF_REGISTERED = False
+
+
+def _register_heif() -> None:
+    """Register pi-heif's HEIF opener once, on first use (pi-heif: decode-only libheif and
+    libde265, LGPL-3.0, no x265; importing it costs ~20 ms, so not at package import)."""
+    global _HEIF_REGISTERED
+    if _HEIF_REGISTERED:
+        return
+    _HEIF_REGISTERED = True
+    try:
+        import pi_heif
+
+        pi_heif.register_heif_opener()
+    except Exception as e:  # not installed or no wheel for this system: HEIF is refused by name
+        log.info("HEIF/HEIC support is not available (%s)", e)
+
+
 def allowed_formats() -> tuple[str, ...]:
     """The Pillow format names ``load_image`` parses, in the order they are tried."""
     Image.init()
+    _register_heif()
     extra = tuple(f for f in _OPTIONAL_FORMATS if f in Image.OPEN)
     return _BASE_FORMATS + extra
+
+
+def checked_megapixels(value: float | None) -> float:
+    """A caller's image size limit (None: the default), or `RequestError` when out of range."""
+    if value is None:
+        return DEFAULT_MAX_MEGAPIXELS
+    try:
+        mp = float(value)
+    except (TypeError, ValueError):
+        mp = float("nan")
+    if not MIN_MEGAPIXELS <= mp <= MAX_MEGAPIXELS:  # also refuses NaN
+        raise RequestError(
+            f"max_megapixels must be between {MIN_MEGAPIXELS:g} and {MAX_MEGAPIXELS:g}, "
+            f"not {value!r}"
+        )
+    return mp
 
 
 def source_name(source: object) -> str:
@@ -81,7 +123,12 @@ def _printable(text: str) -> str:
 
 
 def load_image(
-    source: ImageSource, *, name: str | None = None, at_least: int | None = None
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    at_least: int | None = None,
+    need: int = 224,
+    max_megapixels: float | None = None,
 ) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file object or PIL image) to an upright RGB image.
 
@@ -90,8 +137,12 @@ def load_image(
     ``at_least``: for previews only, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as
     both sides stay at least this long (much faster for a large photo; never for captioning,
     whose preprocessing must see the full image).
+    ``need``: the side the caller needs at least (the model's input size); only a JPEG over
+    ``JPEG_FULL_DECODE_PIXELS`` is decoded smaller, never below it. ``max_megapixels``: the
+    largest image decoded (default ``DEFAULT_MAX_MEGAPIXELS``).
     """
     label = name if name is not None else source_name(source)
+    shrink = _Shrink(at_least, max(need, at_least or 0), max_megapixels)
     try:
         if isinstance(source, Image.Image):
             with _guarded():
@@ -100,11 +151,11 @@ def load_image(
             data = bytes(source)
             if not data:
                 raise ImageError(label, "empty data (0 bytes)")
-            return _decode(io.BytesIO(data), label, at_least)
+            return _decode(io.BytesIO(data), label, shrink)
         if isinstance(source, (str, os.PathLike)):
-            return _load_path(source, label, at_least)
+            return _load_path(source, label, shrink)
         if hasattr(source, "read"):
-            return _decode(source, label, at_least)
+            return _decode(source, label, shrink)
         raise ImageError(label, f"cannot read an image from a {type(source).__name__}")
     except ImageError:
         raise
@@ -112,7 +163,7 @@ def load_image(
         raise ImageError(label, _reason(e)) from e
 
 
-def _load_path(path: PathSource, label: str, at_least: int | None = None) -> Image.Image:
+def _load_path(path: PathSource, label: str, shrink: _Shrink) -> Image.Image:
     fspath = os.fspath(path)
     try:
         if os.path.isdir(fspath):  # Windows would say "permission denied" for a folder
@@ -125,7 +176,7 @@ def _load_path(path: PathSource, label: str, at_least: int | None = None) -> Ima
     with fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise ImageError(label, "empty file (0 bytes)")
-        return _decode(fp, label, at_least)
+        return _decode(fp, label, shrink)
 
 
 @contextlib.contextmanager
@@ -144,22 +195,58 @@ def _guarded() -> Iterator[None]:
                 log.debug("Pillow: %s", w.message)
 
 
-def _decode(fp: IO[bytes], label: str, at_least: int | None = None) -> Image.Image:
-    limit = Image.MAX_IMAGE_PIXELS
+@dataclass(frozen=True)
+class _Shrink:
+    at_least: int | None  # a preview: any JPEG may be scaled down to this
+    need: int  # every JPEG over JPEG_FULL_DECODE_PIXELS may be scaled down to this
+    max_megapixels: float | None
+
+    @property
+    def max_pixels(self) -> int:
+        mp = DEFAULT_MAX_MEGAPIXELS if self.max_megapixels is None else self.max_megapixels
+        return int(mp * 1_000_000)
+
+    def target(self, w: int, h: int) -> int | None:
+        """The side a JPEG of ``w``×``h`` may be scaled down to (None: full size)."""
+        if self.at_least and min(w, h) >= 2 * self.at_least:
+            return self.at_least
+        if w * h > JPEG_FULL_DECODE_PIXELS and min(w, h) >= 2 * self.need:
+            return self.need
+        return None
+
+
+def _open(fp: IO[bytes]) -> ImageFile.ImageFile:
+    """``Image.open`` over our allowed formats, without its global pixel check (ours is
+    ``max_megapixels``, applied to what is decoded): the header is read, no pixel."""
+    fp.seek(0)
+    prefix = fp.read(16)
+    for fmt in allowed_formats():
+        factory, accept = Image.OPEN[fmt]
+        accepted = accept is None or accept(prefix)
+        if accepted and not isinstance(accepted, str):
+            fp.seek(0)
+            try:
+                return factory(fp, "")  # type: ignore[no-any-return]
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # what Image.open does: try the next format
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def _decode(fp: IO[bytes], label: str, shrink: _Shrink) -> Image.Image:
+    limit = shrink.max_pixels
     with _guarded():
         try:
-            img = Image.open(fp, formats=list(allowed_formats()))
+            img = _open(fp)
         except UnidentifiedImageError as e:
             raise ImageError(label, _unidentified_reason(fp)) from e
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-            raise ImageError(label, _too_large(_declared_size(fp), limit)) from e
         w, h = img.size  # no `with img`: the result may be `img` itself; the caller owns `fp`
-        if limit is not None and w * h > limit:
-            raise ImageError(label, _too_large((w, h), limit))
         if w <= 0 or h <= 0:
             raise ImageError(label, f"the image has no pixels ({w}×{h})")
-        if at_least and img.format == "JPEG" and min(w, h) >= 2 * at_least:
-            img.draft(img.mode, (at_least, at_least))  # scaled in the DCT: a preview only
+        side = shrink.target(w, h) if img.format == "JPEG" else None
+        if side is not None:
+            img.draft(img.mode, (side, side))  # scaled in the DCT, never below `side`
+        if img.size[0] * img.size[1] > limit:
+            raise ImageError(label, _too_large((w, h), limit))
         try:
             img.seek(0)
             img.load()
@@ -235,27 +322,16 @@ def _wide_to_rgb(img: Image.Image) -> Image.Image:
     return Image.fromarray(gray).convert("RGB")
 
 
-def _too_large(size: tuple[int, int] | None, limit: int | None) -> str:
-    if size is None:
-        return f"image too large: it exceeds the limit of {limit} pixels"
+def _too_large(size: tuple[int, int], limit: int) -> str:
     w, h = size
-    return f"image too large: {w}×{h} pixels exceeds the limit of {limit}"
+    return (
+        f"image too large: {w}×{h} pixels ({_mp(w * h)} megapixels) is over the limit of "
+        f"{_mp(limit)} megapixels (a setting: the largest image to read)"
+    )
 
 
-def _declared_size(fp: IO[bytes]) -> tuple[int, int] | None:
-    """The size a refused image declares, read from its header without the bomb check."""
-    try:
-        fp.seek(0)
-        prefix = fp.read(16)
-        for fmt in allowed_formats():
-            factory, accept = Image.OPEN[fmt]
-            accepted = accept is None or accept(prefix)
-            if accepted and not isinstance(accepted, str):
-                fp.seek(0)
-                return tuple(factory(fp, "").size)  # type: ignore[return-value]
-    except Exception:  # only for the message; the image is refused either way
-        return None
-    return None
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.1f}".removesuffix(".0")
 
 
 def _unidentified_reason(fp: IO[bytes]) -> str:
@@ -271,7 +347,11 @@ def _unidentified_reason(fp: IO[bytes]) -> str:
                 return f"the {fmt} header is damaged"
             return f"unsupported format {fmt}"
     if head[4:8] == b"ftyp":
-        return "unsupported format HEIF/AVIF (this build cannot read it)"
+        brand = head[8:12]
+        fmt = "AVIF" if brand in (b"avif", b"avis") else "HEIF"
+        if fmt in allowed_formats():
+            return f"the {fmt} file is damaged or uses a feature this build cannot read"
+        return f"unsupported format {fmt} (this build cannot read it)"
     return "not an image (or a format we do not read)"
 
 

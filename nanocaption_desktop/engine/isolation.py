@@ -21,7 +21,6 @@ A frozen executable must call ``multiprocessing.freeze_support()`` first thing i
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -35,8 +34,9 @@ from PIL import Image
 
 from .decode_worker import Preview, make_preview, worker_main
 from .errors import ImageError
-from .images import ImageSource, load_image, source_name
+from .images import ImageSource, checked_megapixels, load_image, source_name
 from .preprocess import PreprocessConfig, preprocess
+from .spawning import spawn_context
 from .worker_clock import wait_for_reply
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,12 @@ class DecodePool:
         timeout: float = 30.0,
         memory_mb: int | None = 1536,
         stuck_after: float | None = None,
+        max_megapixels: float | None = None,
         _faults: Mapping[str, str] | None = None,
     ) -> None:
         """``timeout``: seconds of processor time per image; ``stuck_after`` (default the
-        larger of 60 s and twice ``timeout``): seconds without any progress."""
+        larger of 60 s and twice ``timeout``): seconds without any progress;
+        ``max_megapixels``: the largest image decoded (``load_image``)."""
         if not 1 <= workers <= 8:
             raise ValueError("workers must be between 1 and 8")
         self.config = preprocess_config
@@ -108,8 +110,10 @@ class DecodePool:
         self.memory_mb = memory_mb
         # _faults (tests only): {source name: "crash" | "hang" | "spin" | "hog" | "gate:FIFO"}
         # makes the worker really exit, block, loop, allocate or wait for a test's byte.
-        self._args = (preprocess_config, memory_mb, dict(_faults or {}), self.timeout)
-        self._ctx = multiprocessing.get_context("spawn")
+        self.max_megapixels = checked_megapixels(max_megapixels)
+        faults = dict(_faults or {})
+        self._args = (preprocess_config, memory_mb, faults, self.timeout, self.max_megapixels)
+        self._ctx = spawn_context()
         self._cond = threading.Condition()
         self._closed = False
         self._all: list[_Worker] = [_Worker(self._ctx, self._args) for _ in range(workers)]
@@ -122,7 +126,8 @@ class DecodePool:
         """Decode + preprocess in a worker: float32 ``[1, 3, H, W]``. Raises ``ImageError``."""
         label = name if name is not None else source_name(source)
         if isinstance(source, Image.Image):  # already in this process: nothing to isolate
-            return preprocess([load_image(source, name=label)], self.config)
+            img = load_image(source, name=label, max_megapixels=self.max_megapixels)
+            return preprocess([img], self.config)
         meta, payload = self._request("prepare", source, label, None)
         shape, dtype = meta
         return np.frombuffer(payload, dtype=dtype).reshape(shape)
@@ -133,7 +138,10 @@ class DecodePool:
         """An upright RGB thumbnail (at most ``max_side`` pixels a side), decoded in a worker."""
         label = name if name is not None else source_name(source)
         if isinstance(source, Image.Image):
-            return make_preview(load_image(source, name=label, at_least=max_side), max_side)
+            img = load_image(
+                source, name=label, at_least=max_side, max_megapixels=self.max_megapixels
+            )
+            return make_preview(img, max_side)
         meta, payload = self._request("preview", source, label, int(max_side))
         return Preview(meta[0], meta[1], bytes(payload))
 
@@ -143,7 +151,7 @@ class DecodePool:
         """Both at once from one decode (what the window wants for a dropped file)."""
         label = name if name is not None else source_name(source)
         if isinstance(source, Image.Image):
-            img = load_image(source, name=label)
+            img = load_image(source, name=label, max_megapixels=self.max_megapixels)
             return preprocess([img], self.config), make_preview(img, max_side)
         meta, payload = self._request("both", source, label, int(max_side))
         shape, dtype, (w, h) = meta

@@ -16,3 +16,15 @@ MAX_BEAMS = 16
 #: Most new tokens a caller may ask for (``--max-tokens``/``max_new_tokens=``); a model's own
 #: positions (``n_positions``) may bound it further.
 MAX_NEW_TOKENS = 1024
+#: Largest image (in megapixels, after a JPEG's reduced-scale decoding) that is decoded unless
+#: the caller sets another limit (``--max-megapixels``, ``max_megapixels=``, the window's
+#: settings). 100 MP: a stitched panorama or a scanned poster decodes (300 MB as RGB, well
+#: inside a decode worker's memory cap); a decompression bomb declaring gigapixels does not.
+DEFAULT_MAX_MEGAPIXELS = 100.0
+#: The range a caller may set it to.
+MIN_MEGAPIXELS, MAX_MEGAPIXELS = 1.0, 1000.0
+#: A JPEG up to this many pixels is decoded at full size, so captions of ordinary photos stay
+#: exactly as they were; a larger one is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT
+#: scaling (Pillow's ``draft``), never below what the caller needs (the model's input size,
+#: the preview's), so a 200 MP camera JPEG needs tens of MB, not 600.
+JPEG_FULL_DECODE_PIXELS = 50_000_000

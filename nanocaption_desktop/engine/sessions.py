@@ -10,9 +10,13 @@ from typing import Any
 
 import onnxruntime as ort
 
+from ..ground.privacy import telemetry_wanted
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
+
+if not telemetry_wanted():  # onnxruntime loaded before this package (a caller's import): at
+    ort.disable_telemetry_events()  # least no events are queued (ground/privacy.py)
 
 
 def physical_cores() -> int:

@@ -57,3 +57,9 @@ class EvaluationError(NanoCaptionError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ProbeFailed(ModelError):
+    """The throw-away process that checks an untrusted bundle before loading could not do its
+    job (it could not start, failed to import, was killed from outside or stopped making
+    progress). Says nothing about the model: never remembered, never reported as damage."""

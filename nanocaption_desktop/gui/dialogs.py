@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -117,9 +118,16 @@ class ShortcutsDialog(QDialog):
 
 
 class SettingsDialog(QDialog):
-    """The model bundle folder and the appearance."""
+    """The model bundle folder, the appearance and the largest image to read."""
 
-    def __init__(self, model_folder: str, appearance: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model_folder: str,
+        appearance: str,
+        parent: QWidget | None = None,
+        *,
+        max_megapixels: int = 100,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(560, 160)
@@ -156,6 +164,18 @@ class SettingsDialog(QDialog):
         look_label = QLabel("A&ppearance:")
         look_label.setBuddy(self.appearance)
         form.addRow(look_label, self.appearance)
+        self.megapixels = QSpinBox()
+        self.megapixels.setRange(1, 1000)
+        self.megapixels.setSuffix(" megapixels")
+        self.megapixels.setValue(max_megapixels)
+        self.megapixels.setAccessibleName("Largest image to read")
+        self.megapixels.setToolTip(
+            "Larger images are refused (a guard against decompression bombs); a large JPEG "
+            "is read at a reduced scale and counts at that size"
+        )
+        size_label = QLabel("&Largest image:")
+        size_label.setBuddy(self.megapixels)
+        form.addRow(size_label, self.megapixels)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -175,3 +195,6 @@ class SettingsDialog(QDialog):
 
     def chosen_appearance(self) -> str:
         return str(self.appearance.currentData())
+
+    def chosen_max_megapixels(self) -> int:
+        return int(self.megapixels.value())

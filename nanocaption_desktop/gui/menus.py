@@ -117,9 +117,18 @@ def open_settings(window: QMainWindow, model: ModelController, batches: BatchCon
     from . import theme
 
     settings = model.settings
-    dialog = SettingsDialog(settings.model_folder(), settings.appearance(), window)
+    dialog = SettingsDialog(
+        settings.model_folder(),
+        settings.appearance(),
+        window,
+        max_megapixels=settings.max_megapixels(),
+    )
     if not dialog.exec():
         return
+    megapixels = dialog.chosen_max_megapixels()
+    if megapixels != settings.max_megapixels():
+        settings.set_max_megapixels(megapixels)
+        model.worker.set_max_megapixels(megapixels)
     appearance = dialog.chosen_appearance()
     if appearance != settings.appearance():
         settings.set_appearance(appearance)

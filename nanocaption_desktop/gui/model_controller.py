@@ -72,6 +72,7 @@ class ModelController(QObject):
     def start(self) -> None:
         """Ask the worker to load the model (call once the window is on screen)."""
         self._set_state("loading", "Loading model…")
+        self.worker.set_max_megapixels(self.settings.max_megapixels())  # before the load
         self.worker.load_model(self.model_dir or self.settings.model_folder() or None)
 
     def use_model(self, name: str) -> None:

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "history/last_export_folder": "",
     "files/last_open_folder": "",
     "ui/appearance": "system",  # system | light | dark
+    "images/max_megapixels": 100,  # engine.limits.DEFAULT_MAX_MEGAPIXELS; 1..1000
     "window/geometry": QByteArray(),
     "window/state": QByteArray(),
 }
@@ -61,6 +62,15 @@ class Settings:
 
     def sync(self) -> None:
         self._store.sync()
+
+    # --- images
+    def max_megapixels(self) -> int:
+        """The largest image to read, in megapixels (a JPEG counts at its reduced scale)."""
+        value = self._get("images/max_megapixels", int)
+        return value if 1 <= value <= 1000 else DEFAULTS["images/max_megapixels"]
+
+    def set_max_megapixels(self, megapixels: int) -> None:
+        self._set("images/max_megapixels", int(megapixels))
 
     # --- model
     def model_folder(self) -> str:

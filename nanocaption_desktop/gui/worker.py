@@ -77,11 +77,13 @@ class CaptionWorker(QObject):
     _caption_requested = Signal(object)  # CaptionRequest
     _batch_requested = Signal(object)  # BatchRequest
     _fetch_requested = Signal(object)  # threading.Event (cancel)
+    _megapixels_requested = Signal(float)  # the largest image to decode (Settings)
 
     def __init__(self) -> None:
         super().__init__()
         self._captioner: Captioner | None = None
         self._pool: DecodePool | None = None
+        self._max_megapixels: float | None = None  # None: the engine's default
         self._cancels: list[threading.Event] = []
         self._lock = threading.Lock()
         self._stopped: bool | None = None  # once shut down: whether the thread stopped in time
@@ -92,6 +94,7 @@ class CaptionWorker(QObject):
         self._caption_requested.connect(self._caption, _QUEUED)
         self._batch_requested.connect(self._run_batch, _QUEUED)
         self._fetch_requested.connect(self._fetch, _QUEUED)
+        self._megapixels_requested.connect(self._set_megapixels, _QUEUED)
 
     # ================================================================= GUI thread
     def start(self) -> None:
@@ -99,6 +102,10 @@ class CaptionWorker(QObject):
 
     def load_model(self, folder: str | None) -> None:
         self._load_requested.emit(folder or None)
+
+    def set_max_megapixels(self, megapixels: float) -> None:
+        """The largest image to decode from now on (the model and its decoder stay loaded)."""
+        self._megapixels_requested.emit(float(megapixels))
 
     def caption(self, request: CaptionRequest) -> None:
         self._track(request.cancel)
@@ -170,7 +177,12 @@ class CaptionWorker(QObject):
         from ..engine.sessions import physical_cores, threads_for_lanes
 
         # two lanes for folder batches; the encoder keeps every core for one image alone
-        return Captioner.load(path, threads=threads_for_lanes(2), encoder_threads=physical_cores())
+        return Captioner.load(
+            path,
+            threads=threads_for_lanes(2),
+            encoder_threads=physical_cores(),
+            max_megapixels=self._max_megapixels,
+        )
 
     def fetch(
         self, *, progress: Callable[[int, int | None], None], cancel: threading.Event
@@ -188,6 +200,21 @@ class CaptionWorker(QObject):
             pool.close()
 
     # ================================================================= worker thread
+    @Slot(float)
+    def _set_megapixels(self, megapixels: float) -> None:
+        if megapixels == self._max_megapixels:
+            return
+        self._max_megapixels = megapixels
+        captioner = self._captioner
+        if captioner is not None:  # a new decode pool with the new limit; the model stays
+            from ..engine.isolation import DecodePool
+
+            captioner.max_megapixels = megapixels
+            self._close_pool()
+            self._pool = DecodePool(
+                captioner.preprocess_config, workers=1, max_megapixels=megapixels
+            )
+
     @Slot(object)
     def _load(self, folder: str | None) -> None:
         try:
@@ -206,7 +233,11 @@ class CaptionWorker(QObject):
 
             # untrusted images are decoded in subprocesses, with the bundle's preprocessing
             self._close_pool()
-            self._pool = DecodePool(captioner.preprocess_config, workers=1)
+            self._pool = DecodePool(
+                captioner.preprocess_config,
+                workers=1,
+                max_megapixels=getattr(captioner, "max_megapixels", None),
+            )
             self._captioner = captioner
             name = captioner.model_name or path.name
             log.info("model %s loaded from %s in %.2f s", name, path, seconds)

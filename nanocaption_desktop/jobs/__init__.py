@@ -111,5 +111,6 @@ def _isolated(
 ) -> Iterator[BatchResult]:
     from ..engine.isolation import DecodePool
 
-    with DecodePool(captioner.preprocess_config, workers=1) as pool:
+    megapixels = getattr(captioner, "max_megapixels", None)  # any captioner-like object
+    with DecodePool(captioner.preprocess_config, workers=1, max_megapixels=megapixels) as pool:
         yield from BatchRun(spec, captioner, pool.prepare, cancel, progress).results()

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..ground.errors import ModelError
+from ..ground.errors import ModelError, ProbeFailed
 from ..ground.paths import shipped_inside
 from . import stamps
 from .manifest import (
@@ -38,7 +38,8 @@ from .manifest import (
 log = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
 #: Opens the given ONNX files' sessions in a throw-away process; raises `ModelError` naming the
-#: file that failed or crashed the runtime (the engine's `probe_sessions`).
+#: file that failed or crashed the runtime (the engine's `probe_sessions`), `ProbeFailed` when the
+#: check itself could not run (passed on as it is, never remembered).
 ProbeFn = Callable[[Sequence[Path]], None]
 
 
@@ -81,6 +82,8 @@ def _probe_untrusted(root: Path, files: list[Path], probe: ProbeFn) -> list[str]
         return []
     try:
         probe(files)
+    except ProbeFailed:
+        raise  # the check could not run: nothing is known, nothing is remembered
     except ModelError as e:
         stamps.forget(key)
         return [f"{Path(e.path).name}: {e.reason}"]

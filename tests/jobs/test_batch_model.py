@@ -57,7 +57,8 @@ def test_cli_readme_command_and_exit_codes(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     done = cli(str(IMAGES), "--csv", str(out), "--model", str(MODEL), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "" and done.stderr == ""  # quiet when not a terminal
+    assert done.stdout == ""  # off a terminal: no bar, only the summary line (issue 16)
+    assert done.stderr.splitlines() == [done.stderr.strip()] and " 0 failed in " in done.stderr
     rows = read_csv(out)
     assert sorted(r["path"] for r in rows) == sorted(p.name for p in IMAGES.iterdir())
     assert all(r["status"] == "ok" and r["caption"] for r in rows)
@@ -70,6 +71,9 @@ def test_cli_readme_command_and_exit_codes(tmp_path: Path) -> None:
     done = cli(str(bad), "--jsonl", str(jl), "--model", str(MODEL), cwd=tmp_path)
     assert done.returncode == 1
     assert [x["status"] for x in read_jsonl(jl)] == ["ok", "failed"]
+    assert done.stderr.splitlines()[0].endswith(
+        f"{bad / 'b.png'}: not an image (or a format we do not read)"
+    )
 
     assert cli(str(tmp_path / "nope"), "--model", str(MODEL), cwd=tmp_path).returncode == 2
     assert cli(str(bad), "--model", str(tmp_path), cwd=tmp_path).returncode == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,52 @@ def test_probe_names_the_file_that_kills_the_runtime(bundle: Path, monkeypatch):
     assert "encoder_model_quantized.onnx" in str(err.value)
 
 
-def _die_on_encoder(paths, queue):  # top level: the spawned child imports it from this module
-    queue.put(("start", paths[0]))
-    os._exit(134)
+def _die_on_encoder(paths, conn, cpu_seconds):  # top level: the child imports it from here
+    conn.send(("start", paths[0]))
+    os.kill(os.getpid(), signal.SIGSEGV)  # what a native crash in onnxruntime looks like
+
+
+def _killed_from_outside(paths, conn, cpu_seconds):
+    conn.send(("start", paths[0]))
+    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, a user's kill -9: not the model
+
+
+def _cannot_import(paths, conn, cpu_seconds):
+    raise SystemExit(1)  # the child dies before it answers, as a failed import would
+
+
+@pytest.mark.parametrize("child", [_killed_from_outside, _cannot_import])
+def test_a_probe_that_fails_for_another_reason_never_calls_the_model_damaged(
+    bundle: Path, monkeypatch, child
+):
+    """Issue 16: only a crash signal while opening a file blames the file; anything else is
+    `ProbeFailed` with its own message, and nothing is remembered (the next load probes again)."""
+    import nanocaption_desktop.engine.probe as probe
+    from nanocaption_desktop.ground.errors import ProbeFailed
+    from nanocaption_desktop.modelstore import stamps
+
+    monkeypatch.setattr(probe, "_probe", child)
+    with pytest.raises(ProbeFailed) as err:
+        check_before_load(bundle)
+    text = str(err.value)
+    assert "not found at fault" in text and "damaged" not in text
+    assert "refusing" not in text
+    assert stamps.recall(f"probe:{bundle.resolve()}") is None
+    monkeypatch.undo()
+    check_before_load(bundle)  # the real probe now runs and passes
+    assert stamps.recall(f"probe:{bundle.resolve()}") is not None
+
+
+def test_a_probe_process_that_cannot_start_is_not_the_models_fault(bundle: Path, monkeypatch):
+    import nanocaption_desktop.engine.probe as probe
+    from nanocaption_desktop.ground.errors import ProbeFailed
+
+    def refuse(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(probe.spawn_context().Process, "start", refuse)
+    with pytest.raises(ProbeFailed, match="could not start the model check process"):
+        probe.probe_sessions([bundle / "onnx" / "encoder_model_quantized.onnx"])
 
 
 def test_the_model_inside_the_executable_is_not_hashed_at_each_launch(

@@ -28,6 +28,14 @@ def test_dev_only_packages_are_found_as_modules_and_files() -> None:
     assert forbidden_in(names) == ["onnx", "optimum", "torch", "transformers"]
 
 
+def test_gpl_heif_builds_are_found_and_the_lgpl_decoder_is_allowed() -> None:
+    """pillow-heif's wheels bundle x265 (GPL-2.0); pi-heif is decode-only (LGPL-3.0 libs)."""
+    gpl = ["pillow_heif.libs/libx265-4883ecb5.so.217", "libx265-4883ecb5.so.217", "pillow_heif"]
+    assert forbidden_in(gpl) == ["pillow_heif", "x265"]
+    lgpl = ["pi_heif", "pi_heif.libs/libheif-7a3e919c.so.1.23.0", "libde265-90fb0ce1.so.0.2.0"]
+    assert forbidden_in(lgpl) == []
+
+
 def test_the_apps_own_stack_is_allowed() -> None:
     assert (
         forbidden_in(

@@ -167,7 +167,7 @@ _BLOCKED_LOAD = """
 import os, sys
 from nanocaption_desktop import cli_batch
 
-def load(model):
+def load(model, max_megapixels=None):
     r, _w = os.pipe()
     print("loading", flush=True)
     os.read(r, 1)  # blocks in a system call that Python restarts after a handler returns
