@@ -84,7 +84,8 @@ def decode_packet(raw: bytes, name: str) -> str:
     else:
         head = raw[:4]
         if len(head) == 4:
-            encoding = _ZERO_PATTERNS.get(tuple(b == 0 for b in head), "utf-8")
+            zeros = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
+            encoding = _ZERO_PATTERNS.get(zeros, "utf-8")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
+from typing import Any
 from xml.dom import minidom
 
 from . import xmp
@@ -143,10 +144,11 @@ def _remove(rdf: minidom.Element, ns: str, local: str) -> None:
             desc.removeChild(node)
 
 
-def _in_scope(node: minidom.Node) -> dict[str, str]:
-    """prefix -> namespace declared on ``node`` and its ancestors (nearest wins)."""
+def _in_scope(element: minidom.Element) -> dict[str, str]:
+    """prefix -> namespace declared on ``element`` and its ancestors (nearest wins)."""
     scope: dict[str, str] = {}
-    while node is not None and node.nodeType == node.ELEMENT_NODE:
+    node: Any = element
+    while isinstance(node, minidom.Element):
         for attr in node.attributes.values():
             if attr.namespaceURI == XMLNS and attr.prefix == "xmlns":
                 scope.setdefault(attr.localName, attr.value)
@@ -175,7 +177,9 @@ def serialize(doc: minidom.Document, name: str, *, padding: int = 2048) -> bytes
     """The document element in a fresh ``<?xpacket?>`` wrapper (UTF-8), ``padding`` bytes of
     spaces before the end marker so that in-place editors can grow it."""
     out: list[str] = [f'<?xpacket begin="\ufeff" id="{PACKET_ID}"?>\n']
-    _write(doc.documentElement, out)
+    root = doc.documentElement
+    assert root is not None  # parse_packet found rdf:RDF in it
+    _write(root, out)
     out.append("\n")
     for start in range(0, padding, 100):
         out.append(" " * (min(100, padding - start) - 1) + "\n")
@@ -194,10 +198,10 @@ def _escape(text: str, attribute: bool) -> str:
 def _write(node: minidom.Node, out: list[str]) -> None:
     """Our own writer, so that attribute values keep their newlines and tabs (minidom's does not
     escape them, and a reader would turn them into spaces)."""
-    if node.nodeType == node.ELEMENT_NODE:
+    if isinstance(node, minidom.Element):
         out.append(f"<{node.tagName}")
-        for qname, attr in node.attributes.items():
-            out.append(f' {qname}="{_escape(attr, True)}"')
+        for qname, value in node.attributes.items():
+            out.append(f' {qname}="{_escape(value, True)}"')
         if not node.childNodes:
             out.append("/>")
             return
@@ -205,11 +209,11 @@ def _write(node: minidom.Node, out: list[str]) -> None:
         for child in node.childNodes:
             _write(child, out)
         out.append(f"</{node.tagName}>")
-    elif node.nodeType == node.TEXT_NODE:
-        out.append(_escape(node.data, False))
-    elif node.nodeType == node.CDATA_SECTION_NODE:
+    elif isinstance(node, minidom.CDATASection):
         out.append(f"<![CDATA[{node.data}]]>")
-    elif node.nodeType == node.COMMENT_NODE:
+    elif isinstance(node, minidom.Text):
+        out.append(_escape(node.data, False))
+    elif isinstance(node, minidom.Comment):
         out.append(f"<!--{node.data}-->")
-    elif node.nodeType == node.PROCESSING_INSTRUCTION_NODE:
+    elif isinstance(node, minidom.ProcessingInstruction):
         out.append(f"<?{node.target} {node.data}?>")
