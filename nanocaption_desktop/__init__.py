@@ -5,6 +5,10 @@ The public Python API::
     from nanocaption_desktop import Captioner
     captioner = Captioner.load()            # or Captioner.load("path/to/bundle")
     print(captioner.caption("photo.jpg").text)
+
+    from nanocaption_desktop import read_descriptions, write_alt_text
+    print(read_descriptions("photo.jpg").winner)       # what the photo already says
+    print(write_alt_text("photo.jpg", "A dog on a beach"))  # where the alt text went
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ __all__ = [
     "ImageError",
     "ModelError",
     "NanoCaptionError",
+    "Descriptions",
+    "MetadataError",
+    "WriteResult",
     "caption_folder",
+    "read_descriptions",
+    "write_alt_text",
     "__version__",
 ]
 
@@ -28,7 +37,7 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from .engine import captioner
 
         return getattr(captioner, name)
-    if name in ("ImageError", "ModelError", "NanoCaptionError"):
+    if name in ("ImageError", "MetadataError", "ModelError", "NanoCaptionError"):
         from .ground import errors
 
         return getattr(errors, name)
@@ -36,4 +45,8 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from . import jobs
 
         return getattr(jobs, name)
+    if name in ("Descriptions", "WriteResult", "read_descriptions", "write_alt_text"):
+        from . import metadata
+
+        return getattr(metadata, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""Command line: the window (no arguments), `caption`, `batch`, `models`, `--version`,
-`--self-test`.
+"""Command line: the window (no arguments), `caption`, `batch`, `models`, `metadata`,
+`--version`, `--self-test`.
 
 Exit codes: 0 all ok, 1 some files failed, 2 usage or model error (130 on Ctrl+C in `batch`).
 Results go to stdout, errors to stderr, each naming the file.
@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch
+    from . import cli_batch, cli_metadata
     from .cli_batch import BEAMS, MAX_TOKENS
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
+    cli_metadata.add_parser(sub, _Parser)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
     msub = m.add_subparsers(

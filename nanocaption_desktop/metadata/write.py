@@ -154,7 +154,7 @@ def _check_writable(target: Path, name: str) -> None:
     try:
         st = os.stat(target)
         if not st.st_mode & 0o222:
-            raise MetadataError(name, f"{target.name} is read-only; not written")
+            raise MetadataError(name, "the file is read-only; not written")
     except FileNotFoundError:
         pass
     folder = target.parent
