@@ -29,8 +29,10 @@ FOREIGN_PACKET = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
     xmp:MetadataDate="2020-01-02T03:04:05Z" xmp:Rating="4"
     xmpNote:HasExtendedXMP="0123456789ABCDEF0123456789ABCDEF"
     foo:multi="line one&#10;line two&#9;tabbed">
-   <foo:struct rdf:parseType="Resource"><foo:a>1</foo:a><foo:b xml:lang="de">zwei</foo:b></foo:struct>
-   <foo:list><rdf:Seq><rdf:li>first</rdf:li><rdf:li>second &amp; &lt;third&gt;</rdf:li></rdf:Seq></foo:list>
+   <foo:struct rdf:parseType="Resource">
+    <foo:a>1</foo:a><foo:b xml:lang="de">zwei</foo:b></foo:struct>
+   <foo:list><rdf:Seq>
+    <rdf:li>first</rdf:li><rdf:li>second &amp; &lt;third&gt;</rdf:li></rdf:Seq></foo:list>
   </rdf:Description>
   <rdf:Description rdf:about="" xmlns:dc="{xmp.DC}" xmlns:bar="urn:example:bar">
    <dc:subject><rdf:Bag><rdf:li>dog</rdf:li><rdf:li>beach</rdf:li></rdf:Bag></dc:subject>
