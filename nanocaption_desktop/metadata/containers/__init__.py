@@ -16,7 +16,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from ...ground.errors import MetadataError
-from . import jpeg, tiffblock
+from . import jpeg, png, tiff, tiffblock, webp
 from .contract import Change, DoesNotFit, Embedded
 
 __all__ = ["Change", "DoesNotFit", "Embedded", "module_for"]
@@ -29,6 +29,12 @@ def module_for(data: bytes) -> ModuleType | None:
     format (HEIC, AVIF, RAW, GIF, BMP, ...), whose metadata goes to a sidecar."""
     if data.startswith(b"\xff\xd8\xff"):
         return jpeg
+    if data.startswith(png.SIGNATURE):
+        return png
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return webp
+    if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+") and not _is_raw(data):
+        return tiff
     return None
 
 
