@@ -140,3 +140,19 @@ def test_missing_and_unreadable_files(tmp_path: Path):
         read_descriptions(tmp_path)
     with pytest.raises(MetadataError, match="empty"):
         write_alt_text(image_file(tmp_path / "e.gif", "GIF"), " \x00 ")
+
+
+def test_png_description_chunk_is_read_last_in_line(tmp_path: Path):
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Description", "Ein Diagramm", lang="de")
+    photo = tmp_path / "d.png"
+    Image.new("RGB", (4, 4)).save(photo, "PNG", pnginfo=info)
+    found = read_descriptions(photo)
+    assert [(f.key, f.source, f.text) for f in found.fields] == [
+        ("png_description", "png", "Ein Diagramm")
+    ]
+    assert found.winner.key == "png_description"
+    write_alt_text(photo, "A chart")
+    assert read_descriptions(photo).winner.key == "alt_text"

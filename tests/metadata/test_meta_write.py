@@ -201,3 +201,28 @@ def test_exiftool_reads_our_fields_and_every_other_tag_is_unchanged(tmp_path: Pa
     tags = _exiftool("-j", "-G1", photo)[0]
     assert tags["IPTC:Caption-Abstract"] == "A small orange square"
     assert tags["IPTC:CodedCharacterSet"] == "UTF8"
+
+
+FORMATS = [("png", "PNG", {}), ("webp", "WEBP", {"lossless": True}), ("webp", "WEBP", {}),
+           ("tif", "TIFF", {}), ("jpg", "JPEG", {})]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix, fmt, options", FORMATS, ids=["png", "webp-vp8l", "webp-vp8",
+                                                                "tiff", "jpeg"])  # fmt: skip
+def test_every_container_end_to_end(tmp_path: Path, suffix: str, fmt: str, options: dict):
+    from PIL import Image
+
+    photo = tmp_path / f"p.{suffix}"
+    Image.new("RGB", (9, 7), (30, 140, 90)).save(photo, fmt, **options)
+    before = photo.read_bytes()
+    result = write_alt_text(photo, "A green rectangle, café style")
+    assert result.where == "file", result
+    assert photo.read_bytes() != before and temp_files(tmp_path) == []
+    found = read_descriptions(photo)
+    assert found.winner.text == "A green rectangle, café style" and found.winner.ours
+    assert found.format is not None
+    assert write_alt_text(photo, "A green rectangle, café style").unchanged
+    if EXIFTOOL is not None:
+        tags = _exiftool("-j", "-G1", photo)[0]
+        assert tags["XMP-iptcCore:AltTextAccessibility"] == "A green rectangle, café style"
+        assert "ExifTool:Warning" not in tags, tags
