@@ -156,3 +156,13 @@ def test_png_description_chunk_is_read_last_in_line(tmp_path: Path):
     assert found.winner.key == "png_description"
     write_alt_text(photo, "A chart")
     assert read_descriptions(photo).winner.key == "alt_text"
+
+
+def test_raw_files_get_a_sidecar_even_when_they_look_like_tiff(tmp_path: Path):
+    raw = image_file(tmp_path / "DSC_0001.NEF", "TIFF")
+    before = raw.read_bytes()
+    result = write_alt_text(raw, "A heron", exif=True)
+    assert result.where == "sidecar" and result.sidecar == str(tmp_path / "DSC_0001.NEF.xmp")
+    assert result.notes == ("EXIF / IIM not written: a sidecar holds XMP only",)
+    assert raw.read_bytes() == before
+    assert read_descriptions(raw).format is None
