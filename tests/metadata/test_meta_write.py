@@ -226,3 +226,15 @@ def test_every_container_end_to_end(tmp_path: Path, suffix: str, fmt: str, optio
         tags = _exiftool("-j", "-G1", photo)[0]
         assert tags["XMP-iptcCore:AltTextAccessibility"] == "A green rectangle, café style"
         assert "ExifTool:Warning" not in tags, tags
+
+
+def test_too_big_xmp_goes_beside_while_exif_still_goes_in(tmp_path: Path):
+    photo = jpeg_with_exif(tmp_path / "a.jpg", "OLYMPUS DIGITAL CAMERA")
+    text = ("word " * 9000).strip()
+    result = write_alt_text(photo, text)
+    assert result.where == "file+sidecar" and result.sidecar == str(tmp_path / "a.jpg.xmp")
+    assert result.fields[0] == "EXIF:ImageDescription"
+    by_key = {f.key: f for f in read_descriptions(photo).fields}
+    assert by_key["exif_description"].text == text and by_key["exif_description"].ours
+    assert by_key["alt_text"].source == "sidecar:a.jpg.xmp"
+    assert write_alt_text(photo, text).unchanged
