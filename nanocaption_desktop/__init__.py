@@ -9,6 +9,9 @@ The public Python API::
     from nanocaption_desktop import import_model, list_models
     import_model("path/to/onnx-export", name="mine")   # then Captioner.load("mine")
     print([m.name for m in list_models()])
+    from nanocaption_desktop import read_descriptions, write_alt_text
+    print(read_descriptions("photo.jpg").winner)       # what the photo already says
+    print(write_alt_text("photo.jpg", "A dog on a beach"))  # where the alt text went
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ __all__ = [
     "ImageError",
     "ModelError",
     "NanoCaptionError",
+    "Descriptions",
+    "MetadataError",
+    "WriteResult",
     "caption_folder",
     "import_model",
     "list_models",
     "evaluate",
+    "read_descriptions",
+    "write_alt_text",
     "__version__",
 ]
 
@@ -38,7 +46,7 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from .engine import captioner
 
         return getattr(captioner, name)
-    if name in ("ImageError", "ModelError", "NanoCaptionError"):
+    if name in ("ImageError", "MetadataError", "ModelError", "NanoCaptionError"):
         from .ground import errors
 
         return getattr(errors, name)
@@ -58,4 +66,8 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap (no onnxr
         from .evaluation import evaluate
 
         return evaluate
+    if name in ("Descriptions", "WriteResult", "read_descriptions", "write_alt_text"):
+        from . import metadata
+
+        return getattr(metadata, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

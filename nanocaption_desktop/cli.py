@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch, cli_evaluate, cli_models
+    from . import cli_batch, cli_evaluate, cli_metadata, cli_models
     from .cli_batch import BEAMS, MAX_TOKENS, MEGAPIXELS_HELP, megapixels
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_batch.add_parser(sub)
     cli_evaluate.add_parser(sub)
+    cli_metadata.add_parser(sub, _Parser)
 
     m = sub.add_parser("models", help="find, check or download model bundles")
     msub = m.add_subparsers(

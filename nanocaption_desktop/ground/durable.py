@@ -14,6 +14,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +24,10 @@ TEMP_SUFFIX = ".nctmp"
 #: Longest target name (bytes) used as is in its temp file's name (file names max out at 255).
 _TEMP_NAME_MAX = 200
 _TEMP_ATTEMPTS = 20
+#: Windows errors a rename meets while an antivirus, an indexer or a sync client holds the file
+#: for a moment (access denied, sharing violation, lock violation): retried this long.
+_SHARING_WINERRORS = (5, 32, 33)
+_SHARING_RETRY_SECONDS = 2.0
 
 
 def fsync_dir(folder: Path) -> None:
@@ -120,19 +125,45 @@ def _create_temp(target: Path, foreign: Callable[[Path], bool] | None) -> tuple[
     raise FileExistsError(errno.EEXIST, "no free name for its temp file next to it", str(target))
 
 
+def _check_unchanged(target: Path, expected: tuple[int, int]) -> None:
+    st = os.stat(target)
+    if (st.st_size, st.st_mtime_ns) != expected:
+        raise OSError(errno.EAGAIN, "it changed while it was being written", str(target))
+
+
+def _replace_retrying(src: Path, dst: Path) -> None:
+    deadline = time.monotonic() + _SHARING_RETRY_SECONDS
+    while True:
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError as e:
+            if getattr(e, "winerror", None) not in _SHARING_WINERRORS:
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def write_atomically(
     path: str | os.PathLike[str],
     data: bytes | Iterable[bytes],
     *,
     keep_mode: bool = True,
     foreign: Callable[[Path], bool] | None = None,
+    unchanged: tuple[int, int] | None = None,
+    times_ns: tuple[int, int] | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` atomically and durably; raises ``OSError`` (temp removed).
 
     A symlink at ``path`` is replaced by a regular file, never written through. A new file gets
     the umask's mode; with ``keep_mode`` a replaced regular file keeps its rwx bits only (never
     setuid/setgid/sticky). ``foreign(tmp)``: a leftover under a temp name that is not ours to
-    remove (another name is tried).
+    remove (another name is tried). ``unchanged=(size, mtime_ns)``: the target is re-checked
+    just before the rename, and the write abandoned (an ``OSError``, EAGAIN) if it no longer has
+    them: someone changed it since it was read. ``times_ns=(atime_ns, mtime_ns)``: the new file
+    gets these times (a caller keeping a photo's modification time). A rename refused for a
+    moment on Windows (errors 5, 32, 33) is retried for about 2 s.
     """
     target = Path(path)
     mode = None
@@ -151,7 +182,11 @@ def write_atomically(
             os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        if times_ns is not None:
+            os.utime(tmp, ns=times_ns)
+        if unchanged is not None:
+            _check_unchanged(target, unchanged)
+        _replace_retrying(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -13,34 +13,39 @@ The contract every container module keeps (``jpeg``, ``png``, ``webp``, ``tiff``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import ModuleType
+
+from ...ground.errors import MetadataError
+from . import jpeg, png, tiff, tiffblock, webp
+from .contract import Change, DoesNotFit, Embedded
+
+__all__ = ["Change", "DoesNotFit", "Embedded", "module_for"]
+
+DNG_VERSION = 50706
 
 
-@dataclass(frozen=True)
-class Embedded:
-    """The metadata blocks one file holds, as raw as they are stored."""
-
-    format: str  # "jpeg" | "png" | "webp" | "tiff"
-    xmp: bytes | None = None  # the main XMP packet, in whatever encoding it is stored
-    extended_xmp: bytes | None = None  # JPEG ExtendedXMP, reassembled (read only, never touched)
-    has_exif: bool = False  # an EXIF block exists
-    exif_description: bytes | None = None  # IFD0 ImageDescription (trailing NULs stripped)
-    has_iim: bool = False  # an IPTC IIM block exists (JPEG APP13 / TIFF tag 33723)
-    iim_caption: bytes | None = None  # IIM 2:120 Caption-Abstract
-    iim_utf8: bool = False  # IIM 1:90 declares UTF-8
-    png_descriptions: tuple[str, ...] = ()  # PNG tEXt/zTXt/iTXt "Description" texts
-
-
-@dataclass(frozen=True)
-class Change:
-    """What to change; ``None`` keeps a block as it is."""
-
-    xmp: bytes | None = None  # the complete new main packet, UTF-8, with <?xpacket?> wrapper
-    exif_description: str | None = None
-    exif_utf8: bool = False  # allow non-ASCII ImageDescription (Exif 3.0 UTF-8); off by default
-    iim_caption: str | None = None  # written UTF-8 with 1:90, Photoshop IRB digest recomputed
+def module_for(data: bytes) -> ModuleType | None:
+    """The container module for ``data``, sniffed from its first bytes; None for every other
+    format (HEIC, AVIF, RAW, GIF, BMP, ...), whose metadata goes to a sidecar."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return jpeg
+    if data.startswith(png.SIGNATURE):
+        return png
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return webp
+    if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+") and not _is_raw(data):
+        return tiff
+    return None
 
 
-class DoesNotFit(Exception):
-    """The XMP packet does not fit into this container (JPEG: one APP1 of at most 65,502 bytes
-    of packet); the caller writes a sidecar instead."""
+def _is_raw(data: bytes) -> bool:
+    """Camera RAW built on TIFF is sidecar-only (its makers' tools expect it untouched): a CR2
+    mark, or DNGVersion in IFD0. NEF, ARW and the like look like plain TIFF from their bytes;
+    the caller routes them by their extension."""
+    if data[8:10] == b"CR":
+        return True
+    try:
+        _, ifd = tiffblock.ifd0(data, "<sniff>")
+    except MetadataError:
+        return False
+    return tiffblock.find(ifd, DNG_VERSION) is not None
