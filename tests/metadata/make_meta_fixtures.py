@@ -240,6 +240,7 @@ def make_all(dest: Path) -> dict[str, Path]:
         long = "w" * 100_000
         _exiftool(paths["sony.jpg"], f"-XMP-dc:Rights={long}")  # ExifTool moves it to ExtendedXMP
         _exiftool(paths["ii.tif"], "-IPTC:Caption-Abstract=tiff caption", "-IPTC:Keywords=t")
+        _exiftool(paths["ii.tif"], "-IPTCDigest=new")  # a Photoshop tag 34377 with the digest
     return paths
 
 

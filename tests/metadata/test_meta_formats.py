@@ -164,3 +164,20 @@ def test_pixels_differ_undecodable_and_bomb(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(MetadataError, match="pixel limit") as e:
         check_same_pixels(png_of(1), png_of(1), "bomb.png")
     assert str(e.value).startswith("bomb.png:")
+
+
+def test_jpeg_check_catches_a_stale_iptc_digest_and_a_lost_dataset() -> None:
+    from make_meta_fixtures import jpeg as make_jpeg
+
+    from nanocaption_desktop.metadata.containers import jpeg
+
+    old = make_jpeg()
+    new = jpeg.embed(old, Change(iim_caption="caption"))
+    digest = iim.make_resource(iim.DIGEST_RESOURCE, b"\0" * 16).raw
+    start = new.index(b"8BIM\x04\x25")
+    stale = new[:start] + digest + new[start + len(digest) :]
+    with pytest.raises(MetadataError, match="digest"):
+        jpeg.check_lossless(old, stale)
+    keyworded = jpeg.embed(old, Change(iim_caption="c")).replace(b"\x1c\x02\x78", b"\x1c\x02\x19")
+    with pytest.raises(MetadataError):
+        jpeg.check_lossless(new, keyworded)
