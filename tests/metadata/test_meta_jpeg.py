@@ -152,3 +152,14 @@ def test_cut_off_file_names_the_file() -> None:
     with pytest.raises(MetadataError, match="cut off") as e:
         jpeg.extract(data[:-2], "photo.jpg")
     assert "photo.jpg" in str(e.value)
+
+
+def test_new_blocks_go_in_the_usual_order() -> None:
+    """SOI, APP0 (JFIF), APP1 EXIF, APP1 XMP, APP13 Photoshop, then the tables."""
+    old = plain_jpeg()
+    new = jpeg.embed(old, Change(xmp=xmp("x"), exif_description="d", iim_caption="c"))
+    jpeg.check_lossless(old, new)
+    segments = walk(new, "x").segments
+    heads = [new[s.payload_at : s.payload_at + 4] for s in segments[:5]]
+    assert [s.marker for s in segments[:5]] == [0xD8, 0xE0, 0xE1, 0xE1, 0xED]
+    assert heads[2:] == [b"Exif", b"http", b"Phot"]

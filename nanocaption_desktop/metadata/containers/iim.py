@@ -168,19 +168,27 @@ def _is(r: Resource, rid: int) -> bool:
 
 def set_caption_in_resources(irb: bytes, caption: str, name: str) -> bytes:
     """The resources with the IIM caption set and the digest recomputed (added when missing)."""
+    old = next((r for r in read_resources(irb, name) if _is(r, IIM_RESOURCE)), None)
+    block = set_caption(old.data if old is not None else None, caption, name)
+    return with_block(irb, block, name, add=True)
+
+
+def with_block(irb: bytes, block: bytes, name: str, add: bool) -> bytes:
+    """The resources with the IIM resource replaced by ``block`` (added only when ``add``) and
+    the digest set to its MD5 (added when missing); every other resource as stored."""
     resources = read_resources(irb, name)
     old = next((r for r in resources if _is(r, IIM_RESOURCE)), None)
-    block = set_caption(old.data if old is not None else None, caption, name)
-    iim = make_resource(IIM_RESOURCE, block, old.name if old is not None else b"\0\0")
+    out = [r for r in resources if not _is(r, DIGEST_RESOURCE) and not _is(r, IIM_RESOURCE)]
+    where = min(resources.index(old) if old is not None else len(out), len(out))
+    if old is not None or add:
+        out.insert(where, make_resource(IIM_RESOURCE, block, old.name if old else b"\0\0"))
+        where += 1
     old_digest = next((r for r in resources if _is(r, DIGEST_RESOURCE)), None)
     digest_name = old_digest.name if old_digest is not None else b"\0\0"
-    digest = make_resource(DIGEST_RESOURCE, hashlib.md5(block).digest(), digest_name)
-    out = [r for r in resources if not _is(r, DIGEST_RESOURCE) and not _is(r, IIM_RESOURCE)]
-    where = resources.index(old) if old is not None else len(out)
-    where = min(where, len(out))
-    out[where:where] = [iim]
-    at = resources.index(old_digest) if old_digest is not None else where + 1
-    out.insert(min(at, len(out)), digest)
+    at = resources.index(old_digest) if old_digest is not None else where
+    out.insert(
+        min(at, len(out)), make_resource(DIGEST_RESOURCE, hashlib.md5(block).digest(), digest_name)
+    )
     return b"".join(r.raw for r in out)
 
 

@@ -55,10 +55,10 @@ def embed(data: bytes, change: Change, name: str = "<jpeg>") -> bytes:
     owned: list[Segment | None] = list(layout.segments)
     if change.exif_description is not None:
         _set_exif(data, layout, pieces, owned, change, name)
-    if change.iim_caption is not None:
-        _set_iim(data, layout, pieces, owned, change.iim_caption, name)
     if change.xmp is not None:
         _set_xmp(data, pieces, owned, change.xmp)
+    if change.iim_caption is not None:
+        _set_iim(data, layout, pieces, owned, change.iim_caption, name)
     return b"".join(pieces) + data[layout.scan_at :]
 
 
@@ -67,11 +67,12 @@ def _segment(marker: int, payload: bytes) -> bytes:
 
 
 def _leading_end(data: bytes, owned: list[Segment | None]) -> int:
-    """Where a new segment goes: after SOI and the leading APP0s and EXIF APP1s."""
+    """Where a new segment goes: after SOI and the leading APP0s and EXIF APP1s (``None``: a
+    segment this change added, which before this is only a new EXIF APP1)."""
     at = 1
     while at < len(owned):
         s = owned[at]
-        if s is None or not (s.marker == APP0 or _is_exif(data, s)):
+        if s is not None and not (s.marker == APP0 or _is_exif(data, s)):
             break
         at += 1
     return at

@@ -9,6 +9,7 @@ a progressive file stepped over) to EOI. Anything after EOI is kept as it is.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ EXTENDED_SIG = b"http://ns.adobe.com/xmp/extension/\0"
 EXIF_SIG = b"Exif\0\0"
 PHOTOSHOP_SIG = b"Photoshop 3.0\0"
 STANDALONE = {0x01, *range(0xD0, 0xD8)}
+#: A marker that ends entropy-coded data: 0xFF then anything but a stuffed 0x00, RSTn, TEM or fill.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\x01\xd0-\xd7\xff]")
 #: ExtendedXMP may be large, but not larger than anything a photo's metadata could need.
 MAX_EXTENDED = 64 * 1024 * 1024
 
@@ -86,19 +89,16 @@ def _scan(data: bytes, at: int, name: str) -> int:
     """The end of EOI, walking from the first SOS through the entropy-coded data."""
     marker, at = _marker(data, at, name)
     at = _length(data, at, marker, name)
-    while True:
-        at = data.find(b"\xff", at)
-        if at < 0 or at + 1 >= len(data):
+    while True:  # the regex skips stuffed 0xFF00, RSTn, TEM and fill bytes in C, not per byte
+        found = _NEXT_MARKER.search(data, at)
+        if found is None:
             raise MetadataError(name, "JPEG: no end-of-image marker (the file is cut off)")
-        following = data[at + 1]
-        if following == 0x00 or following in STANDALONE or following == 0xFF:
-            at += 1 if following == 0xFF else 2
-            continue
+        following = data[found.start() + 1]
         if following == EOI:
-            return at + 2
-        if following in (SOI,):
+            return found.start() + 2
+        if following == SOI:
             raise MetadataError(name, "JPEG: a start-of-image marker inside the image data")
-        at = _length(data, at + 2, following, name)
+        at = _length(data, found.start() + 2, following, name)
 
 
 def extended_xmp(data: bytes, layout: Layout, main: bytes | None) -> bytes | None:

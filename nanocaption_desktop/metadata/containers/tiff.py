@@ -76,7 +76,7 @@ def embed(data: bytes, change: Change, name: str = "<tiff>") -> bytes:
             kind = _type_of(ifd, PHOTOSHOP_TAG, (BYTE, UNDEFINED), UNDEFINED)
             updates[PHOTOSHOP_TAG] = (
                 kind,
-                iim.set_caption_in_resources(irb, change.iim_caption, name),
+                iim.with_block(irb, block, name, add=False),
             )
     if not updates:
         return data

@@ -136,8 +136,9 @@ def set_tags(data: bytes, updates: dict[int, tuple[int, bytes]], name: str, what
             field = struct.pack(e + "I", len(out))
             out += payload
         fields[tag] = struct.pack(e + "HHI", tag, typ, len(payload) // size) + field
-    kept = {entry.tag: entry.raw for entry in old.entries if entry.tag not in fields}
-    entries = [raw for _, raw in sorted({**kept, **fields}.items())]
+    kept = [(entry.tag, entry.raw) for entry in old.entries if entry.tag not in fields]
+    # a stable sort: entries of the same tag (a malformed IFD0) are all kept, in their order
+    entries = [raw for _, raw in sorted([*kept, *fields.items()], key=lambda item: item[0])]
     out += b"\0" * (len(out) % 2)
     new_ifd0 = len(out)
     out += struct.pack(e + "H", len(entries)) + b"".join(entries)
