@@ -16,7 +16,9 @@ caption checked against the one the image gets alone. Cold start to the first ca
 RSS in a fresh process (speed_child.py); the window-visible time of the GUI (n/a if it cannot
 start).
 Ratios are against (b), (c), (d) and the lower bound from FLOPs and weight bytes
-(speed_contenders.lower_bound, with this machine's bandwidth and INT8 rate measured here).
+(speed_contenders.lower_bound, with this machine's bandwidth and INT8 rate measured here: the
+bandwidth the best of several multi-threaded streaming probes, bound_probes.py, each and every
+rate the best of `--probe-repeats` runs; the report prints every probe and the one that won).
 """
 
 from __future__ import annotations
@@ -132,6 +134,9 @@ def main() -> None:
     ap.add_argument("--folder-images", type=int, default=32)
     ap.add_argument("--folder-repeats", type=int, default=5)
     ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument(
+        "--probe-repeats", type=int, default=40, help="best of N for every rate and bandwidth"
+    )
     ap.add_argument("--skip", default="", help="comma list of: torch,folder,cold,window")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -147,7 +152,7 @@ def main() -> None:
         "repeats": args.repeats,
     }
 
-    limits = sc.machine_limits(th)
+    limits = sc.machine_limits(th, args.probe_repeats)
     bound = sc.lower_bound(config, n, limits)
     res["limits"], res["lower_bound"] = limits, bound
 
@@ -239,6 +244,12 @@ def report(res: dict[str, Any]) -> None:
         f"read {lim['read_bytes_per_s'] / 1e9:.1f} GB/s, INT8 {lim['int8_ops_per_s'] / 1e9:.0f} "
         f"Gop/s, fp32 {lim.get('fp32_ops_per_s', 0) / 1e9:.0f} Gflop/s; engine tokens == stock "
         f"tokens: {res['tokens_equal_engine_stock']}"
+    )
+    bw = lim["bandwidth"]
+    probes = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in bw["rates"].items())
+    print(
+        f"bandwidth probes (GB/s, best of {bw['repeats']}, {bw['bytes'] >> 20} MB each, "
+        f"last-level cache {bw['llc_bytes'] >> 20} MB): {probes}; the bound uses {bw['best']}"
     )
     print(
         f"{'one image':34s} {'ms':>8s} {'vs naive':>9s} {'vs stock':>9s} {'vs torch':>9s} "
