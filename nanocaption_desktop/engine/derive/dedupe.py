@@ -23,7 +23,7 @@ from __future__ import annotations
 import onnx
 
 from .fold import OneOr, analyse
-from .graph import has_subgraph, prune
+from .graph import has_subgraph, prune, subgraph_refs
 from .known import is_unknown_value
 
 _RANDOM = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial"}
@@ -32,20 +32,23 @@ _RANDOM = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLi
 def _value_renames(model: onnx.ModelProto, one_or: OneOr | None) -> dict[str, str]:
     """Each integer tensor whose value an earlier tensor has -> that earlier tensor."""
     known = analyse(model, one_or)
-    outputs = {o.name for o in model.graph.output}
+    g = model.graph
+    outputs = {o.name for o in g.output}
+    fed = {i.name for i in g.input}
     first: dict[tuple[object, ...], str] = {}
     renames: dict[str, str] = {}
-    for node in model.graph.node:
-        for name in node.output:
-            k = known.get(name)
-            if not name or name in outputs or k is None or k.value is None or k.shape is None:
-                continue
-            if any(is_unknown_value(d) for d in (*k.value, *k.shape)):
-                continue
-            key = (k.dtype, tuple(k.shape), tuple(k.value))
-            seen = first.setdefault(key, name)
-            if seen != name:
-                renames[name] = seen
+    names = [t.name for t in g.initializer if t.name not in fed]
+    names += [name for node in g.node for name in node.output]
+    for name in names:  # initializers first: they exist before any node runs
+        k = known.get(name)
+        if not name or name in outputs or k is None or k.value is None or k.shape is None:
+            continue
+        if any(is_unknown_value(d) for d in (*k.value, *k.shape)):
+            continue
+        key = (k.dtype, tuple(k.shape), tuple(k.value))
+        seen = first.setdefault(key, name)
+        if seen != name:
+            renames[name] = seen
     return renames
 
 
@@ -57,9 +60,13 @@ def _node_key(node: onnx.NodeProto) -> tuple[object, ...]:
 def merge_duplicates(model: onnx.ModelProto, one_or: OneOr | None = None) -> dict[str, int]:
     """Rewrite `model` in place (see the module docstring); returns what was done."""
     g = model.graph
-    renames = _value_renames(model, one_or)
+    subgraph_read: set[str] = set()
+    for n in g.node:
+        subgraph_read |= subgraph_refs(n)
+    renames = {k: v for k, v in _value_renames(model, one_or).items() if k not in subgraph_read}
     values_shared = len(renames)
-    outputs = {o.name for o in g.output}
+    # names a subgraph reads stay as they are (renames reach only the top level)
+    outputs = {o.name for o in g.output} | subgraph_read
     first: dict[tuple[object, ...], onnx.NodeProto] = {}
     keep = []
     nodes_merged = 0
