@@ -151,6 +151,20 @@ def machine_limits(threads: int, repeats: int = 40) -> dict[str, Any]:
     }
 
 
+def best_limits(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The better of two measurements of the machine's limits, rate by rate (the bandwidth probes
+    each their best of both)."""
+    rates = {k: max(v, b["bandwidth"]["rates"][k]) for k, v in a["bandwidth"]["rates"].items()}
+    best = max(rates, key=lambda k: rates[k])
+    bandwidth = a["bandwidth"] | {
+        "rates": rates,
+        "best": best,
+        "repeats": 2 * a["bandwidth"]["repeats"],
+    }
+    out = {k: max(a[k], b[k]) for k in ("int8_ops_per_s", "fp32_ops_per_s")}
+    return out | {"read_bytes_per_s": rates[best], "bandwidth": bandwidth}
+
+
 def lower_bound(
     config: dict[str, Any], tokens: int, limits: dict[str, Any], weight_bytes: int = 1
 ) -> dict[str, float]:
