@@ -55,6 +55,7 @@ def make_session(
     optimized_model_path: str | Path | None = None,
     prepack: bool = True,
     disabled_optimizers: tuple[str, ...] = (),
+    profile: str | Path | None = None,
 ) -> ort.InferenceSession:
     """A CPU session with explicit options.
 
@@ -65,6 +66,8 @@ def make_session(
     on the full INT8 model: 55-70 MB less resident memory for 2-3 ms more per image on 2 threads,
     5 on one, same outputs); on for the step graph, where it is what makes the per-token loop
     fast (16 tokens: 82 ms with it, 140 without).
+    `profile`: write onnxruntime's per-node profile (JSON) to a file starting with this prefix
+    (tests/benchmarks/profile_ops.py reads it).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or physical_cores()
@@ -81,6 +84,9 @@ def make_session(
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if not prepack:
         opts.add_session_config_entry("session.disable_prepacking", "1")
+    if profile is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile)
     if optimized_model_path is not None:
         opts.optimized_model_filepath = str(optimized_model_path)
     path = Path(path)

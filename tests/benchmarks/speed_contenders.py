@@ -6,13 +6,13 @@ encoder included, so the numbers compare the model part only.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from bound_probes import bandwidth_probes, best_of, model_bytes
 
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
@@ -107,45 +107,17 @@ class TorchContender:
 # ---- the machine's limits, measured with onnxruntime on the same threads ----------------------
 
 
-def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any]) -> bytes:
-    from onnx import TensorProto, helper
-
-    g = helper.make_graph(nodes, "probe", inputs, outputs)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    del TensorProto
-    return m.SerializeToString()
-
-
-def _time(fn: Callable[[], Any], repeats: int = 40) -> float:
-    """The fastest of `repeats` runs: a limit is what the machine can do at best (on a shared
-    machine the best of 9 moved the INT8 rate by 30% between runs; of 40, by 8% in three)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(min(times))
-
-
-def machine_limits(threads: int) -> dict[str, float]:
-    """Read bandwidth (bytes/s, a reduction over 256 MB) and the INT8 and fp32 GEMM rates (ops/s,
-    788x768 by 768x3072, the shape of a ViT MLP layer over 4 images) as onnxruntime achieves
-    them on `threads` threads."""
+def machine_limits(threads: int, repeats: int = 40) -> dict[str, Any]:
+    """Read bandwidth (bytes/s: the best of bound_probes.bandwidth_probes, multi-threaded
+    streams over a working set far larger than the last-level cache) and the INT8 and fp32 GEMM
+    rates (ops/s, 788x768 by 768x3072, the shape of a ViT MLP layer over 4 images) as
+    onnxruntime achieves them on `threads` threads; every rate the best of `repeats` runs, the
+    bandwidth probes' rates and which one set the bandwidth under "bandwidth"."""
     from onnx import TensorProto, helper
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    big = np.ones(64 * 1024 * 1024, dtype=np.float32)
-    red = ort.InferenceSession(
-        _model(
-            [helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0)],
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [big.size])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
-        ),
-        opts,
-    )
-    bandwidth = big.nbytes / _time(lambda: red.run(None, {"x": big}))
+    probes = bandwidth_probes(threads, repeats)
     m, k, n = 197 * 4, 768, 3072
     a = np.random.default_rng(0).integers(0, 255, (m, k), dtype=np.uint8)
     b = np.random.default_rng(1).integers(-127, 127, (k, n), dtype=np.int8)
@@ -153,7 +125,7 @@ def machine_limits(threads: int) -> dict[str, float]:
     def gemm_rate(op: str, a: np.ndarray, b: np.ndarray, out: int) -> float:
         """Ops/s of `op` (MatMul or MatMulInteger) on a [m,k] x [k,n]."""
         session = ort.InferenceSession(
-            _model(
+            model_bytes(
                 [helper.make_node(op, ["a", "b"], ["y"])],
                 [
                     helper.make_tensor_value_info(
@@ -167,15 +139,34 @@ def machine_limits(threads: int) -> dict[str, float]:
             ),
             opts,
         )
-        return 2.0 * m * k * n / _time(lambda: session.run(None, {"a": a, "b": b}))
+        return 2.0 * m * k * n / best_of(lambda: session.run(None, {"a": a, "b": b}), repeats)
 
     ops = gemm_rate("MatMulInteger", a, b, TensorProto.INT32)
     ops32 = gemm_rate("MatMul", a.astype(np.float32), b.astype(np.float32), TensorProto.FLOAT)
-    return {"read_bytes_per_s": bandwidth, "int8_ops_per_s": ops, "fp32_ops_per_s": ops32}
+    return {
+        "read_bytes_per_s": probes["rates"][probes["best"]],
+        "int8_ops_per_s": ops,
+        "fp32_ops_per_s": ops32,
+        "bandwidth": probes,
+    }
+
+
+def best_limits(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The better of two measurements of the machine's limits, rate by rate (the bandwidth probes
+    each their best of both)."""
+    rates = {k: max(v, b["bandwidth"]["rates"][k]) for k, v in a["bandwidth"]["rates"].items()}
+    best = max(rates, key=lambda k: rates[k])
+    bandwidth = a["bandwidth"] | {
+        "rates": rates,
+        "best": best,
+        "repeats": 2 * a["bandwidth"]["repeats"],
+    }
+    out = {k: max(a[k], b[k]) for k in ("int8_ops_per_s", "fp32_ops_per_s")}
+    return out | {"read_bytes_per_s": rates[best], "bandwidth": bandwidth}
 
 
 def lower_bound(
-    config: dict[str, Any], tokens: int, limits: dict[str, float], weight_bytes: int = 1
+    config: dict[str, Any], tokens: int, limits: dict[str, Any], weight_bytes: int = 1
 ) -> dict[str, float]:
     """A floor for encoder + `tokens` greedy steps, with the image keys/values computed once.
 

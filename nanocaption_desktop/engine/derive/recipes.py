@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 CROSS, STEP = "cross.onnx", "step.onnx"
 ENCODER = "encoder.onnx"
-DECODER_FORMAT = 4  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool
+DECODER_FORMAT = 5  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool;
+# 5: repeated computations merged (dedupe.py)
 ENCODER_FORMAT = 1
 ROWS, ROWS_FORMAT = "rows.onnx", 1
 
@@ -108,7 +109,7 @@ def _separate(model: onnx.ModelProto, fold: bool) -> tuple[DecoderGraphs, dict[s
 
     if not fold:
         return cross_graph.separate_cross_graph(model), None
-    from . import flatten
+    from . import dedupe, flatten
     from . import fold as folding
 
     try:
@@ -119,6 +120,7 @@ def _separate(model: onnx.ModelProto, fold: bool) -> tuple[DecoderGraphs, dict[s
         }
         report = dataclasses.asdict(folding.fold_shapes(model, one_or))
         report["flatten_pairs"] = flatten.drop_flatten_pairs(model, one_or)
+        report["dedupe"] = dedupe.merge_duplicates(model, one_or)
     except Exception as e:  # noqa: BLE001 - an analysis bug must not cost the cross graph itself
         raise FoldError(f"{type(e).__name__}: {e}") from e
     return cross_graph.separate_cross_graph(model), report
