@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from .caption import Caption
 from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
 from .derive import (
+    DerivedRows,
     derived_decoder,
     derived_encoder,
     derived_files,
@@ -39,10 +41,16 @@ __all__ = ["Caption", "Captioner"]
 
 class Captioner:
     def __init__(
-        self, bundle: Bundle, *, threads: int | None = None, encoder_threads: int | None = None
+        self,
+        bundle: Bundle,
+        *,
+        threads: int | None = None,
+        encoder_threads: int | None = None,
+        rows_graph: bool = False,
     ) -> None:
         """`threads`: intra-op threads of each session (default: every physical core);
-        `encoder_threads`: the encoder's, when it should differ (see `load`)."""
+        `encoder_threads`: the encoder's, when it should differ; `rows_graph`: the rows graph
+        in place of the step graph (see `load`)."""
         self.bundle = bundle
         self.threads = threads or physical_cores()
         values = read_values(bundle)  # every number checked: a ModelError names file and key
@@ -54,8 +62,11 @@ class Captioner:
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
         # encoder keeps no prepacked weight copies (-65 MB, same outputs; sessions.py).
         self.encoder_file = self._encoder_file(bundle)
-        self.decoder = self._load_decoder(bundle, threads)
         self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
+        self._beam_step: Path | None = None  # rows-graph mode: the step graph, for beams
+        self._beam_decoder: HoistedDecoder | None = None  # ... opened on first use
+        self._beam_lock = threading.Lock()
+        self.decoder = self._load_decoder(bundle, threads, rows_graph)
         self.encoder = make_session(
             self.encoder_file, threads=encoder_threads or threads, spinning=False, prepack=False
         )
@@ -82,13 +93,16 @@ class Captioner:
         found = cls._optimized(bundle.encoder, bundle.has_stock_encoder, derived_encoder, "encoder")
         return found or bundle.encoder
 
-    @classmethod
-    def _load_decoder(cls, bundle: Bundle, threads: int | None) -> Any:
-        """The hoisted cross/step pair, or the stock graph."""
+    def _load_decoder(self, bundle: Bundle, threads: int | None, rows_graph: bool) -> Any:
+        """The hoisted cross/step pair (the cross and rows graphs with `rows_graph`), or the
+        stock graph."""
         stock = bundle.has_stock_decoder
-        found = cls._optimized(bundle.decoder, stock, derived_decoder, "decoder pair")
+        found = self._optimized(bundle.decoder, stock, derived_decoder, "decoder pair")
         if found is not None:
             try:
+                rows = derived_rows(found.step) if rows_graph and found.broadcast else None
+                if rows is not None:
+                    return self._open_rows_graph(found.cross, found.step, rows, threads)
                 return open_hoisted(
                     found.cross, found.step, threads=threads, broadcast=found.broadcast
                 )
@@ -98,6 +112,40 @@ class Captioner:
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
+
+    def _open_rows_graph(
+        self, cross: Path, step: Path, rows: DerivedRows, threads: int | None
+    ) -> HoistedDecoder:
+        """The cross graph and the rows graph, which serves one row as the step graph does (its
+        derive check proves 1 row bit for bit), so the weights are held once; the step graph
+        is opened only for a beam search (`_decoder_for`)."""
+        session = make_session(
+            rows.step, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT
+        )
+        cross_session = make_session(
+            cross, threads=threads, spinning=False, disabled_optimizers=EXACT
+        )
+        one = HoistedDecoder(cross_session, session, str(step))
+        self._rows = RowsDecoder(one, session, rows.per_image)
+        self._beam_step = step
+        return one
+
+    def _decoder_for(self, beams: int) -> Any:
+        """The decoder for `beams` rows of one image. In rows-graph mode a beam search takes the
+        step graph (opened once, on first use): its beams share one quantization scale per
+        step, and the rows graph quantizes each row on its own, which would change them."""
+        if beams == 1 or self._beam_step is None:
+            return self.decoder
+        with self._beam_lock:
+            if self._beam_decoder is None:
+                step = make_session(
+                    self._beam_step,
+                    threads=self.threads,
+                    spinning=STEP_SPINNING,
+                    disabled_optimizers=EXACT,
+                )
+                self._beam_decoder = HoistedDecoder(self.decoder.cross, step, self.decoder.path)
+            return self._beam_decoder
 
     def rows_decoder(self) -> RowsDecoder | None:
         """The rows graph (several images per step, engine/rows.py), derived and opened on first
@@ -157,6 +205,7 @@ class Captioner:
         threads: int | None = None,
         decoder: str | None = None,
         encoder_threads: int | None = None,
+        rows_graph: bool = False,
     ) -> Captioner:
         """Find and check a bundle (see DESIGN.md for where it looks) and create the sessions.
 
@@ -166,7 +215,10 @@ class Captioner:
         lanes on one-thread decoders with a two-thread encoder give a single image nearly the
         speed of two threads everywhere and a folder about 95% of all single-thread sessions
         (full INT8 model, 2 cores: 151-168 against 190 ms alone; 9.0-9.5 against 9.5-9.9
-        images/s)."""
+        images/s). `rows_graph` (a folder of greedy captions several rows at a time,
+        engine/rows.py): the rows graph replaces the step graph, so the decoder's weights are
+        held once; every caption is the same, and a beam search opens the step graph when it
+        first runs."""
         if path is None:
             from ..modelstore.locate import find_bundle
 
@@ -193,7 +245,9 @@ class Captioner:
             [bundle.encoder] if bundle.has_stock_encoder else derived_files(bundle.encoder)
         )
         check_before_load(path, loads=[*encoder_files, *decoder_files])
-        captioner = cls(bundle, threads=threads, encoder_threads=encoder_threads)
+        captioner = cls(
+            bundle, threads=threads, encoder_threads=encoder_threads, rows_graph=rows_graph
+        )
         log.info(
             "loaded %s in %.2f s; decoder: %s; encoder: %s",
             captioner.bundle,
@@ -205,8 +259,11 @@ class Captioner:
 
     @property
     def decoder_graphs(self) -> str:
-        """ "hoisted pair" (the optimized cross/step graphs) or "stock graph"."""
-        return "hoisted pair" if isinstance(self.decoder, HoistedDecoder) else "stock graph"
+        """ "hoisted pair" (the optimized cross/step graphs), "hoisted pair, rows graph" (the
+        rows graph in the step graph's place) or "stock graph"."""
+        if not isinstance(self.decoder, HoistedDecoder):
+            return "stock graph"
+        return "hoisted pair" if self._beam_step is None else "hoisted pair, rows graph"
 
     @property
     def encoder_graph(self) -> str:
@@ -248,7 +305,8 @@ class Captioner:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         hidden = self.encode(pixels)
-        result = generate(self.decoder.begin(hidden, settings.num_beams), settings, cancel)
+        decoder = self._decoder_for(settings.num_beams)
+        result = generate(decoder.begin(hidden, settings.num_beams), settings, cancel)
         return Caption(
             self.detokenizer.decode(result.token_ids),
             result.token_ids,

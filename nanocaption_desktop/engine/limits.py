@@ -16,3 +16,6 @@ MAX_BEAMS = 16
 #: Most new tokens a caller may ask for (``--max-tokens``/``max_new_tokens=``); a model's own
 #: positions (``n_positions``) may bound it further.
 MAX_NEW_TOKENS = 1024
+#: Most images decoded together in one lane (``--rows``/``rows=``, engine/rows.py): what the rows
+#: graph's derive check proves bit for bit against each image alone (engine/derive/rows_copy.py).
+MAX_ROWS = 4
