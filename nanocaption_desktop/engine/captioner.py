@@ -188,8 +188,8 @@ class Captioner:
             ]
         t0 = time.perf_counter()
         checked = [check_pixel_values(p, self.preprocess_config) for p in pixels]
-        images = (rows.one.image_values(self.encode(p)) for p in checked)  # one at a time
-        results = rows.greedy(images, len(checked), settings, cancel)
+        hidden = (self.encode(p) for p in checked)  # one at a time
+        results = rows.greedy(hidden, len(checked), settings, cancel)
         seconds = time.perf_counter() - t0
         return [
             Caption(self.detokenizer.decode(r.token_ids), r.token_ids, r.score, seconds, src)
