@@ -48,9 +48,8 @@ class Captioner:
         encoder_threads: int | None = None,
         rows_graph: bool = False,
     ) -> None:
-        """`threads`: intra-op threads of each session (default: every physical core);
-        `encoder_threads`: the encoder's, when it should differ; `rows_graph`: the rows graph
-        in place of the step graph (see `load`)."""
+        """`threads`, `encoder_threads`, `rows_graph`: see `load` (threads default: every
+        physical core)."""
         self.bundle = bundle
         self.threads = threads or physical_cores()
         values = read_values(bundle)  # every number checked: a ModelError names file and key
