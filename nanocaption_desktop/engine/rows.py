@@ -9,9 +9,10 @@ once, stacked (each image's are copied in as its cross graph runs, then dropped:
 the full model that is 58 MB per lane instead of 116). Greedy search only: beam search's rows
 of one image share their quantization in the stock graph, so beams keep the one-image path.
 
-Measured on the full INT8 model, one thread, 197 image positions (best of 3, 12 steps): a
-one-row step 12.4 ms; the rows graph 14.5 ms for 1 row, 16.5 for 2, 19.2 for 4, so 8.3 and
-4.8 ms per image and token against 12.4.
+Measured on the full INT8 model, one thread, 197 image positions (best of 3, 12 steps, format 1
+of the rows graph): a one-row step 12.4 ms; the rows graph 14.5 ms for 1 row, 16.5 for 2, 19.2
+for 4. A folder at 4 rows per lane: 2.17x the images/s of one row per lane on the step graph
+(docs/performance.md, "Several images per weight pass").
 """
 
 from __future__ import annotations
