@@ -24,10 +24,11 @@ from .engine.limits import (
     MAX_BEAMS,
     MAX_MEGAPIXELS,
     MAX_NEW_TOKENS,
+    MAX_ROWS,
     MIN_MEGAPIXELS,
 )
 from .jobs import BatchProgress, BatchResult, BatchSpec, SidecarPolicy, caption_folder, checked_spec
-from .jobs.spec import DEFAULT_PREFETCH
+from .jobs.spec import DEFAULT_PREFETCH, DEFAULT_ROWS
 from .jobs.writers import csv_header, csv_row
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ symlink or not a regular file is not written: that image fails with the reason.
 A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
 --prefetch is how many images are decoded ahead of the model: captions never depend on the
 other images of a batch, so it changes speed and memory, never a caption (--batch-size is its
-old, deprecated name).
+old, deprecated name). --rows is how many images each lane decodes together, one pass over the
+weights for all: each caption is still exactly the one the image gets alone (greedy captions;
+with --beams above 1 images go one at a time).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
 (Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2)."""
 
@@ -97,6 +100,7 @@ MEGAPIXELS_HELP = (
     "is read at a reduced scale and counts at that size)"
 )
 MAX_TOKENS = positive_int_up_to(MAX_NEW_TOKENS, "MAX_NEW_TOKENS")
+ROWS = positive_int_up_to(MAX_ROWS, "MAX_ROWS")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -145,6 +149,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="deprecated: the old name of --prefetch",
     )
+    p.add_argument(
+        "--rows",
+        type=ROWS,
+        default=DEFAULT_ROWS,
+        metavar="N",
+        help=f"images decoded together per lane, 1 to {MAX_ROWS} (default {DEFAULT_ROWS}); "
+        "never changes a caption",
+    )
     p.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width")
     p.add_argument("--max-tokens", type=MAX_TOKENS, metavar="N", help="most new tokens per caption")
     p.add_argument(
@@ -183,6 +195,7 @@ def spec_from_args(args: argparse.Namespace) -> BatchSpec:
         beams=args.beams,
         max_new_tokens=args.max_tokens,
         prefetch=args.prefetch,
+        rows=args.rows,
         isolate=args.isolate,
         model=args.model,
     )
@@ -306,7 +319,7 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
             raise FileNotFoundError(f"{args.folder}: no such folder")
         # outputs that may not be written are refused before the model loads (exit code 2)
         spec = checked_spec(spec_from_args(args))
-        captioner = _load_captioner(spec.model, getattr(args, "max_megapixels", None))
+        captioner = _load_captioner(spec, getattr(args, "max_megapixels", None))
         results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
         if to_stdout:
             _write_stdout(csv_header())
@@ -343,10 +356,10 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_captioner(model: os.PathLike[str] | None, max_megapixels: float | None = None) -> Any:
-    from .engine.captioner import Captioner
+def _load_captioner(spec: BatchSpec, max_megapixels: float | None = None) -> Any:
+    from .jobs import folder_captioner
 
-    return Captioner.load(model, max_megapixels=max_megapixels)
+    return folder_captioner(spec, max_megapixels=max_megapixels)
 
 
 def _silence_stdout() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from .caption import Caption
 from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
 from .derive import (
+    DerivedRows,
     derived_decoder,
     derived_encoder,
     derived_files,
@@ -40,10 +42,15 @@ __all__ = ["Caption", "Captioner"]
 
 class Captioner:
     def __init__(
-        self, bundle: Bundle, *, threads: int | None = None, encoder_threads: int | None = None
+        self,
+        bundle: Bundle,
+        *,
+        threads: int | None = None,
+        encoder_threads: int | None = None,
+        rows_graph: bool = False,
     ) -> None:
-        """`threads`: intra-op threads of each session (default: every physical core);
-        `encoder_threads`: the encoder's, when it should differ (see `load`)."""
+        """`threads`, `encoder_threads`, `rows_graph`: see `load` (threads default: every
+        physical core)."""
         self.bundle = bundle
         #: the largest image decoded, in megapixels (`Captioner.load(max_megapixels=...)`)
         self.max_megapixels = DEFAULT_MAX_MEGAPIXELS
@@ -57,8 +64,11 @@ class Captioner:
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
         # encoder keeps no prepacked weight copies (-65 MB, same outputs; sessions.py).
         self.encoder_file = self._encoder_file(bundle)
-        self.decoder = self._load_decoder(bundle, threads)
         self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
+        self._beam_step: Path | None = None  # rows-graph mode: the step graph, for beams
+        self._beam_decoder: HoistedDecoder | None = None  # ... opened on first use
+        self._beam_lock = threading.Lock()
+        self.decoder = self._load_decoder(bundle, threads, rows_graph)
         self.encoder = make_session(
             self.encoder_file, threads=encoder_threads or threads, spinning=False, prepack=False
         )
@@ -85,13 +95,16 @@ class Captioner:
         found = cls._optimized(bundle.encoder, bundle.has_stock_encoder, derived_encoder, "encoder")
         return found or bundle.encoder
 
-    @classmethod
-    def _load_decoder(cls, bundle: Bundle, threads: int | None) -> Any:
-        """The hoisted cross/step pair, or the stock graph."""
+    def _load_decoder(self, bundle: Bundle, threads: int | None, rows_graph: bool) -> Any:
+        """The hoisted cross/step pair (the cross and rows graphs with `rows_graph`), or the
+        stock graph."""
         stock = bundle.has_stock_decoder
-        found = cls._optimized(bundle.decoder, stock, derived_decoder, "decoder pair")
+        found = self._optimized(bundle.decoder, stock, derived_decoder, "decoder pair")
         if found is not None:
             try:
+                rows = derived_rows(found.step) if rows_graph and found.broadcast else None
+                if rows is not None:
+                    return self._open_rows_graph(found.cross, found.step, rows, threads)
                 return open_hoisted(
                     found.cross, found.step, threads=threads, broadcast=found.broadcast
                 )
@@ -101,6 +114,33 @@ class Captioner:
                 log.warning("using the stock decoder graph: %s", e)
         session = make_session(bundle.decoder, threads=threads, spinning=STEP_SPINNING)
         return StockDecoder(session, str(bundle.decoder))
+
+    def _open_rows_graph(
+        self, cross: Path, step: Path, rows: DerivedRows, threads: int | None
+    ) -> HoistedDecoder:
+        """The cross graph and the rows graph, which serves one row as the step graph does (its
+        derive check proves 1 row bit for bit), so the weights are held once; the step graph
+        is opened only for a beam search (`_decoder_for`)."""
+        session = _step_session(rows.step, threads)
+        cross_session = make_session(
+            cross, threads=threads, spinning=False, disabled_optimizers=EXACT
+        )
+        one = HoistedDecoder(cross_session, session, str(step))
+        self._rows = RowsDecoder(one, session, rows.per_image)
+        self._beam_step = step
+        return one
+
+    def _decoder_for(self, beams: int) -> Any:
+        """The decoder for `beams` rows of one image. In rows-graph mode a beam search takes the
+        step graph (opened once, on first use): its beams share one quantization scale per
+        step, and the rows graph quantizes each row on its own, which would change them."""
+        if beams == 1 or self._beam_step is None:
+            return self.decoder
+        with self._beam_lock:
+            if self._beam_decoder is None:
+                step = _step_session(self._beam_step, self.threads)
+                self._beam_decoder = HoistedDecoder(self.decoder.cross, step, self.decoder.path)
+            return self._beam_decoder
 
     def rows_decoder(self) -> RowsDecoder | None:
         """The rows graph (several images per step, engine/rows.py), derived and opened on first
@@ -112,12 +152,7 @@ class Captioner:
             if isinstance(dec, HoistedDecoder) and dec.broadcast and not stock_graphs_asked():
                 found = derived_rows(Path(dec.path))
             if found is not None:
-                session = make_session(
-                    found.step,
-                    threads=self.threads,
-                    spinning=STEP_SPINNING,
-                    disabled_optimizers=EXACT,
-                )
+                session = _step_session(found.step, self.threads)
                 self._rows = RowsDecoder(dec, session, found.per_image)
         return self._rows if isinstance(self._rows, RowsDecoder) else None
 
@@ -143,8 +178,8 @@ class Captioner:
             ]
         t0 = time.perf_counter()
         checked = [check_pixel_values(p, self.preprocess_config) for p in pixels]
-        images = [rows.one.image_values(self.encode(p)) for p in checked]
-        results = rows.greedy(images, settings, cancel)
+        hidden = (self.encode(p) for p in checked)  # one at a time
+        results = rows.greedy(hidden, len(checked), settings, cancel)
         seconds = time.perf_counter() - t0
         return [
             Caption(self.detokenizer.decode(r.token_ids), r.token_ids, r.score, seconds, src)
@@ -161,6 +196,7 @@ class Captioner:
         decoder: str | None = None,
         encoder_threads: int | None = None,
         max_megapixels: float | None = None,
+        rows_graph: bool = False,
     ) -> Captioner:
         """Find and check a bundle (see DESIGN.md for where it looks) and create the sessions.
 
@@ -171,18 +207,18 @@ class Captioner:
         speed of two threads everywhere and a folder about 95% of all single-thread sessions
         (full INT8 model, 2 cores: 151-168 against 190 ms alone; 9.0-9.5 against 9.5-9.9
         images/s). `max_megapixels`: the largest image it decodes (default
-        `limits.DEFAULT_MAX_MEGAPIXELS`; a large JPEG counts at the scale it is decoded at)."""
+        `limits.DEFAULT_MAX_MEGAPIXELS`; a large JPEG counts at the scale it is decoded at).
+        `rows_graph` (a folder of greedy captions several rows at a time, engine/rows.py): the
+        rows graph replaces the step graph, so the decoder's weights are held once; every caption
+        is the same, and a beam search opens the step graph when it first runs."""
         megapixels = checked_megapixels(max_megapixels)  # a RequestError before any work
         if path is None:
             from ..modelstore.locate import find_bundle
 
             found = find_bundle()
             if found is None:
-                raise ModelError(
-                    "model",
-                    "no model installed: run `nanocaption-desktop models "
-                    "fetch`, or pass --model DIR / set NANOCAPTION_MODEL_DIR",
-                )
+                why = "no model installed: run `nanocaption-desktop models fetch`, or pass"
+                raise ModelError("model", f"{why} --model DIR / set NANOCAPTION_MODEL_DIR")
             path = found
         else:
             from ..modelstore.installed import resolve_model
@@ -190,16 +226,15 @@ class Captioner:
             path = resolve_model(path)  # a name (``models list``) or a folder
         t0 = time.perf_counter()
         bundle = Bundle.open(path, quantized=quantized, decoder=decoder)  # reads JSON only
-        # tampering: unsafe files, external data, manifest hashes; an untrusted bundle's graphs
-        # are opened in a throw-away process first
-        decoder_files = (
-            [bundle.decoder] if bundle.has_stock_decoder else derived_files(bundle.decoder)
+        # tampering checks; an untrusted bundle's graphs are opened in a throw-away process first
+        loads = [
+            *([bundle.encoder] if bundle.has_stock_encoder else derived_files(bundle.encoder)),
+            *([bundle.decoder] if bundle.has_stock_decoder else derived_files(bundle.decoder)),
+        ]
+        check_before_load(path, loads=loads)
+        captioner = cls(
+            bundle, threads=threads, encoder_threads=encoder_threads, rows_graph=rows_graph
         )
-        encoder_files = (
-            [bundle.encoder] if bundle.has_stock_encoder else derived_files(bundle.encoder)
-        )
-        check_before_load(path, loads=[*encoder_files, *decoder_files])
-        captioner = cls(bundle, threads=threads, encoder_threads=encoder_threads)
         captioner.max_megapixels = megapixels
         log.info(
             "loaded %s in %.2f s; decoder: %s; encoder: %s",
@@ -212,8 +247,11 @@ class Captioner:
 
     @property
     def decoder_graphs(self) -> str:
-        """ "hoisted pair" (the optimized cross/step graphs) or "stock graph"."""
-        return "hoisted pair" if isinstance(self.decoder, HoistedDecoder) else "stock graph"
+        """ "hoisted pair" (the optimized cross/step graphs), "hoisted pair, rows graph" (the
+        rows graph in the step graph's place) or "stock graph"."""
+        if not isinstance(self.decoder, HoistedDecoder):
+            return "stock graph"
+        return "hoisted pair" if self._beam_step is None else "hoisted pair, rows graph"
 
     @property
     def encoder_graph(self) -> str:
@@ -259,7 +297,8 @@ class Captioner:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         hidden = self.encode(pixels)
-        result = generate(self.decoder.begin(hidden, settings.num_beams), settings, cancel)
+        decoder = self._decoder_for(settings.num_beams)
+        result = generate(decoder.begin(hidden, settings.num_beams), settings, cancel)
         return Caption(
             self.detokenizer.decode(result.token_ids),
             result.token_ids,
@@ -352,3 +391,8 @@ class Captioner:
             except NanoCaptionError as e:
                 reason = getattr(e, "reason", str(e))
                 yield Caption("", (), float("nan"), time.perf_counter() - t0, name, reason)
+
+
+def _step_session(path: Path, threads: int | None) -> Any:
+    """A step or rows graph's session: spinning threads, only the exact optimizers."""
+    return make_session(path, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import Cancelled, RequestError
-from .limits import MAX_BEAMS, MAX_NEW_TOKENS
+from .limits import MAX_BEAMS, MAX_NEW_TOKENS, MAX_ROWS
 from .values import ConfigValueError, flag, integer, number
 
 NEG = np.float32(-1.0e9)
@@ -163,12 +163,15 @@ def _from_configs(
     )
 
 
-def check_request(*, beams: object = None, max_new_tokens: object = None) -> None:
-    """A caller's ``beams`` / ``max_new_tokens`` (None: the model's default) within the limits
-    of engine/limits.py, else ``RequestError`` naming the limit. Needs no model."""
+def check_request(
+    *, beams: object = None, max_new_tokens: object = None, rows: object = None
+) -> None:
+    """A caller's ``beams`` / ``max_new_tokens`` (None: the model's default) and ``rows`` within
+    the limits of engine/limits.py, else ``RequestError`` naming the limit. Needs no model."""
     for name, value, limit, const in (
         ("beams", beams, MAX_BEAMS, "MAX_BEAMS"),
         ("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS, "MAX_NEW_TOKENS"),
+        ("rows", rows, MAX_ROWS, "MAX_ROWS"),
     ):
         if value is None:
             continue

@@ -4,23 +4,26 @@ The rows graph (engine/derive/rows.py) quantizes each row on its own, so a step 
 rows reads the weights once and gives each row the logits of a one-row step, bit for bit (its
 derive check proves it). Rows stepped together share one past length: a group of images starts
 together, and a row that is done (end token or length limit) leaves the group, its past and
-image tensors sliced away, so no row ever sees padding. Greedy search only: beam search's rows
+image tensors sliced away, so no row ever sees padding. The image tensors of a group are held
+once, stacked (each image's are copied in as its cross graph runs, then dropped: with 4 rows on
+the full model that is 58 MB per lane instead of 116). Greedy search only: beam search's rows
 of one image share their quantization in the stock graph, so beams keep the one-image path.
 
-Measured on the full INT8 model, one thread, 197 image positions (best of 3, 12 steps): a
-one-row step 12.4 ms; the rows graph 14.5 ms for 1 row, 16.5 for 2, 19.2 for 4, so 8.3 and
-4.8 ms per image and token against 12.4.
+Measured on the full INT8 model, one thread, 197 image positions (best of 3, 12 steps, format 1
+of the rows graph): a one-row step 12.4 ms; the rows graph 14.5 ms for 1 row, 16.5 for 2, 19.2
+for 4. A folder at 4 rows per lane: 2.17x the images/s of one row per lane on the step graph
+(docs/performance.md, "Several images per weight pass").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from .decoder import HoistedDecoder
+from .decoder import HoistedDecoder, _run_bound
 from .decoding import CancelFlag, GenerationSettings, Result, log_softmax
 from .errors import Cancelled
 
@@ -37,35 +40,54 @@ class RowsDecoder:
         self.rows = HoistedDecoder(one.cross, step, one.path)
         self.per_image = per_image
 
-    def stack(self, images: Sequence[list[ort.OrtValue]]) -> list[ort.OrtValue]:
-        """The image tensors of rows `images` (each `one.image_values(...)` of one image)."""
-        out = []
-        for k, name in enumerate(self.rows.cross_outputs):
-            if name in self.per_image and len(images) > 1:
-                stacked = np.concatenate([im[k].numpy() for im in images])
-                out.append(ort.OrtValue.ortvalue_from_numpy(stacked))
-            else:
-                out.append(images[0][k])
+    def gather(self, hidden: Iterable[np.ndarray], count: int) -> list[Any]:
+        """The image tensors of `count` rows, one per encoder output in `hidden` (consumed one
+        by one): per-image ones stacked into one numpy array each, the cross graph writing each
+        image's straight into its row after the first; shared ones (the same for every image)
+        once, as onnxruntime values."""
+        out: list[Any] = []
+        names = self.rows.cross_outputs
+        for r, h in enumerate(hidden):
+            if r == 0:
+                for name, value in zip(names, self.one.image_values(h), strict=True):
+                    if name in self.per_image and count > 1:
+                        row = value.numpy()
+                        out.append(np.empty((count, *row.shape[1:]), dtype=row.dtype))
+                        out[-1][0] = row[0]
+                    else:
+                        out.append(value)
+                continue
+            b = self.one.cross.io_binding()
+            b.bind_cpu_input(self.one.cross_input, np.ascontiguousarray(h))
+            for name, a in zip(names, out, strict=True):
+                if isinstance(a, np.ndarray):
+                    dest = a[r : r + 1]
+                    b.bind_output(name, "cpu", 0, a.dtype, dest.shape, dest.ctypes.data)
+                else:
+                    b.bind_output(name, "cpu")
+            _run_bound(self.one.cross, b, self.one.path)
         return out
 
     def greedy(
         self,
-        images: Sequence[list[ort.OrtValue]],
+        hidden: Iterable[np.ndarray],
+        count: int,
         s: GenerationSettings,
         cancel: CancelFlag | None = None,
     ) -> list[Result]:
-        """`decoding.greedy_search` for each image, all stepped together."""
-        live = list(range(len(images)))
-        tokens = [[s.decoder_start_token_id] for _ in images]
-        totals = [0.0] * len(images)
+        """`decoding.greedy_search` for each of `count` images (their encoder outputs), all
+        stepped together."""
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        arrays = self.gather(hidden, count)
+        live = list(range(count))
+        tokens = [[s.decoder_start_token_id] for _ in range(count)]
+        totals = [0.0] * count
         limit = s.total_length
-        run: Any = None
+        run = self.rows.begin(_NO_HIDDEN, count, image=_values(arrays))  # image given
         while live and len(tokens[live[0]]) < limit:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            if run is None:
-                image = self.stack([images[i] for i in live])
-                run = self.rows.begin(_NO_HIDDEN, len(live), image=image)  # image given
             ids = np.array([[tokens[i][-1]] for i in live], dtype=np.int64)
             logits = run.step(ids)
             keep = []
@@ -76,14 +98,30 @@ class RowsDecoder:
                 totals[i] += float(logprobs[nxt])
                 if nxt != s.eos_token_id:
                     keep.append(row)
-            if len(keep) < len(live):
+            if keep and len(keep) < len(live):
                 live = [live[r] for r in keep]
-                if live:
-                    _keep_rows(run, keep, self.stack([images[i] for i in live]))
+                arrays = [_compact(a, keep) if isinstance(a, np.ndarray) else a for a in arrays]
+                _keep_rows(run, keep, _values(arrays))
+            elif not keep:
+                live = []
         return [
             Result(tuple(t), total / (len(t) - 1) if len(t) > 1 else 0.0)
             for t, total in zip(tokens, totals, strict=True)
         ]
+
+
+def _compact(a: np.ndarray, rows: list[int]) -> np.ndarray:
+    """The first `len(rows)` rows of `a`, moved there in place (`rows` ascending): a view, no
+    second copy of a group's image tensors (two lanes of 4 rows: 116 MB)."""
+    for j, r in enumerate(rows):
+        if j != r:
+            a[j] = a[r]
+    return a[: len(rows)]
+
+
+def _values(arrays: list[Any]) -> list[ort.OrtValue]:
+    """onnxruntime values over the stacked arrays (no copy: the arrays must stay alive)."""
+    return [ort.OrtValue.ortvalue_from_numpy(a) if isinstance(a, np.ndarray) else a for a in arrays]
 
 
 def _keep_rows(run: Any, rows: list[int], image: list[ort.OrtValue]) -> None:

@@ -84,8 +84,9 @@ class Announcing:
 
     ``jobs`` has no "image started" event: its batch calls ``caption_pixels(pixels,
     source=<path relative to the folder>, ...)`` for each image right before the model runs (on
-    the worker's thread, or on a lane's thread when two images are captioned at once), so that
-    call is where the image being captioned now is known. Everything else passes through.
+    the worker's thread, or on a lane's thread when two images are captioned at once), or
+    ``caption_rows(pixels, sources=[...], ...)`` for several decoded together, so that call is
+    where the image being captioned now is known. Everything else passes through.
     """
 
     def __init__(self, captioner: Any, started: Callable[[str], None]) -> None:
@@ -97,6 +98,13 @@ class Announcing:
         if source:
             self._started(str(source))
         return self._captioner.caption_pixels(pixels, *args, **kwargs)
+
+    def caption_rows(self, pixels: Any, *args: Any, **kwargs: Any) -> Any:
+        """Several images decoded together (engine/rows.py): the first is the one announced."""
+        sources = kwargs.get("sources") or []
+        if sources:
+            self._started(str(sources[0]))
+        return self._captioner.caption_rows(pixels, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._captioner, name)

@@ -66,16 +66,12 @@ def caption_folder(
     model that cannot load, ``OutputError`` when an output cannot be written and its subclass
     ``OutputRefused`` (also a ``ValueError``), before any work, for outputs that may not be
     written: an image, two outputs that are one file, a symlink, FIFO or folder as CSV/JSONL;
-    ``RequestError`` (a ``ValueError``) for ``beams``/``max_new_tokens`` out of range, before
-    any image; ``TypeError`` for an unknown keyword.
+    ``RequestError`` (a ``ValueError``) for ``beams``/``max_new_tokens``/``rows`` out of range,
+    before any image; ``TypeError`` for an unknown keyword.
     """
     spec = checked_spec(spec_of(path_or_spec, fields, caller="caption_folder"))
     if captioner is None:
-        from ..engine.captioner import Captioner
-
-        # A folder wants throughput: single-thread sessions let the engine caption one image
-        # per core at once (engine/pipeline.py), same captions.
-        captioner = Captioner.load(spec.model, threads=1)
+        captioner = folder_captioner(spec)
     settings_of = getattr(captioner, "settings", None)
     if settings_of is not None:  # the model's own positions may bound max_new_tokens further
         settings_of.override(beams=spec.beams, max_new_tokens=spec.max_new_tokens)
@@ -85,13 +81,26 @@ def caption_folder(
     return run.results()
 
 
+def folder_captioner(spec: BatchSpec, max_megapixels: float | None = None) -> Any:
+    """The captioner a folder batch loads (the CLI's and the API's): single-thread sessions, so
+    the engine captions one image per core at once (engine/pipeline.py); for greedy batches of
+    several rows, the rows graph in place of the step graph, so the decoder's weights are held
+    once (engine/rows.py). Same captions either way."""
+    from ..engine.captioner import Captioner
+
+    rows_graph = spec.rows > 1 and spec.beams in (None, 1)
+    return Captioner.load(
+        spec.model, threads=1, rows_graph=rows_graph, max_megapixels=max_megapixels
+    )
+
+
 def checked_spec(spec: BatchSpec) -> BatchSpec:
     """The spec checked before any work: the request is within the limits, the folder exists,
     the outputs may be written (``outputs.check_outputs``); the journal's default filled in.
     ``caption_folder`` runs it, and the CLI before it loads the model."""
     from ..engine.decoding import check_request
 
-    check_request(beams=spec.beams, max_new_tokens=spec.max_new_tokens)
+    check_request(beams=spec.beams, max_new_tokens=spec.max_new_tokens, rows=spec.rows)
     root = spec.folder
     if not os.path.isdir(root):
         if os.path.exists(root):

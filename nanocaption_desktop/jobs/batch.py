@@ -170,18 +170,20 @@ class BatchRun:
 
     def _captions(self, works: Iterator[Work]) -> Iterator[tuple[Work, Any]]:
         """`(work, caption)` in order, as many images at once as the engine's sessions leave
-        cores for (engine/pipeline.py); a caption never depends on its neighbours. Ends at the
+        cores for (engine/pipeline.py), each lane decoding `rows` greedy captions together
+        (engine/rows.py); a caption never depends on its neighbours. Ends at the
         first caption a cancel interrupted: that one is not finished and not written."""
         from ..engine.pipeline import caption_stream, lanes_for
 
         items = ((w, None if w.done else w.pixels, w.display) for w in works)
         yield from caption_stream(
-            _Guarded(self.captioner),
+            _guarded(self.captioner),
             items,
             beams=self.s.beams,
             max_new_tokens=self.s.max_new_tokens,
             cancel=self.cancel,
             lanes=lanes_for(self.captioner),
+            rows=self.s.rows,
         )
 
     def _result(self, work: Work, cap: Any) -> BatchResult:
@@ -315,6 +317,7 @@ class _Guarded:
 
     def __init__(self, captioner: Any) -> None:
         self.captioner = captioner
+        self.settings = getattr(captioner, "settings", None)  # greedy or not (pipeline.py)
 
     def caption_pixels(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
         try:
@@ -324,3 +327,25 @@ class _Guarded:
         except Exception as e:
             log.exception("captioning %s failed", source)
             return _Failure(f"captioning failed: {e}")
+
+
+class _GuardedRows(_Guarded):
+    """`_Guarded` for a captioner that decodes several images together (engine/rows.py)."""
+
+    def caption_rows(self, pixels: list[Any], *, sources: list[str], **kw: Any) -> list[Any]:
+        """Several images decoded together; when that raises, each image again alone, so only
+        the image at fault fails."""
+        try:
+            return list(self.captioner.caption_rows(pixels, sources=sources, **kw))
+        except (Cancelled, ModelError):
+            raise
+        except Exception as e:
+            log.warning("captioning %s together failed (%s); one by one", ", ".join(sources), e)
+        return [
+            self.caption_pixels(p, source=src, beams=1, **kw)
+            for p, src in zip(pixels, sources, strict=True)
+        ]
+
+
+def _guarded(captioner: Any) -> _Guarded:
+    return _GuardedRows(captioner) if hasattr(captioner, "caption_rows") else _Guarded(captioner)

@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +44,10 @@ sys.path.insert(0, str(HERE))
 
 import speed_contenders as sc  # noqa: E402
 
+from nanocaption_desktop.engine import Captioner  # noqa: E402
 from nanocaption_desktop.engine.pipeline import caption_stream  # noqa: E402
 from nanocaption_desktop.engine.sessions import physical_cores  # noqa: E402
+from nanocaption_desktop.jobs.spec import DEFAULT_ROWS  # noqa: E402
 
 IMAGE = ROOT / "tests" / "fixtures" / "images" / "sun_and_grass.jpg"
 
@@ -141,7 +144,7 @@ def main() -> None:
     ap.add_argument(
         "--probe-repeats", type=int, default=40, help="best of N for every rate and bandwidth"
     )
-    ap.add_argument("--skip", default="", help="comma list of: torch,folder,cold,window")
+    ap.add_argument("--skip", default="", help="comma list of: torch,folder,rss,cold,window")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     bundle = Path(args.bundle)
@@ -196,6 +199,9 @@ def main() -> None:
         res["folder"] = folder(
             bundle, th, args.folder_images, args.folder_repeats, n, eng, stock, rows
         )
+    if "rss" not in skip:
+        rss_rows = sorted({1, DEFAULT_ROWS})
+        res["folder_rss"] = folder_rss(bundle, args.folder_images, n, rss_rows)
     if "cold" not in skip:
         res["cold"] = cold_start(app_bundle(bundle), args.cold_runs, n)
     res["window_visible_s"] = None if "window" in skip else window_visible(3)
@@ -239,11 +245,10 @@ def folder(
         "engine_loop": loop(eng, "engine_loop"),
         "stream_lanes": stream(eng1, "stream_lanes"),
     }
-    if any(r > 1 for r in rows):
-        eng1.rows_decoder()  # derived (once) and opened before the clock runs
+    # a folder's captioner (jobs.folder_captioner): the rows graph in the step graph's place
+    eng_rows = Captioner.load(bundle, threads=1, rows_graph=True)
     for r in rows:
-        if r > 1:
-            contenders[f"stream_lanes_rows{r}"] = stream(eng1, f"stream_lanes_rows{r}", r)
+        contenders[f"rows_graph_rows{r}"] = stream(eng_rows, f"rows_graph_rows{r}", r)
     times = alternate(contenders, repeats)
     out: dict[str, Any] = {"images": count, "repeats": repeats}
     for name, ts in times.items():
@@ -251,6 +256,27 @@ def folder(
             "images_per_s": count / float(np.median(ts)),
             "same_as_alone": got[name] == alone,
         }
+    return out
+
+
+def folder_rss(bundle: Path, count: int, n: int, rows: list[int]) -> dict[int, Any]:
+    """Peak RSS and images/s of a folder batch in a fresh process (folder_rss_child.py) at
+    each number of rows, on `count` random images written as PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(11)
+    out: dict[int, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(count):
+            pixels = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(Path(tmp) / f"img{k:03d}.png")
+        for r in rows:
+            done = subprocess.run(
+                [sys.executable, str(HERE / "folder_rss_child.py"), str(bundle), tmp, str(r),
+                 str(n)],
+                capture_output=True, text=True, check=True, cwd=HERE,
+            )  # fmt: skip
+            out[r] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -307,17 +333,22 @@ def report(res: dict[str, Any]) -> None:
     )
     f = res.get("folder")
     if f:
-        base = f["stock_loop"]["images_per_s"]
+        base, lanes = f["stock_loop"]["images_per_s"], f["stream_lanes"]["images_per_s"]
         print(
             f"\nfolder, {f['images']} images, median of {f['repeats']}: images/s  vs stock loop"
-            "  captions as alone"
+            "  vs lanes  captions as alone"
         )
         for name in [k for k in f if isinstance(f[k], dict)]:
             r = f[name]
             print(
                 f"  {name:32s} {r['images_per_s']:7.2f} {r['images_per_s'] / base:9.2f}x"
-                f"  {r['same_as_alone']}"
+                f" {r['images_per_s'] / lanes:8.2f}x  {r['same_as_alone']}"
             )
+    for r, m in (res.get("folder_rss") or {}).items():
+        print(
+            f"folder batch, fresh process, rows {r}: peak RSS {m['peak_rss_mb']:.0f} MB, "
+            f"{m['images'] / m['seconds']:.2f} images/s ({m['ok']}/{m['images']} ok)"
+        )
     c = res.get("cold")
     if c:
         print(

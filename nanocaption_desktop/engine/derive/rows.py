@@ -7,7 +7,9 @@ Here each `DynamicQuantizeLinear` becomes the same arithmetic over the last axis
 the step graph sees one token per row), as onnxruntime computes it for a whole tensor
 (`GetQuantizationParameter`): min and max including 0, scale `(max - min) / 255` (1 when they are
 equal), zero point `round_half_even(clip(0 - min / scale, 0, 255))`, and `x / scale` rounded
-half to even, plus the zero point, clipped to 0..255.
+half to even, plus the zero point, clipped to 0..255; the two roundings are onnxruntime's own
+`QuantizeLinear` per row (axis 0), the kernel `DynamicQuantizeLinear` quantizes with (format 2:
+13 nodes per quantization; format 1 spelled them out in 18 elementwise nodes).
 
 onnxruntime's `MatMulInteger` takes only a scalar zero point for A, so each product runs with
 none and subtracts `zero_point[row] * colsum(W - w_zero_point)[col]` after it: exact in int32
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 
 class RowsError(Exception):
@@ -81,12 +83,20 @@ def _constants(g: onnx.GraphProto) -> dict[str, str]:
         name = f"rows/{key}"
         g.initializer.append(numpy_helper.from_array(np.array(v, dtype=np.float32), name))
         names[key] = name
+    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "rows/flat"))
+    names["flat"] = "rows/flat"
     return names
 
 
 def _quantize_rows(x: str, q: str, scale: str, zp: str, p: str) -> list[onnx.NodeProto]:
-    """DynamicQuantizeLinear over the last axis: q, scale [..., 1], zp [..., 1] (uint8)."""
-    zero, one, qmax = "rows/zero", "rows/one", "rows/qmax"
+    """DynamicQuantizeLinear over the last axis: q, scale [..., 1], zp [..., 1] (uint8).
+
+    The rounding steps are onnxruntime's own `QuantizeLinear`, per row (axis 0, a scale and a
+    zero point per row), the kernel `DynamicQuantizeLinear` quantizes with: the zero point is
+    `QuantizeLinear(-min)` with zero point 0 (saturating to 0..255 after rounding is clipping
+    before it, the bounds being whole), then the row. 13 nodes, 5 fewer than the same arithmetic
+    in elementwise nodes (format 1); the derive check proves both bit for bit."""
+    zero, one, qmax, flat = "rows/zero", "rows/one", "rows/qmax", "rows/flat"
 
     def node(op: str, inputs: list[str], out: str, **kw: Any) -> onnx.NodeProto:
         return helper.make_node(op, inputs, [out], name=f"{p}/{out.rsplit('/', 1)[-1]}", **kw)
@@ -100,16 +110,11 @@ def _quantize_rows(x: str, q: str, scale: str, zp: str, p: str) -> list[onnx.Nod
         node("Div", [f"{p}/range", qmax], f"{p}/scale0"),
         node("Equal", [f"{p}/max", f"{p}/min"], f"{p}/flat"),
         node("Where", [f"{p}/flat", one, f"{p}/scale0"], scale),
-        node("Div", [f"{p}/min", scale], f"{p}/minq"),
-        node("Sub", [zero, f"{p}/minq"], f"{p}/zp0"),
-        node("Clip", [f"{p}/zp0", zero, qmax], f"{p}/zp1"),
-        node("Round", [f"{p}/zp1"], f"{p}/zpf"),
-        node("Cast", [f"{p}/zpf"], zp, to=TensorProto.UINT8),
-        node("Div", [x, scale], f"{p}/xs"),
-        node("Round", [f"{p}/xs"], f"{p}/xr"),
-        node("Add", [f"{p}/xr", f"{p}/zpf"], f"{p}/xz"),
-        node("Clip", [f"{p}/xz", zero, qmax], f"{p}/xc"),
-        node("Cast", [f"{p}/xc"], q, to=TensorProto.UINT8),
+        node("Reshape", [scale, flat], f"{p}/scale1"),
+        node("Neg", [f"{p}/min"], f"{p}/negmin"),
+        node("QuantizeLinear", [f"{p}/negmin", f"{p}/scale1"], zp, axis=0),
+        node("Reshape", [zp, flat], f"{p}/zp1"),
+        node("QuantizeLinear", [x, f"{p}/scale1", f"{p}/zp1"], q, axis=0),
     ]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..decoder import EXACT, HoistedDecoder, open_hoisted
+from ..limits import MAX_ROWS
 from ..sessions import make_session
 from .checks import DeriveCheckFailed
 
@@ -82,11 +83,11 @@ def check_rows(
     hidden: int,
     steps: int = 4,
 ) -> None:
-    """N images stepped together (N = 1..4) against each alone, bit for bit; raises
+    """N images stepped together (N = 1..MAX_ROWS) against each alone, bit for bit; raises
     `DeriveCheckFailed` naming the first difference."""
     rng = np.random.default_rng(2)
     vocab = None
-    for n in range(1, 5):
+    for n in range(1, MAX_ROWS + 1):
         encs = [(k + 1) * rng.standard_normal((1, 7, hidden)).astype(np.float32) for k in range(n)]
         alone = [one.begin(e, 1) for e in encs]
         run = rows.begin(
