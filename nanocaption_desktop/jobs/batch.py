@@ -15,7 +15,13 @@ from .filecheck import is_regular_file
 from .journal import Journal
 from .lock import JournalLock
 from .outputs import output_keys, prepare_outputs
-from .photo_writes import remove_photo_temp, signature, write_photo, wrote_file
+from .photo_writes import (
+    remove_photo_temp,
+    signature,
+    skip_without_caption,
+    write_photo,
+    wrote_file,
+)
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
 from .scan import ScanEntry, display_path, scan_images
@@ -127,6 +133,9 @@ class BatchRun:
         ):  # nothing would use the caption: do not compute it (a symlink, FIFO... fails later)
             kept = SidecarOutcome.KEPT.value
             return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, sidecar=kept)
+        if skip_without_caption(self.s, entry.path):  # the same for alt text, when described
+            skipped = {"skipped": "it already has alt text"}
+            return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, alt_text=skipped)
         return None
 
     @staticmethod

@@ -64,6 +64,21 @@ def write_photo(path: str | os.PathLike[str], caption: str, spec: Any) -> dict[s
     return compact(result.to_dict())
 
 
+def skip_without_caption(spec: Any, path: str | os.PathLike[str]) -> bool:
+    """``skip_described`` with alt text the only output, and the photo has alt text already:
+    nothing would use a caption, so none is computed (as for ``.txt`` sidecars kept)."""
+    if not (spec.write_metadata and spec.skip_described) or spec.sidecars is not None:
+        return False
+    if spec.csv is not None or spec.jsonl is not None:
+        return False
+    from ..metadata import read_descriptions
+
+    try:
+        return read_descriptions(path).has_alt_text
+    except MetadataError:
+        return False  # captioned, and its write says what is wrong
+
+
 def compact(result: dict[str, Any]) -> dict[str, Any]:
     """A ``WriteResult`` dict without its empty fields and the photo's path (the record's key
     names it already); lists for tuples, as JSON reads them back."""

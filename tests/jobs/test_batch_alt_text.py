@@ -176,3 +176,18 @@ def test_signature_names_the_options() -> None:
     assert signature(BatchSpec("x")) is None
     spec = BatchSpec("x", write_metadata=True, overwrite=True, exif=False, iim=True)
     assert signature(spec) == "alt-text+overwrite+no-exif+iim"
+
+
+def test_skip_described_alone_computes_no_caption_for_described_photos(folder: Path) -> None:
+    list(caption_folder(folder, captioner=fake(), write_metadata=True))
+    (folder / "new.png").write_bytes((IMAGES / "gradient.png").read_bytes())
+    counting = fake()
+    again = {
+        r.relpath: r
+        for r in caption_folder(
+            folder, captioner=counting, write_metadata=True, skip_described=True, resume=False
+        )
+    }
+    assert counting.calls == 1  # only the photo without alt text was captioned
+    assert again["new.png"].alt_text["where"] == "file"
+    assert again["gradient.png"].alt_text == {"skipped": "it already has alt text"}
