@@ -78,12 +78,7 @@ def build_menus(
             None,
             "Copy the caption (Ctrl+Shift+C)",
         ),
-        act(
-            "Save to P&hoto",
-            save_to_photo,
-            "Ctrl+S",
-            "Write the caption into the photo as alt text",
-        ),
+        act("Save to P&hoto", save_to_photo, "Ctrl+S", "Write the caption into the photo"),
         act(
             "&Regenerate Caption",
             captions.regenerate,
