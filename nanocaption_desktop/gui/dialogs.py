@@ -33,6 +33,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+V", "Paste an image or copied files"),
     ("Ctrl+Shift+C", "Copy the caption, from anywhere"),
     ("Ctrl+C", "Copy the caption (in the caption box, with nothing selected)"),
+    ("Ctrl+S", "Save the caption into the photo as alt text"),
     ("Ctrl+R", "Regenerate the caption with the chosen options"),
     ("Ctrl+1 / Ctrl+2", "Show the Caption / Batch page"),
     ("Ctrl+Return", "Start the batch"),

@@ -41,6 +41,7 @@ def build_menus(
     batches: BatchController,
     history_panel: HistoryPanel,
     tabs: QTabWidget,
+    save_to_photo: Callable[[], object],
 ) -> None:
     def add(menu_name: str, *actions: QAction | None) -> None:
         menu = window.menuBar().addMenu(menu_name)
@@ -77,6 +78,7 @@ def build_menus(
             None,
             "Copy the caption (Ctrl+Shift+C)",
         ),
+        act("Save to P&hoto", save_to_photo, "Ctrl+S", "Write the caption into the photo"),
         act(
             "&Regenerate Caption",
             captions.regenerate,

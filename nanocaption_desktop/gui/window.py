@@ -35,6 +35,7 @@ from .history_panel import HistoryPanel
 from .imaging import ImageLoader
 from .input_controller import InputController
 from .menus import build_menus
+from .metadata_controller import MetadataController
 from .model_controller import ModelController
 from .model_panel import MissingModelPanel
 from .model_picker import ModelPicker
@@ -173,6 +174,7 @@ class MainWindow(QMainWindow):
             status=self.statusBar(),
             dialog_parent=self,
         )
+        self.metadata = MetadataController(self.captions, self.caption_panel, dialog_parent=self)
         build_menus(
             self,
             model=self.model,
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
             batches=self.batches,
             history_panel=self.history_panel,
             tabs=self.tabs,
+            save_to_photo=self.metadata.save,
         )
         self.model.state_changed.connect(self.model_state_changed)
         self.model.state_changed.connect(self._model_state)
@@ -193,7 +196,8 @@ class MainWindow(QMainWindow):
         self.drops = WindowDrops(self, self.drop_area)
         self.drops.dropped.connect(self.inputs.handle_dropped)
         self.single_instance: object = None  # app.py's InstanceServer, when this window serves
-        for said in (self.model.message, self.captions.message, self.batches.message):
+        said_by = (self.model.message, self.captions.message, self.batches.message)
+        for said in (*said_by, self.metadata.message):
             said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
         self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
@@ -215,6 +219,7 @@ class MainWindow(QMainWindow):
         b.jsonl.setChecked(s.batch_write_jsonl())
         b.set_sidecar_policy(s.batch_sidecars())
         b.resume.setChecked(s.batch_resume())
+        b.write_metadata.setChecked(s.batch_write_metadata())
         self.history_panel.last_folder = s.last_export_folder()
         self._place(self.restoreGeometry(s.window_geometry()))
         self.restoreState(s.window_state())
@@ -247,6 +252,7 @@ class MainWindow(QMainWindow):
         s.set_batch_write_jsonl(b.jsonl.isChecked())
         s.set_batch_sidecars(b.sidecar_policy())
         s.set_batch_resume(b.resume.isChecked())
+        s.set_batch_write_metadata(b.write_metadata.isChecked())
         s.sync()
 
     # ================================================================= model picker
