@@ -43,7 +43,8 @@ A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what 
 other images of a batch, so it changes speed and memory, never a caption (--batch-size is its
 old, deprecated name).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
-(Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2)."""
+(Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2).
+--ray runs the same batch on a Ray cluster (docs/scale.md): the same outputs and journal."""
 
 
 def positive_int(text: str) -> int:
@@ -130,6 +131,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="decode images in a worker process, so a decoder crash or hang costs one file "
         "(default: on)",
     )
+    from .cli_scale import add_options
+
+    add_options(p)  # --ray, --ray-ship-model
     p.set_defaults(handler=run)
     return p
 
@@ -278,8 +282,13 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
             raise FileNotFoundError(f"{args.folder}: no such folder")
         # outputs that may not be written are refused before the model loads (exit code 2)
         spec = checked_spec(spec_from_args(args))
-        captioner = _load_captioner(spec.model)
-        results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
+        if args.ray:
+            from .cli_scale import results as ray_results
+
+            results = ray_results(spec, args, interrupt.cancel)
+        else:
+            captioner = _load_captioner(spec.model)
+            results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
         if to_stdout:
             _write_stdout(csv_header())
         with interrupt.graceful_while():

@@ -46,3 +46,14 @@ class MetadataError(NanoCaptionError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ClusterError(NanoCaptionError):
+    """A batch on a cluster (``--ray``) could not start: the ``scale`` extra is not installed,
+    the cluster cannot be reached, or the model cannot reach its workers. ``what`` names the
+    address, path or package; ``reason`` says why."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason

@@ -1,0 +1,42 @@
+"""`batch --ray local` writes the same CSV and JSONL as a local batch, caption for caption."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ray.data")
+
+from conftest import N_IMAGES  # noqa: E402
+from fixture_paths import TINY_BUNDLE  # noqa: E402
+
+from nanocaption_desktop.cli_batch import main  # noqa: E402
+
+
+def test_ray_local_csv_equals_the_local_batch(ray_cluster, sixty_images, reference, tmp_path):
+    csv, jsonl = tmp_path / "r.csv", tmp_path / "r.jsonl"
+    args = [
+        str(sixty_images),
+        "--csv",
+        str(csv),
+        "--jsonl",
+        str(jsonl),
+        "--model",
+        str(TINY_BUNDLE),
+    ]
+    assert main([*args, "--ray", "local"]) == 0
+    assert csv.read_bytes() == reference["csv"]  # same rows, same order, same captions
+    assert jsonl.read_bytes() == reference["jsonl"]
+    assert csv.read_text(encoding="utf-8").count("\n") == N_IMAGES + 1
+    # a rerun finds everything in the journal: nothing is captioned again, outputs unchanged
+    assert main([*args, "--ray", "local"]) == 0
+    assert csv.read_bytes() == reference["csv"]
+
+
+def test_a_model_name_is_refused_before_any_work(ray_cluster, sixty_images, tmp_path, capsys):
+    csv = tmp_path / "r.csv"
+    code = main([str(sixty_images), "--csv", str(csv), "--model", "vit-gpt2", "--ray", "local"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "vit-gpt2: not a model folder on this machine" in err
+    assert "models fetch" in err
+    assert not csv.exists()
