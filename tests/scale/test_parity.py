@@ -10,6 +10,7 @@ from conftest import N_IMAGES  # noqa: E402
 from fixture_paths import TINY_BUNDLE  # noqa: E402
 
 from nanocaption_desktop.cli_batch import main  # noqa: E402
+from nanocaption_desktop.jobs import caption_folder  # noqa: E402
 
 
 def test_ray_local_csv_equals_the_local_batch(ray_cluster, sixty_images, reference, tmp_path):
@@ -29,6 +30,10 @@ def test_ray_local_csv_equals_the_local_batch(ray_cluster, sixty_images, referen
     assert csv.read_text(encoding="utf-8").count("\n") == N_IMAGES + 1
     # a rerun finds everything in the journal: nothing is captioned again, outputs unchanged
     assert main([*args, "--ray", "local"]) == 0
+    assert csv.read_bytes() == reference["csv"]
+    # one journal for both: a local run of the same batch resumes what the cluster recorded
+    again = list(caption_folder(sixty_images, csv=csv, jsonl=jsonl, model=TINY_BUNDLE))
+    assert len(again) == N_IMAGES and all(r.resumed for r in again)
     assert csv.read_bytes() == reference["csv"]
 
 
