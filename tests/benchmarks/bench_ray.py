@@ -8,7 +8,7 @@ single-thread sessions, decoding isolated) and by `caption_folder_ray` on a loca
 this machine's cores (one actor per CPU, each its own model and decode process), alternating
 local/Ray/Ray/local per round so drift on a shared machine hits both alike. For each run:
 images per second end to end (model loads and actor start included; the cluster start is not,
-it is printed once) and in steady state (after the first burst of results, see `timed`). The ratio
+it is printed once). The ratio
 Ray / local is the figure docs/scale.md quotes. The CSVs are compared byte for byte.
 """
 
@@ -45,18 +45,15 @@ def make_images(folder: Path, n: int) -> None:
             out.save(folder / f"b{k:04d}_{src.name}", format=im.format)
 
 
-def timed(results: Iterator[Any]) -> tuple[float, float, int]:
-    """(seconds end to end, images per second in steady state, results). Steady state starts
-    when the first results arrive: Ray hands results over a block at a time, so the images of
-    that first burst (within 10 ms of the first) are left out of the steady rate."""
+def timed(results: Iterator[Any]) -> tuple[float, int]:
+    """(seconds end to end, results). Only the end-to-end rate compares the two fairly: Ray hands
+    results over a block at a time, so a rate from the first result on flatters it."""
     t0 = time.perf_counter()
-    stamps = []
+    n = 0
     for r in results:
         assert r.ok, r.error
-        stamps.append(time.perf_counter())
-    first = [t for t in stamps if t - stamps[0] < 0.01]
-    steady = (len(stamps) - len(first)) / (stamps[-1] - first[-1])
-    return stamps[-1] - t0, steady, len(stamps)
+        n += 1
+    return time.perf_counter() - t0, n
 
 
 def main() -> int:
@@ -87,24 +84,20 @@ def main() -> int:
     def on_ray(csv: Path) -> Iterator[Any]:
         return caption_folder_ray(folder, csv=csv, model=args.bundle, resume=False, isolate=True)
 
-    runs: dict[str, list[tuple[float, float, int]]] = {"local": [], "ray": []}
+    runs: dict[str, list[tuple[float, int]]] = {"local": [], "ray": []}
     kinds: dict[str, Callable[[Path], Iterator[Any]]] = {"local": local, "ray": on_ray}
     for r in range(args.rounds):
         for name in ("local", "ray", "ray", "local"):
             csv = work / f"{name}.csv"
-            total, steady, n = timed(kinds[name](csv))
-            runs[name].append((total, steady, n))
-            print(f"round {r} {name:5s}: {n / total:.2f} img/s end to end, "
-                  f"{steady:.2f} img/s steady")  # fmt: skip
+            total, n = timed(kinds[name](csv))
+            runs[name].append((total, n))
+            print(f"round {r} {name:5s}: {n / total:.2f} img/s end to end")
     same = (work / "local.csv").read_bytes() == (work / "ray.csv").read_bytes()
     print(f"CSV identical: {same}")
-    e2e = {k: statistics.median(n / t for t, _, n in v) for k, v in runs.items()}
-    steady = {k: statistics.median(s for _, s, _ in v) for k, v in runs.items()}
+    e2e = {k: statistics.median(n / t for t, n in v) for k, v in runs.items()}
     print(f"median end to end: local {e2e['local']:.2f}, ray {e2e['ray']:.2f} img/s; "
           f"ratio ray/local {e2e['ray'] / e2e['local']:.2f}")  # fmt: skip
-    print(f"median steady:     local {steady['local']:.2f}, ray {steady['ray']:.2f} img/s; "
-          f"ratio ray/local {steady['ray'] / steady['local']:.2f}")  # fmt: skip
-    print(f"per core (ray, steady): {steady['ray'] / cores:.2f} img/s")
+    print(f"per core (ray, end to end): {e2e['ray'] / cores:.2f} img/s")
     ray.shutdown()
     return 0 if same else 1
 

@@ -45,3 +45,28 @@ def test_a_model_name_is_refused_before_any_work(ray_cluster, sixty_images, tmp_
     assert "vit-gpt2: not a model folder on this machine" in err
     assert "models fetch" in err
     assert not csv.exists()
+
+
+def test_sidecars_are_written_at_the_driver_as_locally(ray_cluster, tmp_path):
+    """`--sidecars append` twice: a retried task could never append twice, since the driver
+    writes each sidecar once, with its journal record; the texts equal a local batch's."""
+    from fixture_paths import IMAGES_DIR
+
+    from nanocaption_desktop.scale import caption_folder_ray
+
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    for folder in (local, remote):
+        folder.mkdir()
+        for p in IMAGES_DIR.iterdir():
+            (folder / p.name).write_bytes(p.read_bytes())
+    for _ in range(2):  # the second run redoes nothing: resume
+        list(caption_folder(local, sidecars="append", model=TINY_BUNDLE))
+        results = list(
+            caption_folder_ray(remote, sidecars="append", model=TINY_BUNDLE, ray="local")
+        )
+        assert all(r.ok for r in results)
+    texts = sorted(p.name for p in local.glob("*.txt"))
+    assert len(texts) == 6 and texts == sorted(p.name for p in remote.glob("*.txt"))
+    for name in texts:
+        assert (remote / name).read_bytes() == (local / name).read_bytes()
+        assert (remote / name).read_text(encoding="utf-8").count("\n") <= 1  # appended once
