@@ -56,7 +56,8 @@ old, deprecated name). --rows is how many images each lane decodes together, one
 weights for all: each caption is still exactly the one the image gets alone (greedy captions;
 with --beams above 1 images go one at a time).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
-(Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2)."""
+(Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2).
+--ray runs the same batch on a Ray cluster (docs/scale.md): the same outputs and journal."""
 
 
 def positive_int(text: str) -> int:
@@ -175,6 +176,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: on)",
     )
     cli_write.add_options(p, flag="--write-metadata")
+    from .cli_scale import add_options
+
+    add_options(p)  # --ray, --ray-ship-model
     p.set_defaults(handler=run)
     return p
 
@@ -281,8 +285,13 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
             raise ValueError(cli_write.usage_problem(args, "--write-metadata"))
         # outputs that may not be written are refused before the model loads (exit code 2)
         spec = checked_spec(spec_from_args(args))
-        captioner = _load_captioner(spec, getattr(args, "max_megapixels", None))
-        results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
+        if args.ray:
+            from .cli_scale import results as ray_results
+
+            results = ray_results(spec, args, interrupt.cancel)
+        else:
+            captioner = _load_captioner(spec, getattr(args, "max_megapixels", None))
+            results = caption_folder(spec, captioner=captioner, cancel=interrupt.cancel)
         if to_stdout:
             _write_stdout(csv_header())
         with interrupt.graceful_while():

@@ -29,11 +29,12 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 #: What each layer may import (itself included); the arrows of docs/architecture.md.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "app": frozenset(
-        {"app", "gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}
+        {"app", "gui", "evaluation", "scale", "jobs", "metadata", "engine", "modelstore", "ground"}
     ),
     # beside gui: scores captions the batch runner made; nothing but the app imports it
     "evaluation": frozenset({"evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}),
     "gui": frozenset({"gui", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "scale": frozenset({"scale", "jobs", "metadata", "engine", "modelstore", "ground"}),
     "jobs": frozenset({"jobs", "metadata", "engine", "modelstore", "ground"}),
     "metadata": frozenset({"metadata", "ground"}),
     "engine": frozenset({"engine", "modelstore", "ground"}),
@@ -41,7 +42,18 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ground": frozenset({"ground"}),
 }
 #: Subpackages that are a layer of their own.
-LAYER_PACKAGES = ("gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground")
+LAYER_PACKAGES = (
+    "gui",
+    "evaluation",
+    "scale",
+    "jobs",
+    "metadata",
+    "engine",
+    "modelstore",
+    "ground",
+)
+#: Layers the app may reach only inside a function: Qt (the window command) and Ray (--ray).
+LAZY_FROM_APP = ("gui", "scale")
 #: Top-level modules: the app layer, and two compatibility names for ground modules.
 TOP_LEVEL = {"__init__": "app", "__main__": "app", "paths": "ground"}
 APP_PREFIX = "cli"  # cli.py, cli_batch.py, cli_models.py, ...
@@ -171,8 +183,9 @@ def layer_problems(graph: list[Import], package: str = PACKAGE) -> list[str]:
                 f"{imp.where}: upward import: {imp.source} ({source}) imports "
                 f"{imp.target} ({target})"
             )
-        elif source == "app" and target == "gui" and not imp.lazy:
-            problems.append(f"{imp.where}: {imp.target} imported at module level (Qt is lazy)")
+        elif source == "app" and target in LAZY_FROM_APP and not imp.lazy:
+            why = "Qt is lazy" if target == "gui" else "Ray is lazy"
+            problems.append(f"{imp.where}: {imp.target} imported at module level ({why})")
     return list(dict.fromkeys(problems))  # `from x import a, b`: one line, once
 
 
@@ -370,6 +383,23 @@ def test_checker_reports_qt_below_gui_and_eager_gui_in_the_cli(tmp_path):
     ]
 
 
+def test_checker_reports_scale_imported_eagerly_or_from_below(tmp_path):
+    """Ray is optional: the app reaches scale/ only inside a function, and nothing below uses it."""
+    problems = _check(
+        tmp_path,
+        {
+            "cli.py": "from .scale import run\n\ndef g():\n    from .scale import run\n",
+            "jobs/x.py": "def f():\n    from ..scale import run\n",
+            "scale/run.py": "from ..jobs import y\n",
+            "jobs/y.py": "",
+        },
+    )
+    assert problems == [
+        "pkg/cli.py:1: pkg.scale.run imported at module level (Ray is lazy)",
+        "pkg/jobs/x.py:2: upward import: pkg.jobs.x (jobs) imports pkg.scale.run (scale)",
+    ]
+
+
 def test_checker_reports_a_cycle_with_each_line(tmp_path):
     problems = _check(
         tmp_path,
@@ -403,6 +433,7 @@ def test_checker_allows_only_the_exact_listed_cycle(tmp_path):
         ("nanocaption_desktop.paths", "ground"),
         ("nanocaption_desktop.engine.derive", "engine"),
         ("nanocaption_desktop.ground.errors", "ground"),
+        ("nanocaption_desktop.scale.backend", "scale"),
         ("nanocaption_desktop.stray", None),
         ("nanocaption_desktop.stray.inner", None),
     ],
@@ -422,7 +453,7 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("nanocaption_deskto
 """
 
 
-@pytest.mark.parametrize("layer", ["ground", "modelstore", "engine"])
+@pytest.mark.parametrize("layer", ["ground", "modelstore", "engine", "scale"])
 def test_importing_a_layer_loads_nothing_above_it(layer):
     """Every module of `layer` and the layers it may use, imported in a fresh interpreter, loads
     no module of a layer above (a dynamic import the static check cannot see would show here)."""

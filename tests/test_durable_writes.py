@@ -34,6 +34,9 @@ RENAME_ALLOWED = {
     (f"{PACKAGE}.modelstore.installed", "remove_model"),
     # derived graphs written by onnx.save in a temp folder, moved beside their manifest
     (f"{PACKAGE}.engine.derive.cache", "_derive"),
+    # a model shipped to a Ray node: its files written and SHA-256-checked in a staging folder,
+    # the folder moved into the node's cache
+    (f"{PACKAGE}.scale.shipping", "materialise"),
 }
 
 

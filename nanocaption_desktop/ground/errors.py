@@ -63,3 +63,14 @@ class ProbeFailed(ModelError):
     """The throw-away process that checks an untrusted bundle before loading could not do its
     job (it could not start, failed to import, was killed from outside or stopped making
     progress). Says nothing about the model: never remembered, never reported as damage."""
+
+
+class ClusterError(NanoCaptionError):
+    """A batch on a cluster (``--ray``) could not start: the ``scale`` extra is not installed,
+    the cluster cannot be reached, or the model cannot reach its workers. ``what`` names the
+    address, path or package; ``reason`` says why."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from ..engine.errors import Cancelled, ModelError
 from .filecheck import is_regular_file
@@ -46,6 +46,19 @@ CHECKPOINT_SECONDS = 2.0
 CHECKPOINT_COST_FACTOR = 20.0
 
 
+class CaptionBackend(Protocol):
+    """Where captions come from when not from a captioner in this process (scale/: a Ray
+    cluster). ``captions`` gets every ``Work`` (those with ``done`` set pass through as
+    ``(work, None)``; the others have no pixels: the backend reads and decodes ``entry.path``)
+    and yields ``(work, caption)`` in any order, each work at most once; a caption has
+    ``text``, ``score``, ``seconds`` or an ``error``. The run keeps the journal, the outputs,
+    the sidecars and the progress, as for a local batch."""
+
+    def captions(
+        self, works: Iterator[Work], spec: BatchSpec, cancel: CancelFlag | None
+    ) -> Iterator[tuple[Work, Any]]: ...
+
+
 class BatchRun:
     """One run of a batch; ``results()`` is the generator ``caption_folder`` returns."""
 
@@ -56,8 +69,10 @@ class BatchRun:
         preparer: Callable[..., Any],
         cancel: CancelFlag | None,
         progress: Callable[[BatchProgress], None] | None,
+        backend: CaptionBackend | None = None,
     ) -> None:
         self.s = settings
+        self.backend = backend
         self.captioner = captioner
         self.preparer = preparer
         self.cancel = cancel
@@ -102,6 +117,8 @@ class BatchRun:
         if size == 0:
             failed = self._failed(entry, display, "empty file (0 bytes)")
             return Work(entry, display, size, mtime, done=failed)
+        if self.backend is not None:  # the backend reads and decodes the file itself
+            return Work(entry, display, size, mtime)
         try:
             pixels = self.preparer(entry.path, name=display)
         except Exception as e:  # ImageError from the engine or the decode pool, anything else
@@ -191,6 +208,9 @@ class BatchRun:
         cores for (engine/pipeline.py), each lane decoding `rows` greedy captions together
         (engine/rows.py); a caption never depends on its neighbours. Ends at the
         first caption a cancel interrupted: that one is not finished and not written."""
+        if self.backend is not None:
+            yield from self.backend.captions(works, self.s, self.cancel)
+            return
         from ..engine.pipeline import caption_stream, lanes_for
 
         items = ((w, None if w.done else w.pixels, w.display) for w in works)
