@@ -1,0 +1,164 @@
+"""An open workspace: its items in memory and its store on disk, changed together.
+
+    live = open_folder("~/Pictures/trip")      # scan + the store's states; a lock is held
+    live.apply(model.edit(live.workspace.get(id), "A red boat"))   # saved within ~0.2 s
+    live.close()                               # flushed; the lock let go
+
+``open_folder`` scans with ``jobs/scan.py`` and lays the store's saved state over the images
+found: a photo whose size or content changed since it was captioned is ``photo_changed``; an
+image saved in the store but gone from the folder is left in the store (it comes back with its
+captions if the photo does) and out of the workspace. A session (loose files dropped) is
+``open_session``; ``add_files`` adds photos to it. Both put the workspace first in "Recent".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..jobs.scan import scan_images
+from . import model, places, recent
+from .files import unchanged
+from .model import Item, Workspace
+from .store import WorkspaceStore
+
+
+class LiveWorkspace:
+    """A ``Workspace`` and its ``WorkspaceStore``. Not thread-safe: one owner (the window)."""
+
+    def __init__(self, workspace: Workspace, store: WorkspaceStore, recent_file: Path | None):
+        self._workspace = workspace
+        self.store = store
+        self._recent_file = recent_file
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    def apply(self, *items: Item) -> Workspace:
+        """Put ``items`` (new states of items of this workspace, or new items) in the workspace
+        and queue them for the store; the new workspace."""
+        self._workspace = model.with_items(self._workspace, items)
+        self.store.save(*items)
+        return self._workspace
+
+    def flush(self) -> None:
+        self.store.flush()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def remember(self) -> None:
+        """First in "Recent"."""
+        ws = self._workspace
+        entry = recent.RecentEntry(
+            ws.id, ws.kind, ws.root, str(self.store.path), ws.title, count=len(ws)
+        )
+        recent.remember(entry, self._recent_file)
+
+
+def open_folder(
+    folder: str | os.PathLike[str],
+    *,
+    recursive: bool = False,
+    store_path: str | os.PathLike[str] | None = None,
+    recent_file: Path | None = None,
+) -> LiveWorkspace:
+    """The workspace of ``folder`` (``OutputError`` when its store is held by another window
+    or cannot be made; ``NotADirectoryError``/``FileNotFoundError`` from the scan)."""
+    root = os.path.realpath(folder)
+    entries = [e for e in scan_images(root, recursive=recursive) if e.error is None]
+    store = WorkspaceStore.open(store_path or places.folder_store_path(root))
+    try:
+        saved = store.read()
+        items, changed = _lay_over(
+            ((e.relpath.replace(os.sep, "/"), e.path, e.shared_stem) for e in entries), saved
+        )
+    except BaseException:
+        store.close()
+        raise
+    title = os.path.basename(root.rstrip("/\\")) or root
+    ws = Workspace(places.folder_id(root), "folder", root, items, title=title)
+    live = LiveWorkspace(ws, store, recent_file)
+    store.save(*changed)
+    live.remember()
+    return live
+
+
+def open_session(
+    session_id: str | None = None,
+    paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    recent_file: Path | None = None,
+) -> LiveWorkspace:
+    """A workspace of loose files: a new one (``session_id`` None) or one from "Recent"."""
+    sid = session_id or places.new_session_id()
+    store = WorkspaceStore.open(places.session_store_path(sid))
+    try:
+        saved = store.read()
+        found = [(key, item.path, False) for key, item in saved.items() if os.path.isfile(key)]
+        items, changed = _lay_over(found, saved)
+    except BaseException:
+        store.close()
+        raise
+    title = "Dropped files " + sid[len(places.SESSION_PREFIX) :].partition("-")[0]
+    live = LiveWorkspace(Workspace(sid, "session", None, items, title=title), store, recent_file)
+    store.save(*changed)
+    add_files(live, paths)
+    return live
+
+
+def add_files(live: LiveWorkspace, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Add photos to a session workspace (id: the resolved path; one already there is kept as
+    it is); their ids. Puts the session first in "Recent"."""
+    if live.workspace.kind != "session":
+        raise ValueError(f"{live.workspace.id}: files are added to a session workspace only")
+    ids, new = [], []
+    for path in paths:
+        real = os.path.realpath(path)
+        ids.append(real)
+        if real not in live.workspace.items:
+            new.append(model.new_item(real, real))
+    if new:
+        live.apply(*new)
+    if ids:
+        live.remember()
+    return ids
+
+
+def _lay_over(
+    found: Iterable[tuple[str, str, bool]], saved: dict[str, Item]
+) -> tuple[dict[str, Item], list[Item]]:
+    """Items for the images found (id, path, shared stem): the saved state where there is one;
+    and the items that changed on the way (a changed photo, a new path) to save."""
+    items: dict[str, Item] = {}
+    changed: list[Item] = []
+    for key, path, shared in found:
+        item = saved.get(key)
+        if item is None:
+            items[key] = model.new_item(key, path, shared_stem=shared)
+            continue
+        fresh = _checked(item, path, shared)
+        if fresh is not item:
+            changed.append(fresh)
+        items[key] = fresh
+    return items, changed
+
+
+def _checked(item: Item, path: str, shared: bool) -> Item:
+    out = item
+    if item.path != path or item.shared_stem != shared:
+        out = model.replace_location(item, path, shared)
+    if item.identity is None:
+        return out
+    try:
+        st = os.stat(path)
+    except OSError:
+        return out  # unreadable now: captioning will say why
+    now = unchanged(item.identity, path, st)
+    if now is None:
+        return model.photo_changed(out, model.Identity(st.st_size, st.st_mtime_ns))
+    if now is not item.identity:
+        return model.replace_identity(out, now)
+    return out
