@@ -11,7 +11,8 @@ The rules, in this order:
    a. *a phrase three times or more in a row*: a phrase of n words followed at once by the
       same phrase at least twice, each copy either directly after the one before or after one
       joining word (``and``, ``with``, ``or``, ``of``, ``on``, ``in``, ``near``, ``next``),
-      keeps its first copy: "a man a man a man" -> "a man", "a dog and a dog and a dog" ->
+      keeps its first copy (with the punctuation that ended the last one): "a man a man a
+      man" -> "a man", "a man, a man, a man." -> "a man.", "a dog and a dog and a dog" ->
       "a dog", "a cat with a hat with a hat with a hat" -> "a cat with a hat";
    b. *a trailing clause said twice*: the caption ends with a clause of ``MIN_CLAUSE`` (3)
       words or more followed by the same clause (after at most one joining word): the second
@@ -123,7 +124,9 @@ def collapse(words: list[str]) -> tuple[list[str], bool]:
         if cut is None:
             return words, found
         start, end = cut
-        words = words[:start] + words[end:]
+        kept, dropped = words[start - 1], words[end - 1]
+        ending = dropped[len(dropped.rstrip(_PUNCT)) :]  # "a man, a man, a man." -> "a man."
+        words = words[: start - 1] + [kept.rstrip(_PUNCT) + ending] + words[end:]
         found = True
 
 

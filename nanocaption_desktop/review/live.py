@@ -13,10 +13,12 @@ captions if the photo does) and out of the workspace. A session (loose files dro
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..jobs.filecheck import OutputError
 from ..jobs.scan import scan_images
 from . import model, places, recent
 from .files import unchanged
@@ -69,7 +71,7 @@ def open_folder(
     or cannot be made; ``NotADirectoryError``/``FileNotFoundError`` from the scan)."""
     root = os.path.realpath(folder)
     entries = [e for e in scan_images(root, recursive=recursive) if e.error is None]
-    store = WorkspaceStore.open(store_path or places.folder_store_path(root))
+    store = _open_store(root) if store_path is None else WorkspaceStore.open(store_path)
     try:
         saved = store.read()
         items, changed = _lay_over(
@@ -84,6 +86,25 @@ def open_folder(
     store.save(*changed)
     live.remember()
     return live
+
+
+def _open_store(root: str) -> WorkspaceStore:
+    """The folder's store (``places.folder_store_path``); the user data folder's when files
+    cannot be made in the folder after all (a read-only mount that ``os.access`` did not see).
+    A store held by another window is never sidestepped: that error is raised."""
+    path = places.folder_store_path(root)
+    try:
+        return WorkspaceStore.open(path)
+    except OutputError as e:
+        cause = e.__cause__
+        refused = isinstance(cause, OSError) and cause.errno in (
+            errno.EACCES,
+            errno.EPERM,
+            errno.EROFS,
+        )
+        if not refused or path.parent != Path(root) or os.path.lexists(path):
+            raise
+    return WorkspaceStore.open(places.fallback_store_path(root))
 
 
 def open_session(

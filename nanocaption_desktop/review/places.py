@@ -31,14 +31,26 @@ def folder_id(folder: str | os.PathLike[str]) -> str:
     return "folder:" + os.path.realpath(folder)
 
 
-def folder_store_path(folder: str | os.PathLike[str]) -> Path:
-    """Beside the photos when the folder can be written, else under the user data folder."""
+def fallback_store_path(folder: str | os.PathLike[str]) -> Path:
+    """``<user data>/workspaces/<name>-<16 hex>.jsonl``: two SD cards that both hold a
+    ``DCIM`` folder do not share a store."""
     real = os.path.realpath(folder)
-    if folder_writable(real):
-        return Path(real) / STORE_NAME
     name = os.path.basename(real.rstrip("/\\")) or "folder"
     digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return workspaces_dir() / f"{name}-{digest}.jsonl"
+
+
+def folder_store_path(folder: str | os.PathLike[str]) -> Path:
+    """Beside the photos when the folder can be written, else ``fallback_store_path``; a store
+    already kept in the user data folder (the folder was read-only then) stays in use while
+    there is none beside the photos, so no edit is left behind when an SD card is unlocked."""
+    real = os.path.realpath(folder)
+    beside = Path(real) / STORE_NAME
+    fallback = fallback_store_path(real)
+    if os.path.lexists(beside) or not os.path.lexists(fallback):
+        if folder_writable(real):
+            return beside
+    return fallback
 
 
 def new_session_id() -> str:

@@ -56,6 +56,8 @@ class WorkspaceStore:
         self._writing = False
         self._last_write = 0.0
         self.error: OutputError | None = None
+        self._attempts = 0  # writes started so far
+        self._failed_attempt = 0  # the number of the last write that failed
         self._thread = threading.Thread(target=self._run, name="workspace-store", daemon=True)
         self._thread.start()
 
@@ -97,10 +99,12 @@ class WorkspaceStore:
         ``OutputError`` when it failed, ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
+            started = self._attempts  # an attempt in flight now may fail: flush waits for the next
             self._urgent = True
             self._cond.notify_all()
             while self._pending or self._writing:
-                if self.error is not None and not self._writing:
+                if self._failed_attempt > started and self.error is not None:
+                    self._urgent = False
                     raise self.error
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -149,6 +153,7 @@ class WorkspaceStore:
                         batch = list(self._pending.values())
                         self._pending.clear()
                         self._writing = True
+                        self._attempts += 1
                         return batch
                     self._cond.wait(left)
                 else:
@@ -163,11 +168,15 @@ class WorkspaceStore:
                     self._journal.compact()
             except OutputError as e:
                 failure = e
-                log.warning("workspace store %s: not saved (%s); trying again", self.path, e)
+                if self.error is None:
+                    log.warning("workspace store %s: not saved (%s); trying again", self.path, e)
             with self._cond:
                 if failure is not None:
+                    self._failed_attempt = self._attempts
                     for rec in batch:  # a newer save of an id wins over the failed one
                         self._pending.setdefault(rec["key"], rec)
+                elif self.error is not None:
+                    log.info("workspace store %s: saved again", self.path)
                 self.error = failure
                 self._writing = False
                 self._last_write = time.monotonic()
