@@ -16,8 +16,10 @@ from typing import Any
 
 from .model import Alternative, Identity, Item, Origin, State
 
-_STATES = frozenset(s.value for s in State)
-_ORIGINS = frozenset(o.value for o in Origin)
+_STATE = {s.value: s for s in State}  # a dict look-up: Enum(value) is slow over 10,000 lines
+_ORIGIN = {o.value: o for o in Origin}
+_STATES = frozenset(_STATE)
+_ORIGINS = frozenset(_ORIGIN)
 
 
 def to_record(item: Item) -> dict[str, Any]:
@@ -52,14 +54,14 @@ def to_item(rec: dict[str, Any]) -> Item:
     return Item(
         id=rec["key"],
         path=rec["path"],
-        state=State(rec["state"]),
+        state=_STATE[rec["state"]],
         text=rec.get("text") or "",
-        origin=Origin(rec["origin"]) if rec.get("origin") else None,
+        origin=_ORIGIN[rec["origin"]] if rec.get("origin") else None,
         text_score=rec.get("text_score"),
         model_text=rec.get("model_text"),
         score=rec.get("score"),
         alternatives=tuple(
-            Alternative(t, Origin(o), s, r) for t, o, s, r in rec.get("alternatives") or ()
+            Alternative(t, _ORIGIN[o], s, r) for t, o, s, r in rec.get("alternatives") or ()
         ),
         reason=rec.get("reason"),
         targets=tuple(rec.get("targets") or ()),

@@ -56,6 +56,7 @@ class WorkspaceStore:
         self._writing = False
         self._last_write = 0.0
         self.error: OutputError | None = None
+        self._loaded: dict[str, dict[str, Any]] | None = None
         self._attempts = 0  # writes started so far
         self._failed_attempt = 0  # the number of the last write that failed
         self._thread = threading.Thread(target=self._run, name="workspace-store", daemon=True)
@@ -73,12 +74,20 @@ class WorkspaceStore:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(target, f"cannot make its folder ({e.strerror or e})") from e
-        journal = Journal.open(target, STORE_HEADER, resume=True, parse=parse)
-        return cls(journal, compact_after)
+        loading = _Collector()
+        journal = Journal.open(target, STORE_HEADER, resume=True, parse=loading)
+        loading.active = False
+        opened = cls(journal, compact_after)
+        opened._loaded, loading.records = loading.records, {}
+        return opened
 
     def read(self) -> dict[str, Item]:
-        """The items saved (the latest state of each), in the order they were first saved."""
-        return {rec["key"]: to_item(rec) for rec in self._journal.records()}
+        """The items saved (the latest state of each), in the order they were first saved.
+        The first call takes the records the open parsed (each line is parsed once)."""
+        records, self._loaded = self._loaded, None
+        if records is None:
+            records = {rec["key"]: rec for rec in self._journal.records()}
+        return {key: to_item(rec) for key, rec in records.items()}
 
     def __len__(self) -> int:
         return len(self._journal)
@@ -181,6 +190,22 @@ class WorkspaceStore:
                 self._writing = False
                 self._last_write = time.monotonic()
                 self._cond.notify_all()
+
+
+class _Collector:
+    """The journal's line check while it opens the store: keeps what it parsed, so ``read``
+    does not read and parse every line a second time (the latest record of a key wins, in the
+    order keys first appeared: the journal's own order)."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, raw: bytes) -> tuple[dict[str, Any] | None, str]:
+        rec, problem = parse(raw)
+        if rec is not None and self.active:
+            self.records[rec["key"]] = rec
+        return rec, problem
 
 
 def _check_is_a_store(path: Path) -> None:
