@@ -29,10 +29,17 @@ from .store import WorkspaceStore
 class LiveWorkspace:
     """A ``Workspace`` and its ``WorkspaceStore``. Not thread-safe: one owner (the window)."""
 
-    def __init__(self, workspace: Workspace, store: WorkspaceStore, recent_file: Path | None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: WorkspaceStore,
+        recent_file: Path | None,
+        problems: tuple[str, ...] = (),
+    ) -> None:
         self._workspace = workspace
         self.store = store
         self._recent_file = recent_file
+        self.problems = problems  # what the scan could not read ("<folder>: <reason>")
 
     @property
     def workspace(self) -> Workspace:
@@ -70,7 +77,9 @@ def open_folder(
     """The workspace of ``folder`` (``OutputError`` when its store is held by another window
     or cannot be made; ``NotADirectoryError``/``FileNotFoundError`` from the scan)."""
     root = os.path.realpath(folder)
-    entries = [e for e in scan_images(root, recursive=recursive) if e.error is None]
+    scanned = list(scan_images(root, recursive=recursive))
+    entries = [e for e in scanned if e.error is None]
+    problems = tuple(f"{e.path}: {e.error}" for e in scanned if e.error is not None)
     store = _open_store(root) if store_path is None else WorkspaceStore.open(store_path)
     try:
         saved = store.read()
@@ -82,7 +91,7 @@ def open_folder(
         raise
     title = os.path.basename(root.rstrip("/\\")) or root
     ws = Workspace(places.folder_id(root), "folder", root, items, title=title)
-    live = LiveWorkspace(ws, store, recent_file)
+    live = LiveWorkspace(ws, store, recent_file, problems)
     store.save(*changed)
     live.remember()
     return live

@@ -10,7 +10,8 @@ one store: the second gets an ``OutputError`` naming the holder's process.
 Writes are batched: ``save`` queues an item (a later save of the same id replaces the queued
 one) and returns at once; a writer thread writes what is queued with one fsync, at most every
 ``FLUSH_EVERY`` seconds, so a change is on disk within ~0.2 s of its ``save`` (the issue asks
-for 1 s). ``flush()`` writes now and waits; ``close()`` flushes and lets the lock go. A write
+for 1 s). ``flush()`` writes now and waits; ``close()`` flushes and lets the lock go; a
+process that exits without closing a store flushes it on the way out (``atexit``). A write
 that fails (disk full, a removed drive) keeps the items queued, retried every second; ``error``
 holds the failure for the window to show, and ``flush()`` raises it.
 
@@ -20,11 +21,13 @@ store's path that is not a store of this format is refused, never replaced.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,10 @@ STORE_HEADER = {"store": "nanocaption-workspace", "format": 1}
 FLUSH_EVERY = 0.2
 #: after a failed write the queued items are tried again this much later (seconds)
 RETRY_AFTER = 1.0
+
+
+#: the stores open in this process: flushed when it exits without closing them
+_OPEN: weakref.WeakSet[WorkspaceStore] = weakref.WeakSet()
 
 
 class WorkspaceStore:
@@ -61,6 +68,7 @@ class WorkspaceStore:
         self._failed_attempt = 0  # the number of the last write that failed
         self._thread = threading.Thread(target=self._run, name="workspace-store", daemon=True)
         self._thread.start()
+        _OPEN.add(self)
 
     @classmethod
     def open(
@@ -138,6 +146,7 @@ class WorkspaceStore:
             self._cond.notify_all()
         self._thread.join()
         self._journal.close()
+        _OPEN.discard(self)
         if failure is not None:
             raise failure
 
@@ -190,6 +199,17 @@ class WorkspaceStore:
                 self._writing = False
                 self._last_write = time.monotonic()
                 self._cond.notify_all()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """A program that ends without closing its store (an exception, ``sys.exit`` in a slot)
+    still writes what was queued; the writer threads are still running while this runs."""
+    for store in list(_OPEN):
+        try:
+            store.flush(timeout=5.0)
+        except (OutputError, TimeoutError) as e:
+            log.error("workspace store %s: changes not saved at exit: %s", store.path, e)
 
 
 class _Collector:

@@ -11,8 +11,8 @@ or a JSON Lines file; every item's outcome reported, one failure never stopping 
 - **CSV / JSONL** (``jobs/writers.py``, the batch's cells, escaping and atomic replacement):
   one file of the captions written now and of every caption written to that file before and
   not changed since (not only this write's), so a second Ctrl+S never drops the rows of the
-  first; an image edited after it was written is left out until it is written again. Default ``<folder>/captions.csv`` and
-  ``captions.jsonl``; a session workspace has no folder and must be given the paths.
+  first; an image edited after it was written is left out until it is written again. Default
+  ``<folder>/captions.csv`` and ``captions.jsonl``; a session workspace must be given paths.
 
 An item is ``written`` when every chosen target took its text; otherwise it stays as it was
 and its outcome says which targets did and which did not.

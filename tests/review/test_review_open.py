@@ -197,3 +197,23 @@ def test_recent_lists_the_newest_first_once_each_and_at_most_the_limit(
     assert recent.load_recent()[0].root == str(folders[-1])
     (data_dir / recent.RECENT_FILE).write_text("{ damaged")
     assert recent.load_recent() == []
+
+
+def test_a_subfolder_that_cannot_be_read_is_reported_not_fatal(
+    photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (photos / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def refuse(path):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    opened = live.open_folder(photos, recursive=True)
+    try:
+        assert len(opened.workspace) == 4
+        assert len(opened.problems) == 1 and "locked" in opened.problems[0]
+    finally:
+        opened.close()

@@ -4,6 +4,8 @@ lock, a foreign file, a failing disk."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,31 @@ def test_a_failing_disk_keeps_the_changes_queued_and_says_so(
         st.save(item(2))
     with WorkspaceStore.open(path) as again:
         assert again.read()["d/1.jpg"].text == "typed while the disk was full"
+
+
+def test_the_lock_holds_while_the_store_is_compacted(tmp_path: Path) -> None:
+    path = tmp_path / "ws.jsonl"
+    with WorkspaceStore.open(path, compact_after=2) as st:
+        for n in range(12):
+            st.save(item(1, f"edit {n}"))
+            st.flush()
+        assert len(lines(path)) <= 1 + 3
+        with pytest.raises(OutputError, match="in use by process"):
+            WorkspaceStore.open(path)
+
+
+def test_a_program_that_exits_without_closing_its_store_still_saves(tmp_path: Path) -> None:
+    path = tmp_path / "ws.jsonl"
+    script = (
+        "import sys\n"
+        "from nanocaption_desktop.review import model\n"
+        "from nanocaption_desktop.review.store import WorkspaceStore\n"
+        "store = WorkspaceStore.open(sys.argv[1])\n"
+        "store.save(model.edit(model.new_item('a.jpg', '/p/a.jpg'), 'first'))\n"
+        "store.flush()  # the next save waits for the writer's pace: queued at exit\n"
+        "store.save(model.edit(model.new_item('a.jpg', '/p/a.jpg'), 'typed just before exit'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    with WorkspaceStore.open(path) as st:
+        assert st.read()["a.jpg"].text == "typed just before exit"
