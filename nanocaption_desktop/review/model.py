@@ -13,7 +13,7 @@ An ``Item`` is one image under review. Its ``state`` is one of ``State``; the ru
 - ``failed``: captioning failed (``failed``); ``reason`` says why, a text already there stays;
 - a photo changed on disk since it was captioned (``photo_changed``): ``new`` again with
   ``changed`` set, its text moved to the alternatives (so it can be captioned again and nothing
-  a person typed is lost).
+  a person typed is lost); a new caption or an approval clears the mark.
 
 Every function returns a new ``Item`` (frozen dataclasses); a ``Workspace`` is a mapping of
 ids to items in display order, replaced with ``with_items``. Nothing here touches the disk.
@@ -190,13 +190,14 @@ def pick(item: Item, index: int) -> Item:
 
 
 def approve(item: Item) -> Item:
-    """The person accepts the text. A written item stays written (that text is out already);
-    an empty text cannot be approved (``RequestError``)."""
+    """The person accepts the text (for a changed photo too: no longer flagged). A written
+    item stays written (that text is out already); an empty text cannot be approved
+    (``RequestError``)."""
     if not item.text.strip():
         raise RequestError(f"{item.id}: nothing to approve, the caption is empty")
     if item.state in (State.APPROVED, State.WRITTEN):
         return item
-    return replace(item, state=State.APPROVED, reason=None)
+    return replace(item, state=State.APPROVED, reason=None, changed=False)
 
 
 def unapprove(item: Item) -> Item:

@@ -133,6 +133,9 @@ def _alt_text(
     except MetadataError as e:
         p.failed.append(f"alt text: {e.reason}")
         return
+    except (NanoCaptionError, OSError) as e:  # never expected; still this photo's alone
+        p.failed.append(f"alt text: {e}")
+        return
     if result.skipped:
         p.ask.append(f"alt text: {result.skipped}")
         return
@@ -150,7 +153,7 @@ def _sidecar(item: Item, overwrite: bool, p: _Progress) -> None:
     policy = SidecarPolicy.OVERWRITE if (overwrite or ours) else SidecarPolicy.SKIP
     try:
         outcome = write_sidecar(item.path, item.text, policy, side=side)
-    except OutputError as e:
+    except (OutputError, OSError) as e:
         p.failed.append(f"sidecar: {e}")
         return
     if outcome is SidecarOutcome.KEPT:

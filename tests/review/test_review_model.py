@@ -136,6 +136,9 @@ def test_a_changed_photo_is_new_again_with_its_old_caption_as_an_alternative() -
     assert "changed" in model.flags(changed)
     recaptioned = model.captioned(changed, "a ship", -0.3, now)
     assert not recaptioned.changed and recaptioned.alternatives[0].text == "A red boat"
+    typed = model.edit(changed, "A new photo, described by hand")
+    assert typed.changed and model.flags(typed) == ("changed",)
+    assert not model.approve(typed).changed  # a person looked at it
 
 
 def test_alternatives_are_unique_and_bounded() -> None:
