@@ -15,6 +15,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
+from .batch import from_batch
 from .bulk import approve_all, find_replace, next_flagged, next_not_approved, retry_failed
 from .cleanup import Cleaned, CleanupOptions, clean
 from .files import identity_of
@@ -66,6 +67,7 @@ __all__ = [
     "failed",
     "find_replace",
     "flags",
+    "from_batch",
     "identity_of",
     "is_flagged",
     "load_recent",

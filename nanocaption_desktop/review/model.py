@@ -318,3 +318,12 @@ def replace_location(item: Item, path: str, shared_stem: bool) -> Item:
 def replace_identity(item: Item, identity: Identity) -> Item:
     """The same photo, touched (same content, new mtime)."""
     return replace(item, identity=identity)
+
+
+def offered(item: Item, model_text: str, score: float | None, shown: str) -> Item:
+    """A model's caption that must not replace a person's text (a batch run over reviewed
+    images): ``shown`` (its cleaned text) becomes the first alternative; ``model_text`` and
+    ``score`` are the model's latest; the text and state stay."""
+    alt = Alternative(shown, Origin.REGENERATED, score)
+    alts = _remember(item.alternatives, alt) if shown != item.text else item.alternatives
+    return replace(item, model_text=model_text, score=score, alternatives=alts)
