@@ -132,7 +132,7 @@ def open_session(
     except BaseException:
         store.close()
         raise
-    title = "Dropped files " + sid[len(places.SESSION_PREFIX) :].partition("-")[0]
+    title = places.session_title(sid)
     live = LiveWorkspace(Workspace(sid, "session", None, items, title=title), store, recent_file)
     store.save(*changed)
     add_files(live, paths)

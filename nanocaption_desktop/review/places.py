@@ -65,3 +65,13 @@ def session_store_path(session_id: str) -> Path:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise ValueError(f"not a session workspace id: {session_id!r}")
     return workspaces_dir() / f"session-{name}.jsonl"
+
+
+def session_title(session_id: str) -> str:
+    """ "Dropped files 2026-11-30 17:04 UTC" for ``session:20261130-170412-<pid>``."""
+    stamp = session_id[len(SESSION_PREFIX) :]
+    try:
+        when = time.strptime(stamp[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return f"Dropped files ({stamp})"
+    return "Dropped files " + time.strftime("%Y-%m-%d %H:%M UTC", when)

@@ -161,6 +161,9 @@ def test_a_session_of_dropped_files_is_kept_and_reopened_from_recent(
     assert session.workspace.ids() == [str(photos / "gradient.png"), str(photos / "blocks.webp")]
     session.apply(model.edit(session.workspace.get(ids[0]), "A dropped photo"))
     sid = session.workspace.id
+    assert (
+        session.workspace.title.startswith("Dropped files 20") and "UTC" in session.workspace.title
+    )
     assert session.store.path.parent == data_dir / "workspaces"
     session.close()
     entries = recent.load_recent()
