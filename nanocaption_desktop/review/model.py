@@ -98,6 +98,12 @@ class Item:
     def unwritten(self) -> bool:
         return self.state is State.APPROVED
 
+    @property
+    def flagged(self) -> bool:
+        """Needs a look at the default threshold (``flags`` takes another); computed, never
+        stored, so a new threshold applies to every item at once."""
+        return bool(flags(self))
+
 
 def new_item(item_id: str, path: str | os.PathLike[str], *, shared_stem: bool = False) -> Item:
     return Item(id=item_id, path=os.fspath(path), shared_stem=shared_stem)

@@ -157,7 +157,7 @@ def test_flags_weak_score_and_repetition_until_a_person_edits() -> None:
     assert model.flags(weak) == ("weak score",)
     assert model.flags(weak, weak_score=-3.0) == ()
     looped = model.captioned(fresh(), "a dog and a dog and a dog", -0.3, ID)
-    assert model.flags(looped) == ("repetition",) and model.is_flagged(looped)
+    assert model.flags(looped) == ("repetition",) and model.is_flagged(looped) and looped.flagged
     assert model.flags(model.edit(looped, "Two dogs")) == ()
     assert not model.is_flagged(model.edit(weak, "A boat"))
 
