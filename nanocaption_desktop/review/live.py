@@ -56,7 +56,15 @@ class LiveWorkspace:
         self.store.flush()
 
     def close(self) -> None:
+        """Flush and let the store's lock go (``OutputError`` when queued changes could not
+        be written: the window says so before it quits)."""
         self.store.close()
+
+    def __enter__(self) -> LiveWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def remember(self) -> None:
         """First in "Recent"."""

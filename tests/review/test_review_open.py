@@ -98,12 +98,9 @@ def test_a_moved_folder_keeps_its_store(photos: Path) -> None:
     first.apply(model.edit(first.workspace.get("gradient.png"), "Still here"))
     first.close()
     moved = photos.rename(photos.parent / "renamed")
-    second = live.open_folder(moved)
-    try:
+    with live.open_folder(moved) as second:
         item = second.workspace.get("gradient.png")
         assert item.text == "Still here" and item.path == str(moved / "gradient.png")
-    finally:
-        second.close()
 
 
 def test_two_windows_on_one_folder_the_second_is_refused(photos: Path) -> None:
