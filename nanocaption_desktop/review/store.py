@@ -125,6 +125,7 @@ class WorkspaceStore:
                     raise self.error
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
+                    self._urgent = False
                     raise TimeoutError(f"{self.path}: the workspace store did not flush")
                 self._cond.wait(left)
             self._urgent = False
