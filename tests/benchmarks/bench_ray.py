@@ -75,7 +75,12 @@ def main() -> int:
     folder.mkdir()
     make_images(folder, args.images)
     t0 = time.perf_counter()
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        num_cpus=cores,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",  # this machine only
+    )
     print(f"cluster start: {time.perf_counter() - t0:.1f} s ({cores} CPUs)")
 
     def local(csv: Path) -> Iterator[Any]:
