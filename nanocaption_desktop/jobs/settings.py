@@ -31,10 +31,11 @@ def default_journal(settings: BatchSpec) -> Path | None:
     text in the photos and no CSV/JSONL, and when the photo folder is read-only (an SD card, a
     share: the results went elsewhere, and the record of what is done stays with the app, keyed
     by the folder and the outputs)."""
+    from .filelist import is_uri
     from .places import folder_writable
 
     outputs = [out for out in (settings.csv, settings.jsonl) if out is not None]
-    if outputs and folder_writable(settings.folder):
+    if outputs and (folder_writable(settings.folder) or is_uri(settings.folder)):
         return outputs[0].with_name(journal_name(outputs[0].name))
     if settings.sidecars is None and not outputs and not settings.write_metadata:
         return None
