@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import cli_write
+from . import cli_inputs, cli_write
 from .cli_progress import Bar as _Bar
 from .cli_progress import clock as _clock
 from .engine.errors import NanoCaptionError
@@ -30,7 +30,7 @@ from .engine.limits import (
     MIN_MEGAPIXELS,
 )
 from .jobs import BatchProgress, BatchResult, BatchSpec, SidecarPolicy, caption_folder, checked_spec
-from .jobs.filelist import is_uri, read_file_list
+from .jobs.filelist import is_uri
 from .jobs.spec import DEFAULT_PREFETCH, DEFAULT_ROWS
 from .jobs.writers import csv_header, csv_row
 
@@ -121,19 +121,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "folder",
-        metavar="DIR",
-        nargs="?",
-        help="the folder of images (with --ray also an s3://, gs:// or file:// URI)",
-    )
-    p.add_argument(
-        "--files-from",
-        metavar="LIST",
-        help="caption the files LIST names, one per line, in place of DIR (UTF-8; blank lines "
-        "and # comments skipped; relative paths from LIST's folder; - reads standard input)",
-    )
-    p.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    cli_inputs.add_options(p)  # DIR, --files-from, --recursive
     p.add_argument("--csv", metavar="FILE", help="write path,caption,score,status,error")
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
     p.add_argument(
@@ -209,15 +197,7 @@ class _DeprecatedAlias(argparse.Action):
 def spec_from_args(args: argparse.Namespace) -> BatchSpec:
     """The ``BatchSpec`` a parsed ``batch`` command line asks for (``--files-from``: its list
     read, ``ValueError``/``OSError`` naming it when it cannot be)."""
-    folder, files = args.folder, None
-    if getattr(args, "files_from", None) is not None:
-        if args.folder is not None:
-            raise ValueError("give DIR or --files-from LIST, not both")
-        if args.recursive:
-            raise ValueError("--recursive applies to DIR, not to the files of --files-from")
-        folder, files = read_file_list(args.files_from)
-    elif folder is None:
-        raise ValueError("give the folder of images (DIR) or --files-from LIST")
+    folder, files = cli_inputs.inputs_of(args)
     return BatchSpec(
         folder,
         files=files,

@@ -98,7 +98,7 @@ class BatchRun:
         if self.scan is not None:
             return self.scan()
         if self.s.files is not None:
-            return listed_entries(self.s)
+            return listed_entries(self.s.folder, self.s.files)
         exclude = [p for p in (self.s.csv, self.s.jsonl, self.s.journal) if p is not None]
         on_temp = (
             (self._remove_temp if self.s.write_metadata else remove_temp_file) if cleanup else None

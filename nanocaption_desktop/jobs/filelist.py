@@ -18,12 +18,9 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .scan import ScanEntry, _shared_stems, allowed_extensions
-
-if TYPE_CHECKING:
-    from .spec import BatchSpec
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +96,19 @@ def listed_files(files: Iterable[Any] | None) -> tuple[ListedFile, ...] | None:
 
 
 def listed_entries(
-    spec: BatchSpec, uri_entry: Callable[[ListedFile], ScanEntry] | None = None
+    folder: str,
+    files: tuple[ListedFile, ...],
+    uri_entry: Callable[[ListedFile], ScanEntry] | None = None,
 ) -> Iterator[ScanEntry]:
-    """The ``ScanEntry`` of each file of ``spec.files`` in the list's order (duplicates
-    skipped); ``uri_entry`` makes the entry of a URI (a batch on a Ray cluster)."""
-    assert spec.files is not None
-    base = os.path.abspath(spec.folder)
-    paths = [_resolved(item.text, base) for item in spec.files]
+    """The ``ScanEntry`` of each of ``files`` (a spec's) in the list's order (duplicates
+    skipped), relative entries resolved against ``folder``; ``uri_entry`` makes the entry of a
+    URI (a batch on a Ray cluster)."""
+    base = os.path.abspath(folder)
+    paths = [_resolved(item.text, base) for item in files]
     root = _common_folder([base, *(p for p in paths if p is not None)])
     seen: set[str] = set()
     stems: dict[str, frozenset[str]] = {}
-    for item, path in zip(spec.files, paths, strict=True):
+    for item, path in zip(files, paths, strict=True):
         if path is None:
             if uri_entry is None:
                 raise ValueError(f"{item.origin}: {item.text}: a URI, read only with --ray")

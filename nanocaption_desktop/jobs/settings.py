@@ -41,6 +41,8 @@ def default_journal(settings: BatchSpec) -> Path | None:
         return None
     parts = [os.path.realpath(settings.folder), str(settings.recursive)]
     parts += [os.path.realpath(out) for out in outputs]  # none: the key of old journals
+    if settings.files is not None:  # a list's batch: not the folder's journal
+        parts.append("files")
     if settings.write_metadata:  # its own journal: a sidecar batch of the folder keeps its own
         parts.append("alt-text")
     name = hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()[:20]

@@ -48,7 +48,7 @@ class Inputs:
         if not spec.uris:
             return inputs
         if spec.files is not None:
-            inputs.entries = list(listed_entries(spec, inputs.listed_uri))
+            inputs.entries = list(listed_entries(spec.folder, spec.files, inputs.listed_uri))
         else:
             inputs.entries = inputs.list_folder(spec.folder, recursive=spec.recursive)
         return inputs
