@@ -59,7 +59,7 @@ with --beams above 1 images go one at a time).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
 (Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2).
 --files-from LIST captions the files LIST names (one per line; CSV/JSONL paths relative to
-LIST's folder, absolute for files outside it); a missing file fails its line only.
+the folder holding LIST's folder and every listed file); a missing file fails its line only.
 --ray runs the same batch on a Ray cluster (docs/scale.md): the same outputs and journal; DIR
 or LIST's lines may then be s3://, gs:// or file:// URIs (CSV/JSONL and journal stay here)."""
 
