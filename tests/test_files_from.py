@@ -110,3 +110,14 @@ def test_uris_without_ray_are_refused(photos, tmp_path, capsys):
         assert "object-store URIs are read only by a batch on a Ray cluster: add --ray" in err
     with pytest.raises(ValueError, match="add --ray"):
         list(caption_folder("s3://bucket/photos", csv=tmp_path / "y.csv"))
+
+
+def test_a_lists_journal_is_not_its_folders(photos):
+    """Sidecars alone (journal in the user data folder): a list's batch of a folder and the
+    folder's own batch keep apart journals (their headers differ: one would replace the other)."""
+    from nanocaption_desktop.jobs import BatchSpec
+    from nanocaption_desktop.jobs.settings import default_journal
+
+    folder = default_journal(BatchSpec(photos, sidecars="skip"))
+    listed = default_journal(BatchSpec(photos, sidecars="skip", files=[NAMES[0]]))
+    assert folder is not None and listed is not None and folder != listed
