@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import cli_write
+from . import cli_inputs, cli_write
 from .cli_progress import Bar as _Bar
 from .cli_progress import clock as _clock
 from .engine.errors import NanoCaptionError
@@ -30,6 +30,7 @@ from .engine.limits import (
     MIN_MEGAPIXELS,
 )
 from .jobs import BatchProgress, BatchResult, BatchSpec, SidecarPolicy, caption_folder, checked_spec
+from .jobs.filelist import is_uri
 from .jobs.spec import DEFAULT_PREFETCH, DEFAULT_ROWS
 from .jobs.writers import csv_header, csv_row
 
@@ -57,7 +58,10 @@ weights for all: each caption is still exactly the one the image gets alone (gre
 with --beams above 1 images go one at a time).
 Exit codes: 0 all ok, 1 some images failed, 2 usage/model/output error, 130 interrupted
 (Ctrl+C), 143 terminated (SIGTERM). A second batch on the same outputs is refused (exit 2).
---ray runs the same batch on a Ray cluster (docs/scale.md): the same outputs and journal."""
+--files-from LIST captions the files LIST names (one per line; CSV/JSONL paths relative to
+the folder holding LIST's folder and every listed file); a missing file fails its line only.
+--ray runs the same batch on a Ray cluster (docs/scale.md): the same outputs and journal; DIR
+or LIST's lines may then be s3://, gs:// or file:// URIs (CSV/JSONL and journal stay here)."""
 
 
 def positive_int(text: str) -> int:
@@ -117,8 +121,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("folder", metavar="DIR", help="the folder of images")
-    p.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    cli_inputs.add_options(p)  # DIR, --files-from, --recursive
     p.add_argument("--csv", metavar="FILE", help="write path,caption,score,status,error")
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
     p.add_argument(
@@ -192,9 +195,12 @@ class _DeprecatedAlias(argparse.Action):
 
 
 def spec_from_args(args: argparse.Namespace) -> BatchSpec:
-    """The ``BatchSpec`` a parsed ``batch`` command line asks for."""
+    """The ``BatchSpec`` a parsed ``batch`` command line asks for (``--files-from``: its list
+    read, ``ValueError``/``OSError`` naming it when it cannot be)."""
+    folder, files = cli_inputs.inputs_of(args)
     return BatchSpec(
-        args.folder,
+        folder,
+        files=files,
         recursive=args.recursive,
         csv=args.csv,
         jsonl=args.jsonl,
@@ -279,12 +285,13 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     failed = total = 0
     last: BatchProgress | None = None
     try:
-        if not os.path.isdir(args.folder):
-            raise FileNotFoundError(f"{args.folder}: no such folder")
+        folder = args.folder
+        if folder is not None and not is_uri(folder) and not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder}: no such folder")
         if cli_write.usage_problem(args, "--write-metadata"):
             raise ValueError(cli_write.usage_problem(args, "--write-metadata"))
         # outputs that may not be written are refused before the model loads (exit code 2)
-        spec = checked_spec(spec_from_args(args))
+        spec = checked_spec(spec_from_args(args), remote=bool(args.ray))
         if args.ray:
             from .cli_scale import results as ray_results
 

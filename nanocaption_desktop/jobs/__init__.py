@@ -94,15 +94,20 @@ def folder_captioner(spec: BatchSpec, max_megapixels: float | None = None) -> An
     )
 
 
-def checked_spec(spec: BatchSpec) -> BatchSpec:
+def checked_spec(spec: BatchSpec, *, remote: bool = False) -> BatchSpec:
     """The spec checked before any work: the request is within the limits, the folder exists,
     the outputs may be written (``outputs.check_outputs``); the journal's default filled in.
+    URI inputs (``s3://``...) are refused (``ValueError``) unless the batch is ``remote`` (on a
+    Ray cluster), and there with sidecars or metadata writes.
     ``caption_folder`` runs it, and the CLI before it loads the model."""
     from ..engine.decoding import check_request
 
     check_request(beams=spec.beams, max_new_tokens=spec.max_new_tokens, rows=spec.rows)
+    _check_uris(spec, remote)
     root = spec.folder
-    if not os.path.isdir(root):
+    if spec.uris and spec.files is None:
+        pass  # the folder is a URI: listed on the cluster's side (scale/inputs.py)
+    elif not os.path.isdir(root):
         if os.path.exists(root):
             raise NotADirectoryError(f"{root}: not a folder")
         raise FileNotFoundError(f"{root}: no such folder")
@@ -110,6 +115,22 @@ def checked_spec(spec: BatchSpec) -> BatchSpec:
         spec = replace(spec, journal=default_journal(spec))
     check_outputs(spec)
     return spec
+
+
+def _check_uris(spec: BatchSpec, remote: bool) -> None:
+    uris = spec.uris
+    if not uris:
+        return
+    if not remote:
+        raise ValueError(
+            f"{uris[0]}: object-store URIs are read only by a batch on a Ray cluster: add --ray "
+            "(--ray local for this machine), or mount the bucket and give its path"
+        )
+    if spec.sidecars is not None or spec.write_metadata:
+        raise ValueError(
+            f"{uris[0]}: --sidecars and --write-metadata write beside the photos, which a batch "
+            "does not do in an object store; use --csv or --jsonl"
+        )
 
 
 def _isolated(

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
-from ..engine.errors import Cancelled, ModelError
 from .filecheck import is_regular_file
+from .filelist import is_uri, listed_entries
+from .guarded import guarded
 from .journal import Journal
 from .lock import JournalLock
 from .outputs import output_keys, prepare_outputs
@@ -70,9 +71,14 @@ class BatchRun:
         cancel: CancelFlag | None,
         progress: Callable[[BatchProgress], None] | None,
         backend: CaptionBackend | None = None,
+        scan: Callable[[], Iterator[ScanEntry]] | None = None,
     ) -> None:
         self.s = settings
         self.backend = backend
+        self.scan = scan  # the inputs when not the folder's walk (scale/inputs.py: URIs)
+        # a list or an object store: an image left the batch when this run did not meet it
+        self.listed = scan is not None or settings.files is not None or is_uri(settings.folder)
+        self.met: set[str] = set()  # keys this run met (listed batches)
         self.captioner = captioner
         self.preparer = preparer
         self.cancel = cancel
@@ -89,6 +95,10 @@ class BatchRun:
     # -- the prefetch side (runs on the worker thread) --------------------------------------
 
     def _entries(self, *, cleanup: bool) -> Iterator[ScanEntry]:
+        if self.scan is not None:
+            return self.scan()
+        if self.s.files is not None:
+            return listed_entries(self.s.folder, self.s.files)
         exclude = [p for p in (self.s.csv, self.s.jsonl, self.s.journal) if p is not None]
         on_temp = (
             (self._remove_temp if self.s.write_metadata else remove_temp_file) if cleanup else None
@@ -106,11 +116,12 @@ class BatchRun:
         if entry.error is not None:
             return Work(entry, display, done=self._failed(entry, display, entry.error))
         try:
-            st = os.stat(entry.path)
+            size, mtime = entry.signature or _signature(entry.path)
         except OSError as e:
             reason = f"the file disappeared or cannot be read ({e.strerror or e})"
+            if entry.origin:  # named by a file list: say which line
+                reason = f"{entry.origin}: cannot be read ({e.strerror or e})"
             return Work(entry, display, done=self._failed(entry, display, reason))
-        size, mtime = st.st_size, st.st_mtime_ns
         prior = self._skip(entry, display, size, mtime)
         if prior is not None:
             return Work(entry, display, size, mtime, done=prior)
@@ -184,6 +195,8 @@ class BatchRun:
             )
             for work, cap in self._captions(works):
                 result = work.done or self._result(work, cap)
+                if self.listed:
+                    self.met.add(work.entry.relpath)
                 if work.entry.error is not None:
                     self.folder_errors.add(work.entry.relpath)
                 if not result.resumed and self.journal is not None:
@@ -215,7 +228,7 @@ class BatchRun:
 
         items = ((w, None if w.done else w.pixels, w.display) for w in works)
         yield from caption_stream(
-            _guarded(self.captioner),
+            guarded(self.captioner),
             items,
             beams=self.s.beams,
             max_new_tokens=self.s.max_new_tokens,
@@ -275,15 +288,20 @@ class BatchRun:
 
     def _header(self) -> dict[str, Any]:
         s = self.s
-        return {
-            "root": os.path.realpath(s.folder),
+        header = {
+            "root": s.folder if is_uri(s.folder) else os.path.realpath(s.folder),
             "recursive": s.recursive,
             "model": str(getattr(self.captioner, "model_name", "")),
             "beams": s.beams,
             "max_new_tokens": s.max_new_tokens,
         }
+        if s.files is not None:  # a list's batch is not its folder's (other keys, no walk)
+            header["inputs"] = "list"
+        return header
 
     def _gone(self, rec: dict[str, Any]) -> bool:
+        if self.listed:
+            return rec["key"] not in self.met
         if rec.get("kind") == "folder":
             return rec["key"] not in self.folder_errors
         return not os.path.lexists(os.path.join(self.s.folder, rec["key"]))
@@ -342,6 +360,11 @@ class BatchRun:
                 log.warning("journal not closed cleanly: %s", e)
 
 
+def _signature(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
 def _stat_of(path: str, size: int, mtime: int) -> tuple[int, int]:
     try:
         st = os.stat(path)
@@ -363,51 +386,3 @@ def _stop(works: Iterator[Work] | None, stop_count: threading.Event | None) -> N
     close = getattr(works, "close", None)
     if close is not None:
         close()  # stops the prefetch thread before the outputs are rendered
-
-
-class _Failure:
-    """What `_Guarded` hands back for an image whose captioning raised."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-        self.seconds = 0.0
-
-
-class _Guarded:
-    """One image's unexpected failure becomes that image's failed result, never the batch's end;
-    a cancel and a broken model (`ModelError`) still end the batch."""
-
-    def __init__(self, captioner: Any) -> None:
-        self.captioner = captioner
-        self.settings = getattr(captioner, "settings", None)  # greedy or not (pipeline.py)
-
-    def caption_pixels(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
-        try:
-            return self.captioner.caption_pixels(pixels, source=source, **kw)
-        except (Cancelled, ModelError):
-            raise
-        except Exception as e:
-            log.exception("captioning %s failed", source)
-            return _Failure(f"captioning failed: {e}")
-
-
-class _GuardedRows(_Guarded):
-    """`_Guarded` for a captioner that decodes several images together (engine/rows.py)."""
-
-    def caption_rows(self, pixels: list[Any], *, sources: list[str], **kw: Any) -> list[Any]:
-        """Several images decoded together; when that raises, each image again alone, so only
-        the image at fault fails."""
-        try:
-            return list(self.captioner.caption_rows(pixels, sources=sources, **kw))
-        except (Cancelled, ModelError):
-            raise
-        except Exception as e:
-            log.warning("captioning %s together failed (%s); one by one", ", ".join(sources), e)
-        return [
-            self.caption_pixels(p, source=src, beams=1, **kw)
-            for p, src in zip(pixels, sources, strict=True)
-        ]
-
-
-def _guarded(captioner: Any) -> _Guarded:
-    return _GuardedRows(captioner) if hasattr(captioner, "caption_rows") else _Guarded(captioner)

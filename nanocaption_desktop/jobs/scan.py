@@ -41,12 +41,17 @@ class ScanEntry:
 
     ``shared_stem``: another image in the same folder has the same name up to its extension
     (``photo.jpg``, ``photo.png``), so this image's sidecar is ``photo.jpg.txt``, not ``photo.txt``.
+    ``origin``: the line of a file list that named it (``photos.txt line 3``; ``filelist.py``).
+    ``signature``: ``(size, mtime_ns)`` when the scan knows them (an object store's listing),
+    in place of a ``stat`` of ``path``.
     """
 
     path: str
     relpath: str
     error: str | None = None
     shared_stem: bool = False
+    origin: str = ""
+    signature: tuple[int, int] | None = None
 
     @property
     def sidecar(self) -> Path:

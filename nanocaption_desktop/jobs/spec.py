@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .filelist import ListedFile, listed_files
 from .writers import SidecarPolicy
 
 #: Images decoded ahead of the model when nobody says otherwise.
@@ -39,6 +40,11 @@ class BatchSpec:
     Caption-Abstract (None: only where the photo has them; False: never). See
     ``photo_writes.py`` for what the journal keeps and the resume rule.
 
+    ``files``: the images to caption in place of the folder's (``batch --files-from``; see
+    ``filelist.py``): paths (relative ones resolved against ``folder``) or, on a Ray cluster,
+    ``s3://``/``gs://``/``file://`` URIs; keys are relative to ``folder``. ``folder`` itself may
+    be such a URI on a Ray cluster (scale/inputs.py).
+
     Strings are accepted for the paths and the sidecar policy and stored as ``Path`` and
     ``SidecarPolicy``, so specs built from a command line, a window or keywords compare equal
     for the same choices.
@@ -63,6 +69,7 @@ class BatchSpec:
     overwrite: bool = False
     exif: bool | None = None
     iim: bool | None = None
+    files: tuple[ListedFile, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -74,6 +81,16 @@ class BatchSpec:
         if self.sidecars is not None and not isinstance(self.sidecars, SidecarPolicy):
             set_(self, "sidecars", SidecarPolicy(self.sidecars))
         set_(self, "prefetch", max(1, int(self.prefetch)))
+        set_(self, "files", listed_files(self.files))
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        """The URIs among the batch's inputs (its folder or listed files): what only a batch on
+        a Ray cluster reads."""
+        from .filelist import is_uri
+
+        named = [f.text for f in self.files] if self.files is not None else [self.folder]
+        return tuple(x for x in named if is_uri(x))
 
     @property
     def outputs(self) -> tuple[Path, ...]:

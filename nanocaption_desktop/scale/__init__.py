@@ -2,9 +2,10 @@
 
 ``caption_folder_ray(spec, ray="local")`` yields the same ``BatchResult``s as
 ``jobs.caption_folder(spec)`` and writes the same outputs: the driver (this process) scans the
-folder, keeps the journal (exactly once, resume, skip what is done), writes the sidecars and
-renders the CSV/JSONL atomically; a pool of ``CaptionActor``s on the cluster (one per CPU, the
-model loaded once each) reads, decodes and captions the images (Ray Data ``map_batches``).
+folder (or reads its file list, or lists an ``s3://``/``gs://``/``file://`` folder: inputs.py),
+keeps the journal (exactly once, resume, skip what is done), writes the sidecars and renders the
+CSV/JSONL atomically; a pool of ``CaptionActor``s on the cluster (one per CPU, the model loaded
+once each) reads, decodes and captions the images (Ray Data ``map_batches``).
 Example::
 
     from nanocaption_desktop.scale import RayOptions, caption_folder_ray
@@ -46,7 +47,7 @@ def caption_folder_ray(
     the cluster and gets the model to the workers before the first image; raises
     ``ClusterError`` when the extra is missing or the cluster cannot be reached, ``ModelError``
     for a model that is not a folder here, as ``caption_folder`` does otherwise."""
-    spec = checked_spec(spec_of(path_or_spec, fields, caller="caption_folder_ray"))
+    spec = checked_spec(spec_of(path_or_spec, fields, caller="caption_folder_ray"), remote=True)
     run, _backend = start(spec, options_of(ray), cancel, progress)
     return run.results()
 
@@ -67,14 +68,18 @@ def start(
     from ..engine.bundle import Bundle
 
     name = Bundle.open(bundle).name  # reads JSON only: a broken bundle fails here, once
+    from .inputs import Inputs
+
+    inputs = Inputs.of(spec)  # URI inputs listed here, once, before the cluster starts
     ray = connect(options)
     model = plan(bundle, name)
     if options.ship_model == "always":
         model = ship(ray, model, always=True)
     elif options.ship_model == "auto" and probe(ray, model, alive_nodes(ray)):
         model = ship(ray, model, always=False)
-    backend = RayBackend(ray, model, options)
-    run = BatchRun(spec, _Named(name), _no_preparer, cancel, progress, backend=backend)
+    backend = RayBackend(ray, model, options, inputs)
+    scan = inputs.scan if inputs.entries is not None else None
+    run = BatchRun(spec, _Named(name), _no_preparer, cancel, progress, backend=backend, scan=scan)
     return run, backend
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class CaptionActor:
-    """``map_batches`` callable class: a batch of ``{i, path, name}`` rows in, one row out per
+    """``map_batches`` callable class: a batch of ``{i, path, fs, name}`` rows (``fs``: the
+    index of the filesystem a URI input is read with, -1 for a local path) in, one row out per
     image: ``i``, ``text``, ``score``, ``seconds``, ``error`` ("" when none), ``pid`` and
     ``model_from`` (``path``/``shipped``)."""
 
@@ -34,6 +35,7 @@ class CaptionActor:
         max_new_tokens: int | None,
         isolate: bool,
         faults: Mapping[str, str],
+        filesystems: Sequence[Any] = (),
     ) -> None:
         import ray
 
@@ -49,14 +51,15 @@ class CaptionActor:
 
             self.pool = DecodePool(self.captioner.preprocess_config, workers=1)
         self.faults = dict(faults)
+        self.filesystems = list(filesystems)  # pyarrow filesystems of URI inputs (inputs.py)
         self.pid = os.getpid()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        cols = (batch["i"].tolist(), batch["path"].tolist(), batch["name"].tolist())
+        cols = [batch[k].tolist() for k in ("i", "path", "fs", "name")]
         rows = list(zip(*cols, strict=True))
         out: dict[str, list[Any]] = {k: [] for k in ("i", "text", "score", "seconds", "error")}
         for (i, name), (pixels, error) in zip(
-            ((i, n) for i, _, n in rows), prefetch(rows, self._decode, depth=2), strict=True
+            ((r[0], r[3]) for r in rows), prefetch(rows, self._decode, depth=2), strict=True
         ):
             self._fault(name)
             text, score, seconds = "", float("nan"), 0.0
@@ -70,12 +73,16 @@ class CaptionActor:
         result["model_from"] = np.asarray([self.model_from] * n)
         return result
 
-    def _decode(self, row: tuple[int, Any, str]) -> tuple[Any, str | None]:
-        _, path, name = row
+    def _decode(self, row: tuple[int, Any, int, str]) -> tuple[Any, str | None]:
+        _, path, fs, name = row
         path = os.fsdecode(path)
         try:
             prepare = self.pool.prepare if self.pool is not None else self.captioner.prepare
-            return prepare(path, name=name), None
+            if fs < 0:
+                return prepare(path, name=name), None
+            with self.filesystems[fs].open_input_stream(path) as f:  # an object store's file
+                data = f.readall()
+            return prepare(data, name=name), None
         except Exception as e:  # ImageError from the engine or the decode pool, anything else
             return None, getattr(e, "reason", None) or str(e) or type(e).__name__
 

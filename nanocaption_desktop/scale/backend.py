@@ -23,6 +23,7 @@ from ..jobs.settings import Work
 from ..jobs.spec import BatchSpec
 from .actor import CaptionActor
 from .cluster import cluster_cpus
+from .inputs import Inputs
 from .options import RayOptions
 from .shipping import ModelPlan
 
@@ -48,8 +49,11 @@ class RemoteCaption:
 class RayBackend:
     """``captions(works, spec, cancel)``: see ``jobs.batch.CaptionBackend``."""
 
-    def __init__(self, ray: Any, model: ModelPlan, options: RayOptions) -> None:
+    def __init__(
+        self, ray: Any, model: ModelPlan, options: RayOptions, inputs: Inputs | None = None
+    ) -> None:
         self.ray = ray
+        self.inputs = inputs or Inputs()  # URI inputs: which filesystem a worker reads with
         self.model = model
         self.options = options
         self.pids: set[int] = set()  # worker processes that returned results (tests, logs)
@@ -111,10 +115,10 @@ class RayBackend:
         rows = self.options.rows_per_block or max(
             1, min(MAX_ROWS_PER_BLOCK, len(todo) // (4 * actors))
         )
-        items = [
-            {"i": i, "path": os.fsencode(w.entry.path), "name": w.display}
-            for i, w in enumerate(todo)
-        ]
+        items = []
+        for i, w in enumerate(todo):
+            fs, path = self.inputs.where(w.entry.path)
+            items.append({"i": i, "path": os.fsencode(path), "fs": fs, "name": w.display})
         ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / rows))
         return ds.map_batches(
             CaptionActor,
@@ -124,6 +128,7 @@ class RayBackend:
                 "max_new_tokens": spec.max_new_tokens,
                 "isolate": spec.isolate,
                 "faults": self.options.faults,
+                "filesystems": self.inputs.filesystems,
             },
             batch_size=rows,
             batch_format="numpy",
