@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 from .results import ResultStatus
@@ -25,6 +26,14 @@ _TEXT = ("caption", "error", "path")
 
 def parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     """The record on one journal line and ``""``, or None and what is wrong with it."""
+    return parse_line(raw, problem_of)
+
+
+def parse_line(
+    raw: bytes, problem_of: Callable[[object], str]
+) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object on one line and ``""``, or None and what is wrong with it, by
+    ``problem_of`` (this journal's records, or another store's: review/records.py)."""
     try:
         rec = json.loads(raw)
     except ValueError:

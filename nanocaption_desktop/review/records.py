@@ -10,10 +10,10 @@ store costs that one change, never the workspace.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from ..jobs.records import parse_line
 from .model import Alternative, Identity, Item, Origin, State
 
 _STATE = {s.value: s for s in State}  # a dict look-up: Enum(value) is slow over 10,000 lines
@@ -74,12 +74,7 @@ def to_item(rec: dict[str, Any]) -> Item:
 
 def parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     """The record on one store line and ``""``, or None and what is wrong with it."""
-    try:
-        rec = json.loads(raw)
-    except ValueError:
-        return None, "not valid JSON"
-    problem = problem_of(rec)
-    return (None, problem) if problem else (rec, "")
+    return parse_line(raw, problem_of)
 
 
 def problem_of(rec: object) -> str:
