@@ -120,6 +120,11 @@ class CaptionController(QObject):
             return
         self.caption_source(entry.source, entry.name, show=True, key=entry.key)
 
+    def shown_source(self) -> str:
+        """The file on screen ("" for none, or pasted image data)."""
+        entry = self.history_model.entry(self._shown_key) if self._shown_key else None
+        return entry.source if entry is not None and isinstance(entry.source, str) else ""
+
     def show_entry(self, entry: HistoryEntry) -> None:
         self._shown_key = entry.key
         self.tabs.setCurrentIndex(0)
