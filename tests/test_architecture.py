@@ -3,8 +3,9 @@
 Every module's imports are parsed (module level, inside functions, under ``TYPE_CHECKING``: a lazy
 import is still a dependency) and checked against three rules, each failure naming file:line:
 
-1. layers import one way: ``app -> gui -> jobs -> engine -> modelstore -> ground`` (``metadata``
-   beside ``jobs``: ``jobs`` may use it, it uses only ``ground``); the app layer (``cli*``,
+1. layers import one way: ``app -> gui -> review -> jobs -> engine -> modelstore -> ground``
+   (``metadata`` beside ``jobs``: ``jobs`` may use it, it uses only ``ground``; ``evaluation``
+   beside ``review``, used by the app only); the app layer (``cli*``,
    ``__main__``, the package's ``__init__``) reaches ``gui`` only lazily, for the window command;
 2. Qt (PySide6, shiboken6) is imported in ``gui/`` only, and the two lowest layers use only the
    third-party packages docs/architecture.md names for them;
@@ -29,11 +30,23 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 #: What each layer may import (itself included); the arrows of docs/architecture.md.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "app": frozenset(
-        {"app", "gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}
+        {
+            "app",
+            "gui",
+            "evaluation",
+            "review",
+            "jobs",
+            "metadata",
+            "engine",
+            "modelstore",
+            "ground",
+        }
     ),
     # beside gui: scores captions the batch runner made; nothing but the app imports it
     "evaluation": frozenset({"evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}),
-    "gui": frozenset({"gui", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "gui": frozenset({"gui", "review", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    # beside evaluation: the review workspace (states, store, writing out), no Qt; gui shows it
+    "review": frozenset({"review", "jobs", "metadata", "engine", "modelstore", "ground"}),
     "jobs": frozenset({"jobs", "metadata", "engine", "modelstore", "ground"}),
     "metadata": frozenset({"metadata", "ground"}),
     "engine": frozenset({"engine", "modelstore", "ground"}),
@@ -41,7 +54,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ground": frozenset({"ground"}),
 }
 #: Subpackages that are a layer of their own.
-LAYER_PACKAGES = ("gui", "evaluation", "jobs", "metadata", "engine", "modelstore", "ground")
+LAYER_PACKAGES = (
+    "gui",
+    "evaluation",
+    "review",
+    "jobs",
+    "metadata",
+    "engine",
+    "modelstore",
+    "ground",
+)
 #: Top-level modules: the app layer, and two compatibility names for ground modules.
 TOP_LEVEL = {"__init__": "app", "__main__": "app", "paths": "ground"}
 APP_PREFIX = "cli"  # cli.py, cli_batch.py, cli_models.py, ...
@@ -402,6 +424,7 @@ def test_checker_allows_only_the_exact_listed_cycle(tmp_path):
         ("nanocaption_desktop.cli_models", "app"),
         ("nanocaption_desktop.paths", "ground"),
         ("nanocaption_desktop.engine.derive", "engine"),
+        ("nanocaption_desktop.review.store", "review"),
         ("nanocaption_desktop.ground.errors", "ground"),
         ("nanocaption_desktop.stray", None),
         ("nanocaption_desktop.stray.inner", None),

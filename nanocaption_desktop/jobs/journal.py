@@ -19,6 +19,10 @@ like a damaged one. The journal must be a regular file: a FIFO, a folder or a sy
 path is refused (checked without blocking and without following links). Every failure is an
 ``OutputError`` naming the journal.
 
+Other stores: ``open(..., parse=...)`` takes another line check (the review workspace's store,
+``review/store.py``, keeps its items in a journal of its own kind); ``append_many`` writes
+several lines with one fsync, ``compact()`` rewrites a journal while it stays open and locked.
+
 Memory: only an index ``key -> offset of the key's latest line`` is kept; records are read back
 from the file when needed, so a batch of 100,000 images costs a few MB, not its captions.
 """
@@ -30,7 +34,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,6 +44,9 @@ from .records import parse
 from .writers import OutputError, _reason, atomic_write, remove_stale_temps
 
 log = logging.getLogger(__name__)
+
+#: checks one line read back: the record and "", or None and what is wrong with it
+LineCheck = Callable[[bytes], tuple[dict[str, Any] | None, str]]
 
 JOURNAL_VERSION = 1
 #: a journal is rewritten with only the latest record of each image when it is opened and more
@@ -56,11 +63,19 @@ class Journal:
     """Records of a batch, keyed by relative path; the latest record of a key wins."""
 
     def __init__(
-        self, path: Path, header: dict[str, Any], index: dict[str, int], owner: JournalLock
+        self,
+        path: Path,
+        header: dict[str, Any],
+        index: dict[str, int],
+        owner: JournalLock,
+        parse: LineCheck = parse,
+        lines: int = 0,
     ) -> None:
         self.path = path
         self.header = header
         self._index = index
+        self._parse = parse
+        self.lines = lines  # records in the file (superseded ones included)
         self.loaded = len(index)
         self._file: BinaryIO | None = None
         self._reader: BinaryIO | None = None
@@ -69,7 +84,12 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], header: Mapping[str, Any], *, resume: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        header: Mapping[str, Any],
+        *,
+        resume: bool = True,
+        parse: LineCheck = parse,
     ) -> Journal:
         """Open (or start) the journal at ``path`` for the batch described by ``header``.
 
@@ -85,28 +105,33 @@ class Journal:
         try:
             remove_stale_temps(target)
             index: dict[str, int] | None = None
+            records = 0
             if resume and exists:
-                loaded = _load(target, head)
+                loaded = _load(target, head, parse)
                 if loaded is None:
                     log.warning("journal %s is of another batch or settings: anew", target)
                 else:
                     index, records = loaded
                     if records - len(index) > max(COMPACT_AFTER, len(index)):
                         index = _compact(target, head, index, records)
+                        records = len(index)
             if index is None:
                 atomic_write(target, _line(head))
                 index = {}
         except BaseException:
             owner.release()
             raise
-        journal = cls(target, head, index, owner)
+        journal = cls(target, head, index, owner, parse, records)
         try:
-            journal._file = open_regular(target, os.O_WRONLY | os.O_APPEND, "ab", buffering=0)
-            journal._reader = open_regular(target, os.O_RDONLY, "rb")
+            journal._open_files()
         except BaseException:
             journal.close()
             raise
         return journal
+
+    def _open_files(self) -> None:
+        self._file = open_regular(self.path, os.O_WRONLY | os.O_APPEND, "ab", buffering=0)
+        self._reader = open_regular(self.path, os.O_RDONLY, "rb")
 
     def __len__(self) -> int:
         return len(self._index)
@@ -122,7 +147,7 @@ class Journal:
                 raw = self._reader.readline()
         except OSError as e:
             raise _read_error(self.path, e) from e
-        return parse(raw)[0]
+        return self._parse(raw)[0]
 
     def keys(self) -> list[str]:
         return list(self._index)
@@ -137,19 +162,24 @@ class Journal:
                     raw = f.readline()
                 except OSError as e:
                     raise _read_error(self.path, e) from e
-                rec = parse(raw)[0]
+                rec = self._parse(raw)[0]
                 if rec is not None:
                     yield rec
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Add one record durably (flush + fsync); raises ``OutputError`` when it cannot."""
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Add records durably with one fsync (all or, after a failure, none of them indexed);
+        raises ``OutputError`` when it cannot."""
         if self._file is None:
             raise OutputError(self.path, "the journal is closed")
-        line = _line(record)
+        lines = [_line(record) for record in records]
         offset: int | None = None
         try:
             offset = self._file.seek(0, os.SEEK_END)
-            view = memoryview(line)
+            view = memoryview(b"".join(lines))
             while view:  # unbuffered: nothing is left behind in a buffer when a write fails
                 written = self._file.write(view)
                 if not written:
@@ -159,7 +189,29 @@ class Journal:
         except OSError as e:
             self._cut(offset)
             raise OutputError(self.path, _reason(e)) from e
-        self._index[record["key"]] = offset
+        for record, line in zip(records, lines, strict=True):
+            self._index[record["key"]] = offset
+            offset += len(line)
+        self.lines += len(lines)
+
+    @property
+    def superseded(self) -> int:
+        """Lines in the file that a later line of the same key replaced."""
+        return self.lines - len(self._index)
+
+    def compact(self) -> None:
+        """Rewrite the journal with the latest record of each key now, keeping it open and
+        locked (the lock is on a separate file); on failure it stays as it was."""
+        if self._file is None or self._reader is None:
+            raise OutputError(self.path, "the journal is closed")
+        with self._lock:
+            index = _compact(self.path, self.header, self._index, self.lines)
+            if index is self._index:
+                return
+            for f in (self._file, self._reader):
+                f.close()
+            self._index, self.lines = index, len(index)
+            self._open_files()
 
     def _cut(self, offset: int | None) -> None:
         """Best effort after a failed append: no half line for the next append to run into."""
@@ -221,7 +273,9 @@ def _compact(
     return new_index
 
 
-def _load(path: Path, head: Mapping[str, Any]) -> tuple[dict[str, int], int] | None:
+def _load(
+    path: Path, head: Mapping[str, Any], parse: LineCheck = parse
+) -> tuple[dict[str, int], int] | None:
     """Index of the journal at ``path`` and its number of records when its header equals
     ``head``; None otherwise. Streams the file; cuts off a truncated last line (a kill in the
     middle of a write)."""
