@@ -33,6 +33,17 @@ def _action(
     return action
 
 
+def _add_menu(window: QMainWindow, name: str, actions: tuple[QAction | QMenu | None, ...]) -> None:
+    menu = window.menuBar().addMenu(name)
+    for action in actions:
+        if action is None:
+            menu.addSeparator()
+        elif isinstance(action, QMenu):
+            menu.addMenu(action)
+        else:
+            menu.addAction(action)
+
+
 def build_menus(
     window: QMainWindow,
     *,
@@ -45,14 +56,7 @@ def build_menus(
     review: ReviewPage,
 ) -> None:
     def add(menu_name: str, *actions: QAction | QMenu | None) -> None:
-        menu = window.menuBar().addMenu(menu_name)
-        for action in actions:
-            if action is None:
-                menu.addSeparator()
-            elif isinstance(action, QMenu):
-                menu.addMenu(action)
-            else:
-                menu.addAction(action)
+        _add_menu(window, menu_name, actions)
 
     def act(
         text: str, slot: Callable[[], object], key: str | None = None, tip: str = ""

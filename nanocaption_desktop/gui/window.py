@@ -208,12 +208,7 @@ class MainWindow(QMainWindow):
         self.drops = WindowDrops(self, self.drop_area)
         self.drops.dropped.connect(self.inputs.handle_dropped)
         self.single_instance: object = None  # app.py's InstanceServer, when this window serves
-        for said in (
-            self.model.message,
-            self.captions.message,
-            self.batches.message,
-            self.review.message,
-        ):
+        for said in (self.model.message, self.captions.message, self.batches.message):
             said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
         self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
@@ -235,6 +230,7 @@ class MainWindow(QMainWindow):
             lambda: review.photo_edited(self.captions.shown_source(), self.caption_panel.text())
         )
         review.opened.connect(lambda title: self.show_message(f"Workspace: {title}"))
+        review.message.connect(self.show_message)
         start_script(self)
 
     def _restore(self) -> None:

@@ -330,9 +330,12 @@ def test_reopening_the_folder_restores_edits_states_and_alternatives(qtbot, revi
     qtbot.waitUntil(lambda: again.review.model.rowCount() == IMAGES + 1, timeout=10_000)
     item = again.review.model.item_of(path)
     assert item.text == "Kept words" and item.state.value == "approved"
-    assert item.model_text and item.model_text in [a.text.lower() for a in item.alternatives] + [
-        a.text for a in item.alternatives
-    ] or item.alternatives
+    assert (
+        item.model_text
+        and item.model_text
+        in [a.text.lower() for a in item.alternatives] + [a.text for a in item.alternatives]
+        or item.alternatives
+    )
     from nanocaption_desktop.review import load_recent
 
     assert load_recent()[0].root == os.path.realpath(window.folder)
