@@ -5,6 +5,7 @@ keys use (the editor's text, the table's current row):
     {"open": "/photos"}                          open the folder's workspace
     {"edit": "/photos/a.jpg", "text": "A cat"}   make it current and type the text
     {"approve": "/photos/a.jpg"}                 make it current and approve (Ctrl+Enter)
+    {"dump": "/tmp/out.json"}                    the page's items, {path: [state, text]}
 
 Each line done is acknowledged by appending its number to ``FILE.done`` (so a test knows
 when an edit was made, then kills the app). Unset, nothing is read and no timer runs.
@@ -59,6 +60,14 @@ class ReviewScript(QObject):
         if "open" in command:
             review.open_folder(command["open"])
             self.window.tabs.setCurrentWidget(review.panel)
+            self._ack()
+            return True
+        if "dump" in command:
+            if review.model.rowCount() == 0:
+                return False  # the workspace is still opening
+            shown = {i.path: [i.state.value, i.text] for i in review.model.items()}
+            with open(command["dump"], "w", encoding="utf-8") as f:
+                json.dump(shown, f)
             self._ack()
             return True
         path = os.path.realpath(command.get("edit") or command.get("approve") or "")
