@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from itertools import count
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QUndoStack
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
@@ -70,9 +70,12 @@ class WorkspaceController(QObject):
         panel.replace.clicked.connect(self.find_and_replace)
         panel.retry.clicked.connect(self.retry_failed)
         panel.write.clicked.connect(self.write_approved)
-        model.modelReset.connect(self._update_counts)
-        model.rowsInserted.connect(self._update_counts)
-        model.dataChanged.connect(self._update_counts)
+        self._counts = QTimer(self)  # the tally, at most every 300 ms (not per keystroke)
+        self._counts.setSingleShot(True)
+        self._counts.setInterval(300)
+        self._counts.timeout.connect(self._update_counts)
+        for changed in (model.modelReset, model.rowsInserted, model.dataChanged):
+            changed.connect(lambda *_: self._counts.start())
 
     # ================================================================= opening
     def show(self, session: ReviewSession) -> None:

@@ -68,15 +68,15 @@ class ReviewPage(QObject):
         self._opening = real
         self._waiting_rows = []
 
-        def opened(live: object) -> None:
-            if self._opening != real or not isinstance(live, rl.LiveWorkspace):
-                if isinstance(live, rl.LiveWorkspace):
-                    live.close()
+        def opened(session: object) -> None:
+            if self._opening != real or not isinstance(session, ReviewSession):
+                if isinstance(session, ReviewSession):
+                    session.close()
                 return
             self._opening = ""
             if self.folder is not None:
                 self.folder.close()
-            self.folder = ReviewSession(live)
+            self.folder = session
             self._show(self.folder)
             rows, self._waiting_rows = self._waiting_rows, []
             if rows:
@@ -89,7 +89,8 @@ class ReviewPage(QObject):
                 self._opening = ""
             self.message.emit(f"{folder}: the workspace could not be opened: {reason}")
 
-        run_task(lambda: rl.open_folder(real), opened, failed)
+        # scan, store read and the path index off the GUI thread (10,000 images: ~1 s)
+        run_task(lambda: ReviewSession(rl.open_folder(real)), opened, failed)
 
     def open_session(self, session_id: str | None = None) -> ReviewSession:
         """The session's workspace of dropped photos (a new one, or an earlier one by id)."""
