@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_batch, cli_evaluate, cli_metadata, cli_models
+    from . import cli_batch, cli_evaluate, cli_metadata, cli_models, cli_write
     from .cli_batch import BEAMS, MAX_TOKENS, MEGAPIXELS_HELP, megapixels
 
     p = _Parser(prog=PROG, description="Offline image captioning. With no command: the window.")
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="one JSON object per image")
     c.add_argument("--model", metavar="NAME|DIR", help="model name or folder (default: installed)")
     c.add_argument("--max-megapixels", type=megapixels, metavar="MP", help=MEGAPIXELS_HELP)
+    cli_write.add_options(c, flag="--write")
     c.set_defaults(handler=_cmd_caption)
 
     cli_batch.add_parser(sub)
@@ -157,9 +158,14 @@ def _load(args: argparse.Namespace) -> Any:
 def _cmd_caption(args: argparse.Namespace) -> int:
     """Caption each file; images are decoded in a worker process (engine/isolation.py), as in
     `batch` and the window, so a hostile file costs one failed line, never the command."""
+    from .cli_write import usage_problem, write_caption
     from .engine import ModelError, RequestError
     from .engine.isolation import DecodePool
 
+    problem = usage_problem(args, "--write")
+    if problem:
+        error(f"{PROG} caption: {problem}")
+        return USAGE_OR_MODEL
     pool = _early_pool(args.model)  # its process starts while the model loads
     try:
         captioner = _load(args)
@@ -187,8 +193,12 @@ def _cmd_caption(args: argparse.Namespace) -> int:
             if not cap.ok:
                 failed += 1
                 error(f"{PROG}: {cap.source}: {cap.error}")
+            row = _json_row(cap, captioner.model_name)
+            if args.write_metadata and cap.ok:  # the caption into the photo: alt text
+                row["alt_text"] = write_caption(args, cap.source, cap.text)
+                failed += "error" in row["alt_text"]
             if args.json:
-                print(json.dumps(_json_row(cap, captioner.model_name), ensure_ascii=False))
+                print(json.dumps(row, ensure_ascii=False))
             elif cap.ok:
                 print(f"{cap.source}\t{cap.text}" if len(args.files) > 1 else cap.text)
             sys.stdout.flush()

@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any
 
+from . import cli_write
+from .cli_progress import Bar as _Bar
+from .cli_progress import clock as _clock
 from .engine.errors import NanoCaptionError
 from .engine.limits import (
     DEFAULT_MAX_MEGAPIXELS,
@@ -45,6 +47,8 @@ Refused before any work (exit code 2): an output with an image's name or content
 that are the same file, a symlink, FIFO, device or folder as --csv/--jsonl. A sidecar that is a
 symlink or not a regular file is not written: that image fails with the reason.
 A journal (FILE.journal.jsonl next to the CSV or JSONL) lets a re-run skip what is done.
+--write-metadata writes each caption into its photo as alt text (see the README; a person's
+description is kept unless --overwrite; a refused photo fails that image only).
 --prefetch is how many images are decoded ahead of the model: captions never depend on the
 other images of a batch, so it changes speed and memory, never a caption (--batch-size is its
 old, deprecated name).
@@ -158,6 +162,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="decode images in a worker process, so a decoder crash or hang costs one file "
         "(default: on)",
     )
+    cli_write.add_options(p, flag="--write-metadata")
     p.set_defaults(handler=run)
     return p
 
@@ -185,6 +190,7 @@ def spec_from_args(args: argparse.Namespace) -> BatchSpec:
         prefetch=args.prefetch,
         isolate=args.isolate,
         model=args.model,
+        **cli_write.spec_fields(args),
     )
 
 
@@ -241,52 +247,6 @@ def _signals(handler: _Interrupt) -> Iterator[None]:
             signal.signal(sig, prev)
 
 
-class _Bar:
-    """A one-line progress bar on a terminal (stderr); silent otherwise."""
-
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.shown = False
-
-    def update(self, p: BatchProgress) -> None:
-        if not self.enabled:
-            return
-        width = shutil.get_terminal_size((80, 20)).columns
-        rate = f"{p.rate:.1f} img/s" if p.rate else "-- img/s"
-        eta = f"ETA {_clock(p.eta)}" if p.eta is not None else "ETA --"
-        tail = f" {rate}  {eta}  {p.failed} failed"
-        if p.total:
-            count = f"{p.finished}/{p.total}"
-            room = max(10, min(30, width - len(count) - len(tail) - 6))
-            fill = int(room * min(1.0, p.finished / p.total))
-            line = f"{count} [{'#' * fill}{'.' * (room - fill)}]{tail}"
-        else:
-            line = f"{p.finished} images{tail}"
-        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
-        self.stream.flush()
-        self.shown = True
-
-    def message(self, text: str) -> None:
-        if not self.enabled:
-            return
-        self.clear()
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.shown:
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + " " * (width - 1) + "\r")
-            self.shown = False
-
-
-def _clock(seconds: float | None) -> str:
-    s = int(round(seconds or 0))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``batch`` with parsed ``args``; returns the exit code."""
     interrupt = _Interrupt()
@@ -298,12 +258,14 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     err = sys.stderr
     tty = err.isatty()
     bar = _Bar(err, tty)
-    to_stdout = not (args.csv or args.jsonl or args.sidecars)
+    to_stdout = not (args.csv or args.jsonl or args.sidecars or args.write_metadata)
     failed = total = 0
     last: BatchProgress | None = None
     try:
         if not os.path.isdir(args.folder):
             raise FileNotFoundError(f"{args.folder}: no such folder")
+        if cli_write.usage_problem(args, "--write-metadata"):
+            raise ValueError(cli_write.usage_problem(args, "--write-metadata"))
         # outputs that may not be written are refused before the model loads (exit code 2)
         spec = checked_spec(spec_from_args(args))
         captioner = _load_captioner(spec.model, getattr(args, "max_megapixels", None))
@@ -331,7 +293,7 @@ def _run(args: argparse.Namespace, interrupt: _Interrupt) -> int:
         bar.clear()
         print(f"{PROG}: {interrupt.stopped_by()}", file=err)
         return interrupt.exit_code()
-    except (OSError, NanoCaptionError) as e:
+    except (OSError, ValueError, NanoCaptionError) as e:
         bar.clear()
         print(f"{PROG}: {e}", file=err)
         return EXIT_ERROR
@@ -383,8 +345,9 @@ def _summary(p: BatchProgress | None, total: int, failed: int, args: argparse.Na
     if p.rate:
         text += f" ({p.rate:.2f} img/s)"
     outs = [x for x in (args.csv, args.jsonl) if x]
-    if args.sidecars:
-        outs.append(".txt sidecars")
+    outs += [".txt sidecars"] * bool(args.sidecars) + ["alt text in the photos"] * bool(
+        getattr(args, "write_metadata", False)
+    )
     return text + (" -> " + ", ".join(outs) if outs else "")
 
 

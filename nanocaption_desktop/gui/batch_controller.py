@@ -93,6 +93,7 @@ class BatchController(QObject):
             beams=options.chosen_beams(),
             max_new_tokens=options.chosen_max_tokens(),
             isolate=True,
+            write_metadata=p.write_metadata.isChecked(),
         )
 
     def _folder_changed(self, folder: str) -> None:

@@ -115,8 +115,14 @@ class BatchPanel(QWidget):
         self.resume = QCheckBox("Skip &done images (resume)")
         self.resume.setAccessibleName("Resume previous batch")
         self.resume.setToolTip("Skip images an earlier batch of this folder already captioned")
+        self.write_metadata = QCheckBox("&Write alt text into the photos")
+        self.write_metadata.setAccessibleName("Write alt text into the photos")
+        self.write_metadata.setToolTip(
+            "Write each caption into its photo (XMP alt text; a sidecar for formats that hold "
+            "none); a description a person wrote is kept"
+        )
         # two short rows, not one long one: the page (and the window) stays narrow
-        for widget in (self.recursive, self.resume):
+        for widget in (self.recursive, self.resume, self.write_metadata):
             options.addWidget(widget)
         options.addStretch(1)
         outputs = QHBoxLayout()
@@ -302,6 +308,7 @@ class BatchPanel(QWidget):
             self.jsonl,
             self.sidecars,
             self.resume,
+            self.write_metadata,
             self.output,
             self.choose_output,
         ):

@@ -27,6 +27,7 @@ class CaptionController(QObject):
     caption_shown = Signal(str)  # the caption text now on screen
     caption_error_shown = Signal(str)  # a per-file error now on screen
     message = Signal(str)  # for the status bar
+    image_shown = Signal(str)  # the image now on screen: its file's path ("" for pasted data)
 
     def __init__(
         self,
@@ -99,6 +100,7 @@ class CaptionController(QObject):
             self.previews.request(key, source)
         if show:
             self._shown_key = key
+            self.image_shown.emit(source if isinstance(source, str) else "")
             self.history_panel.select_key(key)
             self.drop_area.show_loading(name)
             self.panel.clear()
@@ -120,13 +122,14 @@ class CaptionController(QObject):
             return
         self.caption_source(entry.source, entry.name, show=True, key=entry.key)
 
-    def shown_source(self) -> str:
-        """The file on screen ("" for none, or pasted image data)."""
+    def current_path(self) -> str:
+        """The file of the image on screen ("" when none, or it came as data: a paste)."""
         entry = self.history_model.entry(self._shown_key) if self._shown_key else None
-        return entry.source if entry is not None and isinstance(entry.source, str) else ""
+        return entry.path if entry is not None else ""
 
     def show_entry(self, entry: HistoryEntry) -> None:
         self._shown_key = entry.key
+        self.image_shown.emit(entry.path)
         self.tabs.setCurrentIndex(0)
         self.previews.request(entry.key, entry.source)
         self.drop_area.show_loading(entry.name)

@@ -60,6 +60,7 @@ class CaptionPanel(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self._layout = layout
         # top to bottom, each part made and placed in turn (Qt's tab order follows it)
         layout.addWidget(self._build_status())
         layout.addWidget(self._build_edit(), 1)
@@ -112,6 +113,7 @@ class CaptionPanel(QWidget):
 
     def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
+        self._buttons = buttons
         self.copy_button = QPushButton("&Copy")
         self.copy_button.setAccessibleName("Copy caption")
         self.copy_button.setToolTip("Copy the caption to the clipboard (Ctrl+Shift+C)")
@@ -175,6 +177,15 @@ class CaptionPanel(QWidget):
         self.regenerate.clicked.connect(self._emit_regenerate)
         options.addRow("", self.regenerate)
         return options
+
+    def add_note(self, widget: QWidget) -> None:
+        """A line under the status (``metadata_controller``: what the photo already says)."""
+        self._layout.insertWidget(1, widget)
+
+    def add_button(self, button: QWidget) -> None:
+        """A button right after Copy, next in the tab order (``metadata_controller``: Save)."""
+        self._buttons.insertWidget(1, button)
+        QWidget.setTabOrder(self.copy_button, button)
 
     # ---------------------------------------------------------------- options
     def set_token_limit(self, most: int | None) -> None:

@@ -41,7 +41,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("F2", "Review: edit the caption (the editor, all text selected)"),
     ("Ctrl+Return", "Review: approve, and go to the next image not approved"),
     ("F8", "Review: go to the next flagged image (weak, changed or failed)"),
-    ("Ctrl+S", "Review: write the approved captions (to the target in Settings)"),
+    (
+        "Ctrl+S",
+        "Caption page: save its caption into the photo as alt text. Batch and Review pages: "
+        "write the approved captions (to the target in Settings)",
+    ),
     ("Ctrl+Z / Ctrl+Shift+Z", "Review: undo / redo (typing, regenerate, picks, bulk edits)"),
     ("Ctrl+E", "Export the history"),
     ("Ctrl+,", "Settings"),

@@ -54,6 +54,7 @@ def build_menus(
     history_panel: HistoryPanel,
     tabs: QTabWidget,
     review: ReviewPage,
+    save_to_photo: Callable[[], object],
 ) -> None:
     def add(menu_name: str, *actions: QAction | QMenu | None) -> None:
         _add_menu(window, menu_name, actions)
@@ -86,6 +87,7 @@ def build_menus(
             None,
             "Copy the caption (Ctrl+Shift+C)",
         ),
+        act("Save to P&hoto", save_to_photo, None, "Write the caption into the photo (Ctrl+S)"),
         act(
             "&Regenerate Caption",
             getattr(window, "regenerate", captions.regenerate),
@@ -203,8 +205,8 @@ def review_actions(window: QMainWindow, review: ReviewPage, tabs: QTabWidget) ->
         _action(
             window,
             "&Write Approved Captions",
-            c.write_approved,
+            getattr(window, "save", c.write_approved),
             "Ctrl+S",
-            "Write the approved captions to the target chosen in Settings",
+            "Write the approved captions (on the Caption page: its caption into the photo)",
         ),  # fmt: skip
     ]

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "batch/write_jsonl": False,
     "batch/sidecars": "off",  # off | skip | overwrite | append
     "batch/resume": True,
+    "batch/write_metadata": False,  # the caption into each photo as alt text
     "history/last_export_folder": "",
     "files/last_open_folder": "",
     "ui/appearance": "system",  # system | light | dark
@@ -139,6 +140,12 @@ class Settings:
 
     def set_batch_resume(self, on: bool) -> None:
         self._set("batch/resume", bool(on))
+
+    def batch_write_metadata(self) -> bool:
+        return bool(self._get("batch/write_metadata", bool))
+
+    def set_batch_write_metadata(self, on: bool) -> None:
+        self._set("batch/write_metadata", bool(on))
 
     # --- folders remembered between sessions
     def last_open_folder(self) -> str:

@@ -35,6 +35,7 @@ from .history_panel import HistoryPanel
 from .imaging import ImageLoader
 from .input_controller import InputController
 from .menus import build_menus
+from .metadata_controller import MetadataController
 from .model_controller import ModelController
 from .model_panel import MissingModelPanel
 from .model_picker import ModelPicker
@@ -186,6 +187,7 @@ class MainWindow(QMainWindow):
             status=self.statusBar(),
             dialog_parent=self,
         )
+        self.metadata = MetadataController(self.captions, self.caption_panel, dialog_parent=self)
         build_menus(
             self,
             model=self.model,
@@ -195,6 +197,7 @@ class MainWindow(QMainWindow):
             history_panel=self.history_panel,
             tabs=self.tabs,
             review=self.review,
+            save_to_photo=self.metadata.save,
         )
         self._compose_review()
         self.model.state_changed.connect(self.model_state_changed)
@@ -208,7 +211,8 @@ class MainWindow(QMainWindow):
         self.drops = WindowDrops(self, self.drop_area)
         self.drops.dropped.connect(self.inputs.handle_dropped)
         self.single_instance: object = None  # app.py's InstanceServer, when this window serves
-        for said in (self.model.message, self.captions.message, self.batches.message):
+        said_by = (self.model.message, self.captions.message, self.batches.message)
+        for said in (*said_by, self.metadata.message):
             said.connect(self.show_message)
         self.history_panel.message.connect(self.show_message)
         self.history_panel.export_folder_chosen.connect(self.settings.set_last_export_folder)
@@ -227,7 +231,7 @@ class MainWindow(QMainWindow):
         self.worker.batch_results.connect(review.batch_results)
         self.batches.started.connect(review.batch_started)
         self.caption_panel.edit.textChanged.connect(
-            lambda: review.photo_edited(self.captions.shown_source(), self.caption_panel.text())
+            lambda: review.photo_edited(self.captions.current_path(), self.caption_panel.text())
         )
         review.opened.connect(lambda title: self.show_message(f"Workspace: {title}"))
         review.message.connect(self.show_message)
@@ -244,6 +248,7 @@ class MainWindow(QMainWindow):
         b.jsonl.setChecked(s.batch_write_jsonl())
         b.set_sidecar_policy(s.batch_sidecars())
         b.resume.setChecked(s.batch_resume())
+        b.write_metadata.setChecked(s.batch_write_metadata())
         self.history_panel.last_folder = s.last_export_folder()
         self._place(self.restoreGeometry(s.window_geometry()))
         self.restoreState(s.window_state())
@@ -276,6 +281,7 @@ class MainWindow(QMainWindow):
         s.set_batch_write_jsonl(b.jsonl.isChecked())
         s.set_batch_sidecars(b.sidecar_policy())
         s.set_batch_resume(b.resume.isChecked())
+        s.set_batch_write_metadata(b.write_metadata.isChecked())
         s.sync()
 
     # ================================================================= model picker
@@ -301,6 +307,15 @@ class MainWindow(QMainWindow):
         if self.on_caption_page():
             return self.caption_panel.copy_caption()
         return self.review.controller.copy_current()
+
+    def save(self) -> None:
+        """Ctrl+S, one binding: on the Caption page its caption into the photo ("Save to
+        Photo"); elsewhere the Review page's approved captions to the chosen target (which
+        covers the current image once it is approved)."""
+        if self.on_caption_page():
+            self.metadata.save()
+        else:
+            self.review.controller.write_approved()
 
     def regenerate(self) -> None:
         if self.on_caption_page():

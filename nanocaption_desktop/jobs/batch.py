@@ -15,6 +15,13 @@ from .filecheck import is_regular_file
 from .journal import Journal
 from .lock import JournalLock
 from .outputs import output_keys, prepare_outputs
+from .photo_writes import (
+    remove_photo_temp,
+    signature,
+    skip_without_caption,
+    write_photo,
+    wrote_file,
+)
 from .results import BatchProgress, BatchResult, ProgressTracker, ResultStatus
 from .runner import CancelFlag, count_in_background, prefetch
 from .scan import ScanEntry, display_path, scan_images
@@ -68,10 +75,16 @@ class BatchRun:
 
     def _entries(self, *, cleanup: bool) -> Iterator[ScanEntry]:
         exclude = [p for p in (self.s.csv, self.s.jsonl, self.s.journal) if p is not None]
-        on_temp = remove_temp_file if cleanup else None
+        on_temp = (
+            (self._remove_temp if self.s.write_metadata else remove_temp_file) if cleanup else None
+        )
         return scan_images(
             self.s.folder, recursive=self.s.recursive, exclude=exclude, on_temp_file=on_temp
         )
+
+    @staticmethod
+    def _remove_temp(tmp: str) -> bool:
+        return remove_temp_file(tmp) or remove_photo_temp(tmp)
 
     def _prepare(self, entry: ScanEntry) -> Work:
         display = display_path(entry.relpath)
@@ -105,11 +118,13 @@ class BatchRun:
             and rec.get("mtime_ns") == mtime
             and (policy is None or rec.get("sidecars") == policy)  # a sidecar is owed: redo
             and (policy is None or recorded_sidecar(rec, entry.path) == entry.sidecar.name)
+            and rec.get("metadata") == signature(self.s)  # alt text owed, or other options: redo
         ):
             status = ResultStatus(rec.get("status", "failed"))
             if status is ResultStatus.OK or not self.s.retry_failed:
                 caption, score, error = rec.get("caption") or "", rec.get("score"), rec.get("error")
-                return BatchResult(entry.path, display, status, caption, score, error, resumed=True)
+                return BatchResult(entry.path, display, status, caption, score, error,
+                                   resumed=True, alt_text=rec.get("alt_text"))  # fmt: skip
         if (
             self.s.sidecars is SidecarPolicy.SKIP
             and self.s.csv is None
@@ -118,6 +133,9 @@ class BatchRun:
         ):  # nothing would use the caption: do not compute it (a symlink, FIFO... fails later)
             kept = SidecarOutcome.KEPT.value
             return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, sidecar=kept)
+        if skip_without_caption(self.s, entry.path):  # the same for alt text, when described
+            skipped = {"skipped": "it already has alt text"}
+            return BatchResult(entry.path, display, ResultStatus.OK, resumed=True, alt_text=skipped)
         return None
 
     @staticmethod
@@ -192,7 +210,18 @@ class BatchRun:
         result = BatchResult(path, display, ResultStatus.OK, cap.text, cap.score, None, seconds)
         if self.s.sidecars is not None:
             result = self._sidecar(result, work.entry)
+        if self.s.write_metadata and result.ok:
+            result = self._alt_text(result)
         return result
+
+    def _alt_text(self, result: BatchResult) -> BatchResult:
+        try:
+            alt_text = write_photo(result.path, result.caption, self.s)
+        except OutputError as e:
+            log.warning("alt text for %s: %s", result.relpath, e)
+            error = f"alt text not written: {e.reason}"
+            return replace(result, status=ResultStatus.FAILED, error=error, alt_text=None)
+        return replace(result, alt_text=alt_text)
 
     def _sidecar(self, result: BatchResult, entry: ScanEntry) -> BatchResult:
         assert self.s.sidecars is not None
@@ -212,6 +241,11 @@ class BatchRun:
         rec = {"key": key, "size": size, "mtime_ns": mtime, "sidecars": policy, **result.row()}
         if policy is not None:
             rec["sidecar_name"] = work.entry.sidecar.name
+        if self.s.write_metadata:
+            rec["metadata"] = signature(self.s)
+            rec["alt_text"] = result.alt_text
+            if wrote_file(result.alt_text):  # the photo as we left it is the one done
+                rec["size"], rec["mtime_ns"] = _stat_of(work.entry.path, size, mtime)
         if work.entry.error is not None:
             rec["kind"] = "folder"
         self.journal.append(rec)
@@ -284,6 +318,14 @@ class BatchRun:
                 if not failing:
                     raise
                 log.warning("journal not closed cleanly: %s", e)
+
+
+def _stat_of(path: str, size: int, mtime: int) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:  # gone meanwhile: the next run sees it as changed and redoes it
+        return size, mtime
+    return st.st_size, st.st_mtime_ns
 
 
 def _rows(journal: Journal) -> Iterator[dict[str, Any]]:

@@ -55,6 +55,10 @@ def problem_of(rec: object) -> str:
         return "sidecars is not a sidecar policy"
     if rec.get("sidecar") not in (None, *_OUTCOMES):
         return "sidecar is not a sidecar outcome"
+    if rec.get("metadata") is not None and not isinstance(rec["metadata"], str):
+        return "metadata is not text"
+    if rec.get("alt_text") is not None and not isinstance(rec["alt_text"], dict):
+        return "alt_text is not an object"
     if rec.get("kind") not in (None, "folder"):
         return "kind is not folder"
     return ""

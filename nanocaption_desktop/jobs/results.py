@@ -38,7 +38,9 @@ class BatchResult:
     written to the outputs (``/`` separators, bytes that are not UTF-8 shown as ``\\xNN``).
     ``resumed`` is true when the result comes from an earlier run (the image was not redone).
     ``sidecar`` says what happened to the ``.txt`` sidecar (``written``, ``unchanged``,
-    ``kept``, ``failed``) or is None when no sidecars were asked for.
+    ``kept``, ``failed``) or is None when no sidecars were asked for. ``alt_text`` says what
+    writing the caption into the photo did (``jobs/photo_writes.py``: where, sidecar, fields,
+    skipped, unchanged) or is None when that was not asked for (or the image failed before).
     """
 
     path: str
@@ -50,6 +52,7 @@ class BatchResult:
     seconds: float = 0.0
     resumed: bool = False
     sidecar: str | None = None
+    alt_text: dict[str, Any] | None = None
     progress: BatchProgress | None = None
 
     @property

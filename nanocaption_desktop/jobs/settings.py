@@ -27,18 +27,21 @@ class Work:
 
 
 def default_journal(settings: BatchSpec) -> Path | None:
-    """Next to the CSV (or JSONL) output; in the user data dir for sidecar-only batches and
-    when the photo folder is read-only (an SD card, a share: the results went elsewhere, and
-    the record of what is done stays with the app, keyed by the folder and the outputs)."""
+    """Next to the CSV (or JSONL) output; in the user data dir for batches with sidecars or alt
+    text in the photos and no CSV/JSONL, and when the photo folder is read-only (an SD card, a
+    share: the results went elsewhere, and the record of what is done stays with the app, keyed
+    by the folder and the outputs)."""
     from .places import folder_writable
 
     outputs = [out for out in (settings.csv, settings.jsonl) if out is not None]
     if outputs and folder_writable(settings.folder):
         return outputs[0].with_name(journal_name(outputs[0].name))
-    if settings.sidecars is None and not outputs:
+    if settings.sidecars is None and not outputs and not settings.write_metadata:
         return None
     parts = [os.path.realpath(settings.folder), str(settings.recursive)]
     parts += [os.path.realpath(out) for out in outputs]  # none: the key of old journals
+    if settings.write_metadata:  # its own journal: a sidecar batch of the folder keeps its own
+        parts.append("alt-text")
     name = hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()[:20]
     return _user_data_dir() / "batches" / f"{name}.jsonl"
 

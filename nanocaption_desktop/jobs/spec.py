@@ -27,6 +27,11 @@ class BatchSpec:
     ``prefetch``: images decoded ahead of the model (speed and memory, never a caption; 1 or
     more). ``isolate``: decode in a worker process, so a decoder crash or hang costs one file.
     ``model``: the bundle folder to load when no captioner is given (None: the installed one).
+    ``write_metadata``: write each caption into its photo as alt text (``metadata``; a refused
+    photo fails that image); ``skip_described``: leave photos that have alt text; ``overwrite``:
+    replace a person's description; ``exif`` / ``iim``: also EXIF ImageDescription / IIM
+    Caption-Abstract (None: only where the photo has them; False: never). See
+    ``photo_writes.py`` for what the journal keeps and the resume rule.
 
     Strings are accepted for the paths and the sidecar policy and stored as ``Path`` and
     ``SidecarPolicy``, so specs built from a command line, a window or keywords compare equal
@@ -46,6 +51,11 @@ class BatchSpec:
     prefetch: int = DEFAULT_PREFETCH
     isolate: bool = False
     model: Path | None = None
+    write_metadata: bool = False
+    skip_described: bool = False
+    overwrite: bool = False
+    exif: bool | None = None
+    iim: bool | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here

@@ -165,6 +165,8 @@ def jsonl_row(row: Mapping[str, Any]) -> bytes:
         "status": row.get("status"),
         "error": row.get("error"),
     }
+    if row.get("alt_text") is not None:  # the batch wrote into the photos: where it went
+        obj["alt_text"] = row["alt_text"]
     text = json.dumps(obj, ensure_ascii=False) + "\n"
     return text.encode("utf-8", "replace")
 

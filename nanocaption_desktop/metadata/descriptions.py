@@ -45,6 +45,8 @@ CAMERA_PLACEHOLDERS = frozenset(
         "<Untitled>",
     )
 )
+#: the source of a field found in a JPEG's ExtendedXMP
+EXTENDED = "file:extended-xmp"
 _WIN_ORDER = ("alt_text", "exif_description", "description", "iim_caption", "ext_description")
 
 
@@ -202,14 +204,17 @@ def describe(
     """The descriptions of ``photo`` whose own blocks are ``emb``, its sidecar read here."""
     problems = [] if problems is None else problems
     file_read = _read_xmp(emb.xmp, str(photo), "file:xmp", problems)
+    # a JPEG's ExtendedXMP: ExifTool shows its properties over the main packet's, and we never
+    # write it, so what it holds is someone else's text and comes first
+    ext_read = _read_xmp(emb.extended_xmp, str(photo), EXTENDED, problems)
     side = sidecar.existing_sidecar(photo)
     side_read = None
     if side is not None:
         raw = _read_sidecar(side, problems)
         side_read = _read_xmp(raw, str(side), f"sidecar:{side.name}", problems)
-    first, second = (file_read, side_read) if embeddable else (side_read, file_read)
-    digest = next((r[0].digest for r in (first, second) if r and r[0].digest), None)
-    xmp_fields = [f for r in (first, second) if r for f in r[1]]
+    order = (ext_read, file_read, side_read) if embeddable else (side_read, ext_read, file_read)
+    digest = next((r[0].digest for r in order if r and r[0].digest), None)
+    xmp_fields = [f for r in order if r for f in r[1]]
     fulls = tuple(f.text for f in xmp_fields if f.key in ("ext_description", "description"))
     fields = (*xmp_fields, *_embedded_fields(emb, digest, fulls))
     winner, why = pick_winner(fields)

@@ -7,7 +7,9 @@ tool's), and is overwritten only with ``overwrite=True``:
 
 - alt text (``AltTextAccessibility``, either namespace) of a person's: the photo is skipped;
 - ``dc:description`` of a person's (in the file or the sidecar): kept, the alt text still
-  written; empty or ours: set to the full text;
+  written; empty or ours: set to the full text; in a JPEG's ExtendedXMP (never rewritten, and
+  shown by ExifTool over the main packet): kept even with ``overwrite``, and alt text there
+  skips the photo;
 - ``ExtDescrAccessibility``: the full text when the alt text had to be cut; ours and no longer
   needed: removed; a person's: kept;
 - EXIF ``ImageDescription`` / IIM Caption-Abstract: only when the block already holds the field
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from . import xmp_merge
 from .containers import Embedded
-from .descriptions import Descriptions, Field
+from .descriptions import EXTENDED, Descriptions, Field
 from .xmp_merge import Wanted
 
 
@@ -65,18 +67,28 @@ def plan(text: str, descs: Descriptions, emb: Embedded, opts: Options) -> Plan:
         ext = None
         notes.append("ExtDescrAccessibility kept: written by a person")
     description: str | None = text
-    if not opts.overwrite and _a_persons(fields, "description"):
+    if _extended(fields, "description"):  # readers would still show that one: leave ours out
+        description = None
+        notes.append("dc:description kept: it is in the ExtendedXMP, which is never rewritten")
+    elif not opts.overwrite and _a_persons(fields, "description"):
         description = None
         notes.append("dc:description kept: written by a person (overwrite to replace)")
     wanted = Wanted(alt, ext, description, digest)
     if opts.skip_described and descs.has_alt_text:
         return Plan(wanted, skipped="it already has alt text")
+    if _extended(fields, "alt_text"):
+        return Plan(wanted, skipped="its alt text is in the ExtendedXMP, which is never rewritten")
     person = _a_persons(fields, "alt_text")
     if person is not None and not opts.overwrite:
         return Plan(wanted, skipped=f"it has alt text written by a person ({person.source})")
     exif = _exif(text, descs, emb, opts, notes)
     iim = _iim(text, descs, emb, opts, notes)
     return Plan(wanted, exif=exif, iim=iim, notes=tuple(notes))
+
+
+def _extended(fields: tuple[Field, ...], key: str) -> bool:
+    """A JPEG's ExtendedXMP holds ``key``: ExifTool shows it over the main packet's."""
+    return any(f.key == key and f.source == EXTENDED for f in fields)
 
 
 def _field(fields: tuple[Field, ...], key: str) -> Field | None:
