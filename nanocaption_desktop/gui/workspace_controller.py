@@ -130,7 +130,7 @@ class WorkspaceController(QObject):
             self.apply({path: after})
             return
         # undoing a regenerate brings the old text back and keeps the new one as an alternative
-        undone = self.store.with_alternative(before, outcome.text) if outcome.text else before
+        undone = self.store.with_alternative(before, after.text) if after.text else before
         self._burst += 1
         command = RecordsCommand("Regenerate", self.apply, {path: undone}, {path: after})
         self.undo_stack.push(command)

@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from ..review.model import is_flagged
@@ -85,7 +85,7 @@ class WorkspaceModel(QAbstractTableModel):
         self._root = ""
         self._thumbs: OrderedDict[str, QPixmap] = OrderedDict()
         self._failed_thumbs: set[str] = set()
-        self._icons: dict[str, QIcon] = {}
+        self._icons: dict[str, QPixmap] = {}
         self._loader = loader
         if loader is not None:
             loader.image_ready.connect(self._thumbnail_ready)
@@ -204,12 +204,14 @@ class WorkspaceModel(QAbstractTableModel):
             return badge_text(item)
         return None
 
-    def _icon(self, state: str) -> QIcon | None:
+    def _icon(self, state: str) -> QPixmap | None:
+        """The state's icon at 16 px (a pixmap keeps its size; the thumbnails set the view's
+        icon size to 44)."""
         icon = self._icons.get(state)
         if icon is None and state in BADGES:
             app = QApplication.instance()
             if isinstance(app, QApplication):
-                icon = app.style().standardIcon(BADGES[state][1])
+                icon = app.style().standardIcon(BADGES[state][1]).pixmap(16, 16)
                 self._icons[state] = icon
         return icon
 
