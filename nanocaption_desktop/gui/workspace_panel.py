@@ -128,13 +128,13 @@ class WorkspacePanel(QWidget):
         for text, state in FILTERS:
             self.state_filter.addItem(text, state)
         self.state_filter.setAccessibleName("Show images in state")
+        self.state_filter.view().setAccessibleName("Review states")
         self.state_filter.setToolTip("Show only the images in one review state")
         label.setBuddy(self.state_filter)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search captions and file names")
         self.search.setAccessibleName("Search captions")
         self.search.setToolTip("Show only the images whose caption or name holds these words")
-        self.search.setClearButtonEnabled(True)
         self.counts = LiveLabel("Workspace")
         self.state_filter.currentIndexChanged.connect(
             lambda _n: self.proxy.set_state(str(self.state_filter.currentData()))
