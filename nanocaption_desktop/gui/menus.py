@@ -118,7 +118,7 @@ def build_menus(
             "Stop the running batch or captions",
         ),
     )
-    add("&Review", *review_actions(window, review, tabs))
+    add("Review", *review_actions(window, review, tabs))  # no mnemonic: r, e, v, i, w are taken
     add(
         "&Help",
         act("&Keyboard Shortcuts", lambda: ShortcutsDialog(window).exec(), "F1"),
@@ -200,7 +200,7 @@ def review_actions(window: QMainWindow, review: ReviewPage, tabs: QTabWidget) ->
         undo,
         redo,
         _action(window, "Approve All &Visible", on_review(c.approve_visible)),
-        _action(window, "Find and R&eplace in Selected…", on_review(c.find_and_replace)),
+        _action(window, "Find and Re&place in Selected…", on_review(c.find_and_replace)),
         _action(window, "Retr&y Failed", on_review(c.retry_failed)),
         _action(
             window,

@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
             target=self.settings.review_write_to,
             dialog_parent=self,
         )
-        self.tabs.addTab(self.review.panel, "Re&view")
+        self.tabs.addTab(self.review.panel, "Review")  # Ctrl+3 (every letter of it is taken)
 
         self.model_label = LiveLabel("Model status")
         self.model_label.setText("Loading model…")

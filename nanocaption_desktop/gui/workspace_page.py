@@ -58,6 +58,7 @@ class ReviewPage(QObject):
         self.photos: ReviewSession | None = None
         self._opening = ""  # the folder being opened (off the GUI thread)
         self._waiting_rows: list[BatchRow] = []  # its batch's results that came first
+        self._batch_root = ""  # the running batch's folder
 
     # ================================================================= opening
     def open_folder(self, folder: str, *, then: Callable[[], None] | None = None) -> None:
@@ -128,10 +129,16 @@ class ReviewPage(QObject):
 
     # ================================================================= results coming in
     def batch_started(self, request: BatchRequest) -> None:
-        self.open_folder(str(request.spec.folder))
+        """The folder's workspace opens with its first results (a workspace's store is made
+        when there is something to keep: a batch cancelled at once leaves no file behind)."""
+        self._batch_root = os.path.realpath(request.spec.folder)
 
     def batch_results(self, rows: list[BatchRow]) -> None:
+        rows = [r for r in rows if r.caption or r.error]  # a skipped row carries nothing
         folder = self.folder
+        root = self._batch_root
+        if rows and root and not self._opening and (folder is None or folder.root != root):
+            self.open_folder(root)
         if self._opening and rows and _inside(rows[0].path, self._opening):
             self._waiting_rows.extend(rows)
         elif folder is not None and rows and _inside(rows[0].path, folder.root):

@@ -123,7 +123,7 @@ class WorkspacePanel(QWidget):
 
     def _build_filters(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        label = QLabel("Sho&w:")
+        label = QLabel("&Show:")
         self.state_filter = QComboBox()
         for text, state in FILTERS:
             self.state_filter.addItem(text, state)
@@ -181,7 +181,7 @@ class WorkspacePanel(QWidget):
         top.addWidget(self.current, 1)
         top.addWidget(self.badge)
         layout.addLayout(top)
-        caption_label = QLabel("Ca&ption (F2):")
+        caption_label = QLabel("Capti&on (F2):")
         self.editor = WorkspaceEdit(self.table)
         self.editor.setAccessibleName("Caption editor")
         self.editor.setToolTip("Edit the caption; Ctrl+Enter approves it and moves on")
@@ -196,7 +196,7 @@ class WorkspacePanel(QWidget):
         self.diff.setToolTip("What cleanup changed in the model's text (struck: removed)")
         layout.addWidget(self.score)
         layout.addWidget(self.diff)
-        alt_label = QLabel("&Other captions (Enter picks one):")
+        alt_label = QLabel("Other &captions (Enter picks one):")
         self.alternatives = QListWidget()
         self.alternatives.setAccessibleName("Other captions")
         self.alternatives.setToolTip("Earlier and other captions of this image; Enter picks one")
@@ -218,11 +218,11 @@ class WorkspacePanel(QWidget):
 
         self.approve = button("&Approve", "Approve and go to the next image (Ctrl+Enter)")
         self.regenerate = button("Re&generate", "Caption this image again (Ctrl+R)")
-        self.next_flagged = button("Next &flagged", "Go to the next weak or failed image (F8)")
-        self.approve_visible = button("Approve all &visible", "Approve every image shown")
-        self.replace = button("Find and r&eplace…", "Replace words in the selected captions")
+        self.next_flagged = button("Next f&lagged", "Go to the next weak or failed image (F8)")
+        self.approve_visible = button("Approve all show&n", "Approve every image the filter shows")
+        self.replace = button("Fin&d and replace…", "Replace words in the selected captions")
         self.retry = button("Retr&y failed", "Caption the failed images again")
-        self.write = button("&Write approved", "Write the approved captions (Ctrl+S)")
+        self.write = button("W&rite approved", "Write the approved captions (Ctrl+S)")
         return row
 
     # ---------------------------------------------------------------- editor contents
