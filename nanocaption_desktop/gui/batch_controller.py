@@ -24,6 +24,7 @@ from .worker import CaptionWorker
 class BatchController(QObject):
     """Owns the running batch (at most one) and the one waiting for the model."""
 
+    started = Signal(object)  # BatchRequest, sent to the worker
     progressed = Signal(object)  # BatchUpdate, once shown
     finished = Signal(object)  # BatchSummary
     folder_wanted = Signal()  # Start without a folder: ask the person for one
@@ -131,6 +132,7 @@ class BatchController(QObject):
         self._batch = request
         self.panel.batch_started(request.spec.folder, self.panel.output_folder())
         self.worker.run_batch(request)
+        self.started.emit(request)
 
     def _progress(self, progress: BatchUpdate) -> None:
         if self._batch is None or progress.id != self._batch.id:

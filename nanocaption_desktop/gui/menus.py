@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QTabWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QTabWidget
 
 from .batch_controller import BatchController
 from .caption_controller import CaptionController
@@ -13,6 +13,7 @@ from .dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
 from .history_panel import HistoryPanel
 from .input_controller import InputController
 from .model_controller import ModelController
+from .workspace_page import ReviewPage
 
 
 def _action(
@@ -32,6 +33,17 @@ def _action(
     return action
 
 
+def _add_menu(window: QMainWindow, name: str, actions: tuple[QAction | QMenu | None, ...]) -> None:
+    menu = window.menuBar().addMenu(name)
+    for action in actions:
+        if action is None:
+            menu.addSeparator()
+        elif isinstance(action, QMenu):
+            menu.addMenu(action)
+        else:
+            menu.addAction(action)
+
+
 def build_menus(
     window: QMainWindow,
     *,
@@ -41,15 +53,11 @@ def build_menus(
     batches: BatchController,
     history_panel: HistoryPanel,
     tabs: QTabWidget,
+    review: ReviewPage,
     save_to_photo: Callable[[], object],
 ) -> None:
-    def add(menu_name: str, *actions: QAction | None) -> None:
-        menu = window.menuBar().addMenu(menu_name)
-        for action in actions:
-            if action is None:
-                menu.addSeparator()
-            else:
-                menu.addAction(action)
+    def add(menu_name: str, *actions: QAction | QMenu | None) -> None:
+        _add_menu(window, menu_name, actions)
 
     def act(
         text: str, slot: Callable[[], object], key: str | None = None, tip: str = ""
@@ -60,6 +68,7 @@ def build_menus(
         "&File",
         act("&Open Images…", inputs.open_files, "Ctrl+O", "Choose image files to caption"),
         act("Open &Folder…", inputs.open_folder, "Ctrl+Shift+O", "Caption every image in a folder"),
+        recent_menu(window, review),
         act(
             "&Export History…",
             history_panel.export_history,
@@ -74,14 +83,14 @@ def build_menus(
         act("&Paste Image", inputs.paste, "Ctrl+V", "Caption the image or files on the clipboard"),
         act(
             "&Copy Caption",
-            captions.panel.copy_caption,
+            getattr(window, "copy_caption", captions.panel.copy_caption),
             None,
             "Copy the caption (Ctrl+Shift+C)",
         ),
-        act("Save to P&hoto", save_to_photo, "Ctrl+S", "Write the caption into the photo"),
+        act("Save to P&hoto", save_to_photo, None, "Write the caption into the photo (Ctrl+S)"),
         act(
             "&Regenerate Caption",
-            captions.regenerate,
+            getattr(window, "regenerate", captions.regenerate),
             "Ctrl+R",
             "Caption the image again with the chosen options",
         ),
@@ -97,12 +106,19 @@ def build_menus(
         "&View",
         act("&Caption Page", lambda: tabs.setCurrentIndex(0), "Ctrl+1"),
         act("&Batch Page", lambda: tabs.setCurrentIndex(1), "Ctrl+2"),
+        act("&Review Page", lambda: tabs.setCurrentWidget(review.panel), "Ctrl+3"),
     )
     add(
         "&Batch",
-        act("&Start Batch", batches.start, "Ctrl+Return"),
-        act("&Cancel Batch", batches.cancel, "Esc", "Stop the running batch"),
+        act("&Start Batch", batches.start, "Ctrl+B"),
+        act(
+            "&Cancel",
+            getattr(window, "cancel_work", batches.cancel),
+            "Esc",
+            "Stop the running batch or captions",
+        ),
     )
+    add("Review", *review_actions(window, review, tabs))  # no mnemonic: r, e, v, i, w are taken
     add(
         "&Help",
         act("&Keyboard Shortcuts", lambda: ShortcutsDialog(window).exec(), "F1"),
@@ -140,3 +156,57 @@ def open_settings(window: QMainWindow, model: ModelController, batches: BatchCon
     folder = dialog.chosen_folder()
     if folder != settings.model_folder() and not batches.running():
         model.use_folder(folder)
+
+
+def recent_menu(window: QMainWindow, review: ReviewPage) -> QMenu:
+    menu = QMenu("Open &Recent", window)
+    menu.setToolTip("Reopen a recent folder or the photos dropped in an earlier session")
+    menu.aboutToShow.connect(lambda: review.fill_recent(menu))
+    return menu
+
+
+def review_actions(window: QMainWindow, review: ReviewPage, tabs: QTabWidget) -> list[QAction]:
+    """The keyboard contract of the Review page (issue 15; the F1 list names each key)."""
+    c = review.controller
+
+    def on_review(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            tabs.setCurrentWidget(review.panel)
+            return fn()
+
+        return run
+
+    approve = _action(
+        window, "&Approve and Next", on_review(c.approve_and_next), "Ctrl+Return",
+        "Approve the caption and go to the next image that is not approved",
+    )  # fmt: skip
+    approve.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+    undo = c.undo_stack.createUndoAction(window, "&Undo")
+    undo.setShortcut(QKeySequence("Ctrl+Z"))
+    redo = c.undo_stack.createRedoAction(window, "&Redo")
+    redo.setShortcut(QKeySequence("Ctrl+Shift+Z"))
+    for action in (undo, redo):
+        window.addAction(action)
+    return [
+        _action(window, "&Edit Caption", on_review(c.edit), "F2", "Edit the caption"),
+        approve,
+        _action(
+            window,
+            "Next &Flagged",
+            on_review(c.next_flagged),
+            "F8",
+            "Go to the next weak, changed or failed image",
+        ),  # fmt: skip
+        undo,
+        redo,
+        _action(window, "Approve All &Visible", on_review(c.approve_visible)),
+        _action(window, "Find and Re&place in Selected…", on_review(c.find_and_replace)),
+        _action(window, "Retr&y Failed", on_review(c.retry_failed)),
+        _action(
+            window,
+            "&Write Approved Captions",
+            getattr(window, "save", c.write_approved),
+            "Ctrl+S",
+            "Write the approved captions (on the Caption page: its caption into the photo)",
+        ),  # fmt: skip
+    ]

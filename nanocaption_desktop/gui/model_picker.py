@@ -24,6 +24,7 @@ class ModelPicker(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Model")
+        self.view().setAccessibleName("Installed models")  # its popup list (AT-SPI checker)
         # A visible label that names the box (screen readers on Linux announce a combo box by its
         # value and take its name from the buddy label); shown and hidden with the box.
         self.label = QLabel("Model:")

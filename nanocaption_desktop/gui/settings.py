@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "history/last_export_folder": "",
     "files/last_open_folder": "",
     "ui/appearance": "system",  # system | light | dark
+    "review/write_to": "alt-text",  # review.targets.Target: alt-text | sidecar | csv | jsonl
     "images/max_megapixels": 100,  # engine.limits.DEFAULT_MAX_MEGAPIXELS; 1..1000
     "window/geometry": QByteArray(),
     "window/state": QByteArray(),
@@ -32,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
 
 SIDECAR_CHOICES = ("off", "skip", "overwrite", "append")
 APPEARANCE_CHOICES = ("system", "light", "dark")
+WRITE_CHOICES = ("alt-text", "sidecar", "csv", "jsonl")
 
 
 class Settings:
@@ -159,6 +161,16 @@ class Settings:
         self._set("history/last_export_folder", folder)
 
     # --- look
+    def review_write_to(self) -> str:
+        """Where Ctrl+S writes approved captions on the Review page."""
+        value = str(self._get("review/write_to", str))
+        return value if value in WRITE_CHOICES else str(DEFAULTS["review/write_to"])
+
+    def set_review_write_to(self, value: str) -> None:
+        if value not in WRITE_CHOICES:
+            raise ValueError(f"unknown write target {value!r}")
+        self._set("review/write_to", value)
+
     def appearance(self) -> str:
         value = str(self._get("ui/appearance", str))
         return value if value in APPEARANCE_CHOICES else "system"

@@ -44,6 +44,8 @@ from .settings import Settings
 from .widgets import LiveLabel
 from .window_drops import WindowDrops
 from .worker import CaptionWorker
+from .workspace_page import ReviewPage
+from .workspace_script import start_script
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.worker = worker
         self.setWindowTitle("NanoCaption")
         self.setAcceptDrops(True)
+        self._quit_after_write = False
         self._build()
         self._compose(model_dir)
         self._restore()
@@ -115,6 +118,16 @@ class MainWindow(QMainWindow):
         self.results_model = ResultsModel(self.thumbs, self)
         self.batch_panel = BatchPanel(self.results_model)
         self.tabs.addTab(self.batch_panel, "Ba&tch")
+        self.review = ReviewPage(
+            send=self._send_for_review,
+            options=lambda: (
+                self.caption_panel.chosen_beams(),
+                self.caption_panel.chosen_max_tokens(),
+            ),
+            target=self.settings.review_write_to,
+            dialog_parent=self,
+        )
+        self.tabs.addTab(self.review.panel, "Review")  # Ctrl+3 (every letter of it is taken)
 
         self.model_label = LiveLabel("Model status")
         self.model_label.setText("Loading model…")
@@ -183,8 +196,10 @@ class MainWindow(QMainWindow):
             batches=self.batches,
             history_panel=self.history_panel,
             tabs=self.tabs,
+            review=self.review,
             save_to_photo=self.metadata.save,
         )
+        self._compose_review()
         self.model.state_changed.connect(self.model_state_changed)
         self.model.state_changed.connect(self._model_state)
         self.model_picker.chosen.connect(self._pick_model)
@@ -204,9 +219,23 @@ class MainWindow(QMainWindow):
         QShortcut(
             QKeySequence("Ctrl+Shift+C"),
             self,
-            self.caption_panel.copy_caption,
+            self.copy_caption,
             context=Qt.ShortcutContext.WindowShortcut,
         )
+
+    def _compose_review(self) -> None:
+        """The Review page hears every caption and batch result (``workspace_page.py``)."""
+        review = self.review
+        self.worker.caption_ready.connect(review.controller.caption_ready)
+        self.worker.caption_ready.connect(review.photo_captioned)
+        self.worker.batch_results.connect(review.batch_results)
+        self.batches.started.connect(review.batch_started)
+        self.caption_panel.edit.textChanged.connect(
+            lambda: review.photo_edited(self.captions.current_path(), self.caption_panel.text())
+        )
+        review.opened.connect(lambda title: self.show_message(f"Workspace: {title}"))
+        review.message.connect(self.show_message)
+        start_script(self)
 
     def _restore(self) -> None:
         s = self.settings
@@ -268,6 +297,44 @@ class MainWindow(QMainWindow):
             return
         self.model.use_model(name)
 
+    # ================================================================= one key, the page's meaning
+    def on_caption_page(self) -> bool:
+        return self.tabs.currentIndex() == 0
+
+    def copy_caption(self) -> bool:
+        """Ctrl+Shift+C: the caption on the page in front (the Caption page's, or the Review
+        page's current image; the Batch page shows the Review page's)."""
+        if self.on_caption_page():
+            return self.caption_panel.copy_caption()
+        return self.review.controller.copy_current()
+
+    def save(self) -> None:
+        """Ctrl+S, one binding: on the Caption page its caption into the photo ("Save to
+        Photo"); elsewhere the Review page's approved captions to the chosen target (which
+        covers the current image once it is approved)."""
+        if self.on_caption_page():
+            self.metadata.save()
+        else:
+            self.review.controller.write_approved()
+
+    def regenerate(self) -> None:
+        if self.on_caption_page():
+            self.captions.regenerate()
+        else:
+            self.review.controller.regenerate()
+
+    def cancel_work(self) -> None:
+        """Esc: stop what runs (the Review page's captions, the batch)."""
+        if not self.review.controller.cancel():
+            self.batches.cancel()
+
+    def _send_for_review(self, request: object) -> bool:
+        if self.model.state != "ready":
+            self.show_message("The model is not ready yet: try again when it has loaded.")
+            return False
+        self.worker.caption(request)  # type: ignore[arg-type]
+        return True
+
     # ================================================================= misc
     def open_paths(self, paths: list[str]) -> None:
         """Files and folders from the command line or a later launch: open them here, and come
@@ -282,8 +349,26 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
 
+    def _may_close(self) -> bool:
+        """Approved captions not yet written: Write / Quit without writing / Cancel. The edits
+        are in the store whatever the answer; Write quits once the writes are done."""
+        if self._quit_after_write:
+            return not self.review.controller.writing()
+        answer = self.review.ask_before_quitting()
+        if answer == "write":
+            self._quit_after_write = True
+            self.review.controller.written.connect(lambda *_: self.close())
+            if not self.review.controller.write_approved():
+                return True
+            return False
+        return answer == "quit"
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._may_close():
+            event.ignore()
+            return
         self.batches.stop()
+        self.review.close()
         self._save()
         # gone at once: the wait below (for a model that is still loading, which the first
         # time also derives its optimized graphs: seconds) must not look like a frozen window

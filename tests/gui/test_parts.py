@@ -104,8 +104,11 @@ def test_log_file_goes_to_the_user_log_dir(tmp_path):
 
 
 # keys the F1 list names that are not window-wide shortcuts: the caption box's own Ctrl+C,
-# focus moves and mnemonics (Qt handles those for every widget)
-NOT_WINDOW_WIDE = {"Ctrl+C", "Tab", "Shift+Tab", "Alt+underlined letter"}
+# focus moves and mnemonics (Qt handles those for every widget), and the Review page's moves
+# between images (the table's own keys, which its caption editor passes on: issue 15)
+NOT_WINDOW_WIDE = {
+    "Ctrl+C", "Tab", "Shift+Tab", "Alt+underlined letter", "Up", "Down", "PgUp", "PgDown",
+}  # fmt: skip
 
 
 def listed_in_help() -> set[str]:
