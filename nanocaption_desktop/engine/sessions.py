@@ -72,7 +72,7 @@ def make_session(
     (tests/benchmarks/profile_ops.py reads it).
     `arena`: onnxruntime's CPU memory arena, which keeps the most a run ever needed for good.
     Off in folder mode: its blocks then come from malloc, told to give large ones back (once
-    per process, engine/memory.py); 2 lanes x 4 rows peak 80-90 MB lower, same outputs.
+    per process, engine/memory.py); 2 lanes x 4 rows peak 75-95 MB lower, same outputs.
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or physical_cores()
