@@ -70,7 +70,11 @@ class Captioner:
         self._beam_lock = threading.Lock()
         self.decoder = self._load_decoder(bundle, threads, rows_graph)
         self.encoder = make_session(
-            self.encoder_file, threads=encoder_threads or threads, spinning=False, prepack=False
+            self.encoder_file,
+            threads=encoder_threads or threads,
+            spinning=False,
+            prepack=False,
+            arena=not rows_graph,  # folder mode: no arena (engine/memory.py)
         )
 
     @staticmethod
@@ -121,9 +125,9 @@ class Captioner:
         """The cross graph and the rows graph, which serves one row as the step graph does (its
         derive check proves 1 row bit for bit), so the weights are held once; the step graph
         is opened only for a beam search (`_decoder_for`)."""
-        session = _step_session(rows.step, threads)
+        session = _step_session(rows.step, threads, arena=False)  # engine/memory.py
         cross_session = make_session(
-            cross, threads=threads, spinning=False, disabled_optimizers=EXACT
+            cross, threads=threads, spinning=False, disabled_optimizers=EXACT, arena=False
         )
         one = HoistedDecoder(cross_session, session, str(step))
         self._rows = RowsDecoder(one, session, rows.per_image)
@@ -138,7 +142,7 @@ class Captioner:
             return self.decoder
         with self._beam_lock:
             if self._beam_decoder is None:
-                step = _step_session(self._beam_step, self.threads)
+                step = _step_session(self._beam_step, self.threads, arena=False)
                 self._beam_decoder = HoistedDecoder(self.decoder.cross, step, self.decoder.path)
             return self._beam_decoder
 
@@ -272,12 +276,8 @@ class Captioner:
         return preprocess([img], cfg)
 
     def encode(self, pixel_values: np.ndarray) -> np.ndarray:
-        return run(
-            self.encoder,
-            ["last_hidden_state"],
-            {"pixel_values": pixel_values},
-            str(self.encoder_file),
-        )[0]
+        feeds = {"pixel_values": pixel_values}
+        return run(self.encoder, ["last_hidden_state"], feeds, str(self.encoder_file))[0]
 
     def caption_pixels(
         self,
@@ -393,6 +393,7 @@ class Captioner:
                 yield Caption("", (), float("nan"), time.perf_counter() - t0, name, reason)
 
 
-def _step_session(path: Path, threads: int | None) -> Any:
+def _step_session(path: Path, threads: int | None, arena: bool = True) -> Any:
     """A step or rows graph's session: spinning threads, only the exact optimizers."""
-    return make_session(path, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT)
+    on = STEP_SPINNING
+    return make_session(path, threads=threads, spinning=on, disabled_optimizers=EXACT, arena=arena)

@@ -5,8 +5,8 @@ rows reads the weights once and gives each row the logits of a one-row step, bit
 derive check proves it). Rows stepped together share one past length: a group of images starts
 together, and a row that is done (end token or length limit) leaves the group, its past and
 image tensors sliced away, so no row ever sees padding. The image tensors of a group are held
-once, stacked (each image's are copied in as its cross graph runs, then dropped: with 4 rows on
-the full model that is 58 MB per lane instead of 116). Greedy search only: beam search's rows
+once, stacked (the cross graph writes each image's straight into its row: with 4 rows on the
+full model 58 MB per lane, no image's ever held twice). Greedy search only: beam search's rows
 of one image share their quantization in the stock graph, so beams keep the one-image path.
 
 Measured on the full INT8 model, one thread, 197 image positions (best of 3, 12 steps, format 1
@@ -39,34 +39,55 @@ class RowsDecoder:
         self.one = one
         self.rows = HoistedDecoder(one.cross, step, one.path)
         self.per_image = per_image
+        #: per encoder output shape: each cross output's row shape and dtype (None: shared)
+        self._shapes: dict[tuple[int, ...], list[tuple[tuple[int, ...], np.dtype] | None]] = {}
 
     def gather(self, hidden: Iterable[np.ndarray], count: int) -> list[Any]:
         """The image tensors of `count` rows, one per encoder output in `hidden` (consumed one
         by one): per-image ones stacked into one numpy array each, the cross graph writing each
-        image's straight into its row after the first; shared ones (the same for every image)
-        once, as onnxruntime values."""
+        image's straight into its row (the first image's too once a group has shown the shapes:
+        no transient copy); shared ones (the same for every image) once, as onnxruntime values."""
         out: list[Any] = []
-        names = self.rows.cross_outputs
         for r, h in enumerate(hidden):
-            if r == 0:
-                for name, value in zip(names, self.one.image_values(h), strict=True):
-                    if name in self.per_image and count > 1:
-                        row = value.numpy()
-                        out.append(np.empty((count, *row.shape[1:]), dtype=row.dtype))
-                        out[-1][0] = row[0]
-                    else:
-                        out.append(value)
-                continue
-            b = self.one.cross.io_binding()
-            b.bind_cpu_input(self.one.cross_input, np.ascontiguousarray(h))
-            for name, a in zip(names, out, strict=True):
-                if isinstance(a, np.ndarray):
-                    dest = a[r : r + 1]
-                    b.bind_output(name, "cpu", 0, a.dtype, dest.shape, dest.ctypes.data)
-                else:
-                    b.bind_output(name, "cpu")
-            _run_bound(self.one.cross, b, self.one.path)
+            shapes = self._shapes.get(h.shape) if r == 0 and count > 1 else None
+            if r == 0 and shapes is None:
+                out = self._first(h, count)
+            elif shapes is not None:
+                out = [None if s is None else np.empty((count, *s[0]), s[1]) for s in shapes]
+                shared = self._run_into(h, out, r)
+                out = [a if a is not None else shared[i] for i, a in enumerate(out)]
+            else:
+                self._run_into(h, out, r)
         return out
+
+    def _first(self, h: np.ndarray, count: int) -> list[Any]:
+        """Row 0 run on its own outputs, copied into the stacked arrays; the shapes kept."""
+        out: list[Any] = []
+        for name, value in zip(self.rows.cross_outputs, self.one.image_values(h), strict=True):
+            if name in self.per_image and count > 1:
+                row = value.numpy()
+                out.append(np.empty((count, *row.shape[1:]), dtype=row.dtype))
+                out[-1][0] = row[0]
+            else:
+                out.append(value)
+        if count > 1:
+            kinds = [(a.shape[1:], a.dtype) if isinstance(a, np.ndarray) else None for a in out]
+            self._shapes[h.shape] = kinds
+        return out
+
+    def _run_into(self, h: np.ndarray, out: list[Any], r: int) -> list[Any]:
+        """The cross graph for one image, its per-image outputs written into row `r` of the
+        arrays in `out`; the outputs onnxruntime allocated (the shared ones) returned."""
+        b = self.one.cross.io_binding()
+        b.bind_cpu_input(self.one.cross_input, np.ascontiguousarray(h))
+        for name, a in zip(self.rows.cross_outputs, out, strict=True):
+            if isinstance(a, np.ndarray):
+                dest = a[r : r + 1]
+                b.bind_output(name, "cpu", 0, a.dtype, dest.shape, dest.ctypes.data)
+            else:
+                b.bind_output(name, "cpu")
+        _run_bound(self.one.cross, b, self.one.path)
+        return list(b.get_outputs())
 
     def greedy(
         self,

