@@ -305,6 +305,9 @@ class Captioner:
             result.score,
             time.perf_counter() - t0,
             source,
+            alternatives=tuple(
+                (self.detokenizer.decode(ids), score) for ids, score in result.alternatives
+            ),
         )
 
     def caption(
