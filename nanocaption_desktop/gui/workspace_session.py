@@ -32,10 +32,19 @@ def _identity(path: str) -> rm.Identity | None:
         return None
 
 
-def _captioned(item: rm.Item, text: str, score: float | None) -> rm.Item:
+def _captioned(
+    item: rm.Item,
+    text: str,
+    score: float | None,
+    others: tuple[tuple[str, float], ...] = (),
+    identity: rm.Identity | None = None,
+) -> rm.Item:
     """The model's text, cleaned (``review.cleanup``, on by default, inside ``captioned``: the
-    raw text stays in ``model_text`` and the page shows the difference)."""
-    return rm.captioned(item, text, score, _identity(item.path))
+    raw text stays in ``model_text`` and the page shows the difference); beam search's
+    ``others`` become ranked alternatives. ``identity``: the photo's as the worker took it
+    (with its quick hash); else one stat here."""
+    taken = identity if identity is not None else _identity(item.path)
+    return rm.captioned(item, text, score, taken, others=others)
 
 
 class ReviewSession:
@@ -114,13 +123,23 @@ class ReviewSession:
         return rm.new_item(key, real)
 
     # ---------------------------------------------------------------- transitions
-    def regenerated(self, path: str, text: str, score: float | None, error: str) -> rm.Item:
+    def regenerated(
+        self,
+        path: str,
+        text: str,
+        score: float | None,
+        error: str,
+        *,
+        others: tuple[tuple[str, float], ...] = (),
+        identity: rm.Identity | None = None,
+    ) -> rm.Item:
         """A model's caption of ``path`` (not saved: the undo stack applies it). The text a
-        person saw before becomes an alternative (``review.model.captioned``)."""
+        person saw before becomes an alternative (``review.model.captioned``), and so do beam
+        search's ``others`` (origin ``beam``, ranked from 2)."""
         item = self.item(path)
         if error:
             return rm.failed(item, error)
-        return _captioned(item, text, score)
+        return _captioned(item, text, score, others, identity)
 
     def model_result(self, path: str, text: str, score: float | None, error: str) -> rm.Item:
         """A batch's or the caption page's result, saved at once. An image a person already
