@@ -112,3 +112,31 @@ def test_a_touched_photo_is_not_changed_but_an_edited_one_is(qtbot, reviewed):
         items = {i.path: i for i in live.workspace.items.values()}
     assert not items[touched].changed and items[touched].state.value == "captioned"
     assert items[edited].changed and items[edited].state.value == "new"
+
+
+def test_settings_choose_where_ctrl_s_writes(qtbot, window, monkeypatch):
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    from nanocaption_desktop.gui import dialogs
+
+    seen = {}
+
+    def choose_csv(dialog):
+        seen["shown"] = dialog.chosen_write_to()
+        labels = [lbl for lbl in dialog.findChildren(QLabel) if lbl.buddy() is dialog.write_to]
+        seen["label"] = labels[0].text() if labels else ""
+        texts = [lbl.text() for lbl in dialog.findChildren(QLabel)]
+        texts += [b.text() for b in dialog.findChildren(QAbstractButton)]
+        keys = [t[t.index("&") + 1].lower() for t in texts if "&" in t]
+        seen["unique"] = len(keys) == len(set(keys))
+        dialog.write_to.setCurrentIndex(dialog.write_to.findData("csv"))
+        return 1
+
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", choose_csv)
+    assert window.settings.review_write_to() == "alt-text"  # the default
+    action = next(a for a in window.findChildren(QAction) if a.text().startswith("&Settings"))
+    action.trigger()
+    assert seen == {"shown": "alt-text", "label": "&Write approved to:", "unique": True}
+    assert window.settings.review_write_to() == "csv"
+    assert window.review.controller._target() == "csv"  # what Ctrl+S will write to
