@@ -78,6 +78,7 @@ class BatchRow:
     score: float | None = None
     status: str = "ok"  # ok | failed | skipped
     error: str = ""
+    identity: Any = None  # ``review.model.Identity`` with its quick hash (``convert.batch_row``)
 
 
 @dataclass(frozen=True)

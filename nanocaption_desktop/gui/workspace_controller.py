@@ -112,7 +112,9 @@ class WorkspaceController(QObject):
     def add_results(self, rows: list[BatchRow]) -> None:
         """A batch's results: new captions come in; an image already reviewed keeps its text
         and gets the new caption as an alternative (the store decides)."""
-        records = [self.store.model_result(r.path, r.caption, r.score, r.error) for r in rows]
+        records = [
+            self.store.model_result(r.path, r.caption, r.score, r.error, r.identity) for r in rows
+        ]
         self.model.put_many(records)
         if not self._current and self.model.rowCount():
             self.select_row(0)

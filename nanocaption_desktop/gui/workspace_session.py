@@ -141,7 +141,14 @@ class ReviewSession:
             return rm.failed(item, error)
         return _captioned(item, text, score, others, identity)
 
-    def model_result(self, path: str, text: str, score: float | None, error: str) -> rm.Item:
+    def model_result(
+        self,
+        path: str,
+        text: str,
+        score: float | None,
+        error: str,
+        identity: rm.Identity | None = None,
+    ) -> rm.Item:
         """A batch's or the caption page's result, saved at once. An image a person already
         edited, approved or wrote keeps its text: the model's caption becomes an alternative
         (the batch resumes over a reviewed folder; nothing a person did is undone by it)."""
@@ -152,7 +159,7 @@ class ReviewSession:
         elif state_of(item) in ("edited", "approved", "written"):
             after = self.with_alternative(item, text)
         else:
-            after = _captioned(item, text, score)
+            after = _captioned(item, text, score, identity=identity)
         if after is not self.get(path):
             self.put(after)
         return after
