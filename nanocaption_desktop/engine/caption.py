@@ -10,7 +10,9 @@ __all__ = ["Caption"]
 @dataclass(frozen=True)
 class Caption:
     """One image's caption. `token_ids` are as transformers' generate() returns them (decoder
-    start token first); `score` is the mean log-probability of the generated tokens."""
+    start token first); `score` is the mean log-probability of the generated tokens.
+    `alternatives`: beam search's other finished beams as (text, score), best first, as
+    generate(num_return_sequences=num_beams) ranks them; empty for greedy decoding."""
 
     text: str
     token_ids: tuple[int, ...]
@@ -18,6 +20,7 @@ class Caption:
     seconds: float
     source: str = ""
     error: str | None = None
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -305,6 +305,7 @@ class Captioner:
             result.score,
             time.perf_counter() - t0,
             source,
+            alternatives=tuple((self.detokenizer.decode(t), s) for t, s in result.alternatives),
         )
 
     def caption(

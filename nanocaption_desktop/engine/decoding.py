@@ -185,6 +185,10 @@ def check_request(
 class Result:
     token_ids: tuple[int, ...]  # the start token first, as generate() returns them
     score: float  # mean log-probability of the generated tokens
+    #: beam search's other finished beams, (token_ids, score) each, in the order
+    #: generate(num_return_sequences=num_beams) returns them after the best (its beam scores
+    #: descending, ties in the order they were found); the best is not among them
+    alternatives: tuple[tuple[tuple[int, ...], float], ...] = ()
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -292,7 +296,20 @@ def beam_search(
         if not (improvable and open_beam and not bool(hits.all())):
             break
         model.reorder(top_beams[nxt])
-    seq = done_seqs[0]
+    finished = [
+        _mean_scored(done_seqs[i], float(done_scores[i]), prompt, lp)
+        for i in range(nb)
+        if i == 0 or bool(done_flags[i])
+    ]
+    best_ids, best_score = finished[0]
+    return Result(best_ids, best_score, tuple(finished[1:]))
+
+
+def _mean_scored(
+    seq: list[int], beam_score: float, prompt: int, lp: float
+) -> tuple[tuple[int, ...], float]:
+    """A finished beam as (token_ids, mean log-probability): its beam score is the sum of the
+    log-probabilities over (generated length ** length_penalty), as in BeamHypotheses."""
     n = len(seq) - prompt
-    total = float(done_scores[0]) * (n**lp)
-    return Result(tuple(seq), total / n if n else 0.0)
+    total = beam_score * (n**lp)
+    return tuple(seq), total / n if n else 0.0

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engine.errors import ImageError, ModelError, NanoCaptionError
+from ..review.files import identity_if_readable
 from .messages import BatchRow, BatchUpdate
 
 if TYPE_CHECKING:
@@ -63,13 +64,21 @@ def qimage_to_pil(image: QImage) -> Image:
 
 
 def batch_row(result: BatchResult) -> BatchRow:
+    """The table's row of a result, with the photo's identity and quick hash for the review
+    workspace (taken here, on the worker's thread, right after the batch read the photo)."""
     status = result.status.value
     if result.resumed:
         status = "done earlier"
     if result.sidecar == "failed" and status == "ok":
         status = "ok, sidecar not written"
+    ok = result.ok and not result.resumed
     return BatchRow(
-        str(result.path), result.caption or "", result.score, status, result.error or ""
+        str(result.path),
+        result.caption or "",
+        result.score,
+        status,
+        result.error or "",
+        identity_if_readable(result.path, with_hash=True) if ok else None,
     )
 
 

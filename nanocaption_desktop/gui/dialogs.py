@@ -127,8 +127,18 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(buttons)
 
 
+#: the choices of ``review/write_to`` (``settings.WRITE_CHOICES``), in a person's words
+WRITE_TARGETS = (
+    ("alt-text", "Alt text in the photo"),
+    ("sidecar", "A .txt file beside each photo"),
+    ("csv", "captions.csv in the folder"),
+    ("jsonl", "captions.jsonl in the folder"),
+)
+
+
 class SettingsDialog(QDialog):
-    """The model bundle folder, the appearance and the largest image to read."""
+    """The model bundle folder, the appearance, the largest image to read, and where Ctrl+S
+    writes the approved captions on the Review and Batch pages (``review/write_to``)."""
 
     def __init__(
         self,
@@ -137,6 +147,7 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         max_megapixels: int = 100,
+        write_to: str = "alt-text",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -186,6 +197,18 @@ class SettingsDialog(QDialog):
         size_label = QLabel("&Largest image:")
         size_label.setBuddy(self.megapixels)
         form.addRow(size_label, self.megapixels)
+        self.write_to = QComboBox()
+        for key, label in WRITE_TARGETS:
+            self.write_to.addItem(label, key)
+        self.write_to.setCurrentIndex(max(0, self.write_to.findData(write_to)))
+        self.write_to.setAccessibleName("Write approved captions to")
+        self.write_to.view().setAccessibleName("Places to write approved captions")
+        self.write_to.setToolTip(
+            "Where Ctrl+S writes the approved captions on the Review and Batch pages"
+        )
+        write_label = QLabel("&Write approved to:")
+        write_label.setBuddy(self.write_to)
+        form.addRow(write_label, self.write_to)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -208,3 +231,6 @@ class SettingsDialog(QDialog):
 
     def chosen_max_megapixels(self) -> int:
         return int(self.megapixels.value())
+
+    def chosen_write_to(self) -> str:
+        return str(self.write_to.currentData())

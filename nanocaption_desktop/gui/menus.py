@@ -99,7 +99,7 @@ def build_menus(
             "&Settings…",
             lambda: open_settings(window, model, batches),
             "Ctrl+,",
-            "Model folder and appearance",
+            "Model folder, appearance, largest image, where Ctrl+S writes",
         ),
     )
     add(
@@ -140,9 +140,11 @@ def open_settings(window: QMainWindow, model: ModelController, batches: BatchCon
         settings.appearance(),
         window,
         max_megapixels=settings.max_megapixels(),
+        write_to=settings.review_write_to(),
     )
     if not dialog.exec():
         return
+    settings.set_review_write_to(dialog.chosen_write_to())
     megapixels = dialog.chosen_max_megapixels()
     if megapixels != settings.max_megapixels():
         settings.set_max_megapixels(megapixels)

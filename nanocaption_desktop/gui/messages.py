@@ -21,6 +21,9 @@ class CaptionRequest:
     max_new_tokens: int | None = None
     #: a file's preview comes from the same decode as its pixels (``CaptionWorker.preview_ready``)
     preview_side: int | None = None
+    #: the photo's identity with its quick hash (``review.files``) is taken on the worker's
+    #: thread before it is read, so a photo only touched later is not taken for a changed one
+    identity: bool = False
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
@@ -36,6 +39,9 @@ class CaptionOutcome:
     seconds: float = 0.0
     error: str | None = None
     cancelled: bool = False
+    #: beam search's other captions, (text, score) best first (``Caption.alternatives``)
+    alternatives: tuple[tuple[str, float], ...] = ()
+    identity: Any = None  # ``review.model.Identity`` when the request asked for it
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class BatchRow:
     score: float | None = None
     status: str = "ok"  # ok | failed | skipped
     error: str = ""
+    identity: Any = None  # ``review.model.Identity`` with its quick hash (``convert.batch_row``)
 
 
 @dataclass(frozen=True)

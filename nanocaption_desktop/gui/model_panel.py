@@ -31,6 +31,12 @@ class MissingModelPanel(QFrame):
         self.scroller = QScrollArea()
         self.scroller.setWidgetResizable(True)
         self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        # the scroll area takes focus (to scroll with the keys), so a screen reader lists it:
+        # unnamed, AT-SPI showed an empty "filler" (check_a11y.py)
+        self.scroller.setAccessibleName("Model setup")
+        self.scroller.setAccessibleDescription(
+            "No usable captioning model: download one, or choose a model folder"
+        )
         self.content = QWidget()
         self.content.setObjectName("missingModelContent")
         self.scroller.setWidget(self.content)

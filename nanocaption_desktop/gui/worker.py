@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ..review.files import identity_if_readable
 from .convert import Announcing, batch_row, batch_update, plain_error, qimage_to_pil
 from .imaging import preview_to_qimage
 from .messages import (
@@ -276,6 +277,9 @@ class CaptionWorker(QObject):
         if self._captioner is None or self._pool is None:
             self.caption_ready.emit(outcome(error="No model is loaded."))
             return
+        identity = None
+        if request.identity and isinstance(request.source, (str, Path)):
+            identity = identity_if_readable(request.source, with_hash=True)
         try:
             cap = self._caption_one(self._captioner, self._pool, request)
         except Cancelled:
@@ -287,7 +291,14 @@ class CaptionWorker(QObject):
             self.caption_ready.emit(outcome(error=plain_error(exc)))
             return
         self.caption_ready.emit(
-            outcome(text=cap.text, score=cap.score, seconds=cap.seconds, error=cap.error)
+            outcome(
+                text=cap.text,
+                score=cap.score,
+                seconds=cap.seconds,
+                error=cap.error,
+                alternatives=cap.alternatives,
+                identity=identity,
+            )
         )
 
     def _caption_one(

@@ -112,7 +112,9 @@ class WorkspaceController(QObject):
     def add_results(self, rows: list[BatchRow]) -> None:
         """A batch's results: new captions come in; an image already reviewed keeps its text
         and gets the new caption as an alternative (the store decides)."""
-        records = [self.store.model_result(r.path, r.caption, r.score, r.error) for r in rows]
+        records = [
+            self.store.model_result(r.path, r.caption, r.score, r.error, r.identity) for r in rows
+        ]
         self.model.put_many(records)
         if not self._current and self.model.rowCount():
             self.select_row(0)
@@ -123,9 +125,17 @@ class WorkspaceController(QObject):
         request = self._requests.pop(outcome.id, None)
         if request is None or outcome.cancelled:
             return
+        self._report(request, outcome)
         path = str(request.source)
         before = self.model.item_of(path)
-        after = self.store.regenerated(path, outcome.text, outcome.score, outcome.error or "")
+        after = self.store.regenerated(
+            path,
+            outcome.text,
+            outcome.score,
+            outcome.error or "",
+            others=outcome.alternatives,
+            identity=outcome.identity,
+        )
         if before is None:
             self.apply({path: after})
             return
@@ -134,6 +144,17 @@ class WorkspaceController(QObject):
         self._burst += 1
         command = RecordsCommand("Regenerate", self.apply, {path: undone}, {path: after})
         self.undo_stack.push(command)
+
+    def _report(self, request: CaptionRequest, outcome: CaptionOutcome) -> None:
+        """The status line says what came back ("Captioning…" does not stay once it has)."""
+        if self._requests:
+            self.message.emit(f"Captioning {len(self._requests)} image(s) again…")
+        elif outcome.error:
+            self.message.emit(f"{request.name}: {outcome.error}")
+        else:
+            more = len(outcome.alternatives)
+            offered = f"; {more} other beam caption(s) to pick from" if more else ""
+            self.message.emit(f"Captioned {request.name} again{offered}.")
 
     # ================================================================= the current image
     def select_row(self, source_row: int) -> None:
@@ -226,7 +247,9 @@ class WorkspaceController(QObject):
         beams, max_new_tokens = self._options()
         for path in targets:
             name = self.model.display_name(path)
-            request = CaptionRequest(next(self._ids), path, name, beams, max_new_tokens)
+            request = CaptionRequest(
+                next(self._ids), path, name, beams, max_new_tokens, identity=True
+            )
             if not self._send(request):
                 return 0
             self._requests[request.id] = request

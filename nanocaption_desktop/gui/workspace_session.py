@@ -32,10 +32,19 @@ def _identity(path: str) -> rm.Identity | None:
         return None
 
 
-def _captioned(item: rm.Item, text: str, score: float | None) -> rm.Item:
+def _captioned(
+    item: rm.Item,
+    text: str,
+    score: float | None,
+    others: tuple[tuple[str, float], ...] = (),
+    identity: rm.Identity | None = None,
+) -> rm.Item:
     """The model's text, cleaned (``review.cleanup``, on by default, inside ``captioned``: the
-    raw text stays in ``model_text`` and the page shows the difference)."""
-    return rm.captioned(item, text, score, _identity(item.path))
+    raw text stays in ``model_text`` and the page shows the difference); beam search's
+    ``others`` become ranked alternatives. ``identity``: the photo's as the worker took it
+    (with its quick hash); else one stat here."""
+    taken = identity if identity is not None else _identity(item.path)
+    return rm.captioned(item, text, score, taken, others=others)
 
 
 class ReviewSession:
@@ -114,15 +123,32 @@ class ReviewSession:
         return rm.new_item(key, real)
 
     # ---------------------------------------------------------------- transitions
-    def regenerated(self, path: str, text: str, score: float | None, error: str) -> rm.Item:
+    def regenerated(
+        self,
+        path: str,
+        text: str,
+        score: float | None,
+        error: str,
+        *,
+        others: tuple[tuple[str, float], ...] = (),
+        identity: rm.Identity | None = None,
+    ) -> rm.Item:
         """A model's caption of ``path`` (not saved: the undo stack applies it). The text a
-        person saw before becomes an alternative (``review.model.captioned``)."""
+        person saw before becomes an alternative (``review.model.captioned``), and so do beam
+        search's ``others`` (origin ``beam``, ranked from 2)."""
         item = self.item(path)
         if error:
             return rm.failed(item, error)
-        return _captioned(item, text, score)
+        return _captioned(item, text, score, others, identity)
 
-    def model_result(self, path: str, text: str, score: float | None, error: str) -> rm.Item:
+    def model_result(
+        self,
+        path: str,
+        text: str,
+        score: float | None,
+        error: str,
+        identity: rm.Identity | None = None,
+    ) -> rm.Item:
         """A batch's or the caption page's result, saved at once. An image a person already
         edited, approved or wrote keeps its text: the model's caption becomes an alternative
         (the batch resumes over a reviewed folder; nothing a person did is undone by it)."""
@@ -133,7 +159,7 @@ class ReviewSession:
         elif state_of(item) in ("edited", "approved", "written"):
             after = self.with_alternative(item, text)
         else:
-            after = _captioned(item, text, score)
+            after = _captioned(item, text, score, identity=identity)
         if after is not self.get(path):
             self.put(after)
         return after

@@ -35,6 +35,16 @@ def identity_of(path: str | os.PathLike[str], *, with_hash: bool = False) -> Ide
     return Identity(st.st_size, st.st_mtime_ns, quick_hash(path) if with_hash else None)
 
 
+def identity_if_readable(
+    path: str | os.PathLike[str], *, with_hash: bool = False
+) -> Identity | None:
+    """``identity_of``, or None when the photo cannot be read (captioning will say why)."""
+    try:
+        return identity_of(path, with_hash=with_hash)
+    except OSError:
+        return None
+
+
 def unchanged(saved: Identity, path: str | os.PathLike[str], st: os.stat_result) -> Identity | None:
     """The photo's identity when it is the photo ``saved`` describes (touched at most: then
     with the new mtime), None when it changed or cannot be read."""

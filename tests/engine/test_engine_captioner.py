@@ -72,6 +72,18 @@ def test_overrides_change_decoding(captioner, fixture_images, expected):
         captioner.caption(path, beams=0)
 
 
+def test_beam_search_offers_its_other_finished_beams(captioner, fixture_images, expected):
+    """The best beam is the pinned one; the others come with it, ranked, as decoded texts."""
+    for path in fixture_images:
+        beam = captioner.caption(path, beams=3)
+        pinned = expected["images"][path.name]["optimum_int8"]["beam3"]["token_ids"]
+        assert list(beam.token_ids) == pinned
+        assert 1 <= len(beam.alternatives) <= 2
+        for text, score in beam.alternatives:
+            assert isinstance(text, str) and score <= 0.0
+        assert captioner.caption(path).alternatives == ()
+
+
 def test_cancel_between_steps(captioner, fixture_images):
     flag = threading.Event()
     flag.set()

@@ -84,6 +84,46 @@ def test_beam_search_reorders_the_cache_and_ends_at_max_length():
     assert model.reorders and all(len(r) == 3 for r in model.reorders)
 
 
+def _beam_sum(t: np.ndarray, ids: tuple[int, ...]) -> float:
+    lp = log_softmax(t.astype(np.float32))
+    return float(sum(lp[a, b] for a, b in zip(ids[:-1], ids[1:], strict=False)))
+
+
+@pytest.mark.parametrize("penalty", [1.0, 0.0, 2.0])
+def test_beam_search_returns_the_other_finished_beams_ranked_like_generate(penalty):
+    p = np.full((V, V), 1e-3)
+    p[START, 1], p[START, 2], p[START, 3] = 0.5, 0.3, 0.2
+    p[1, EOS], p[1, 4] = 0.6, 0.4
+    p[2, EOS], p[2, 5] = 0.5, 0.5
+    p[3, EOS] = 0.9
+    p[4, EOS] = p[5, EOS] = 0.95
+    t = np.log(p / p.sum(1, keepdims=True))
+    s = settings(max_length=8, num_beams=3, length_penalty=penalty)
+    res = beam_search(Scripted(t), s)
+    assert len(res.alternatives) == 2  # num_beams finished beams in all, the best apart
+    seen = {res.token_ids}
+    ranked = [(res.token_ids, res.score)] + list(res.alternatives)
+    beam_scores = []
+    for ids, score in ranked:
+        n = len(ids) - 1
+        assert ids[0] == START and ids[-1] == EOS and EOS not in ids[1:-1]  # finished
+        assert score == pytest.approx(_beam_sum(t, ids) / n, rel=1e-5)  # mean log-probability
+        beam_scores.append(_beam_sum(t, ids) / n**penalty)
+        seen.add(ids)
+    assert len(seen) == 3  # distinct, the best not repeated
+    assert beam_scores == sorted(beam_scores, reverse=True)  # BeamHypotheses' order
+
+
+def test_greedy_has_no_alternatives_and_max_length_beams_are_finished_too():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=(V, V)) * 2
+    t[:, EOS] = -30.0  # every beam ends at max_length
+    res = beam_search(Scripted(t), settings(max_length=5, num_beams=3))
+    assert len(res.alternatives) == 2
+    assert all(len(ids) == 5 for ids, _ in res.alternatives)
+    assert greedy_search(Scripted(t), settings(max_length=5)).alternatives == ()
+
+
 def test_overrides_validate():
     with pytest.raises(ValueError):
         settings().override(beams=0)

@@ -67,6 +67,21 @@ def test_the_missing_model_panel_is_whole_at_the_smallest_window(qtbot, settings
         assert panel.scroller.viewport().rect().contains(top_left)
 
 
+def test_every_focusable_part_of_the_missing_model_panel_has_a_name(qtbot):
+    """What AT-SPI lists (check_a11y.py): its scroll area takes focus, so it needs a name too."""
+    from PySide6.QtCore import Qt
+
+    from nanocaption_desktop.gui.model_panel import MissingModelPanel
+
+    panel = MissingModelPanel()
+    qtbot.addWidget(panel)
+    focusable = [panel, *panel.findChildren(QWidget)]
+    focusable = [w for w in focusable if w.focusPolicy() != Qt.FocusPolicy.NoFocus]
+    assert panel.scroller in focusable
+    for widget in focusable:
+        assert widget.accessibleName(), type(widget).__name__
+
+
 def test_combo_boxes_have_a_label_that_names_them(qtbot, window):
     from PySide6.QtWidgets import QComboBox
 
