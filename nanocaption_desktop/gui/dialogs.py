@@ -8,6 +8,7 @@ import sys
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -148,6 +150,7 @@ class SettingsDialog(QDialog):
         *,
         max_megapixels: int = 100,
         write_to: str = "alt-text",
+        cleanup: tuple[bool, bool, str] = (True, False, "{caption}"),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -209,6 +212,7 @@ class SettingsDialog(QDialog):
         write_label = QLabel("&Write approved to:")
         write_label.setBuddy(self.write_to)
         form.addRow(write_label, self.write_to)
+        self._add_cleanup(form, *cleanup)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -217,6 +221,43 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _add_cleanup(self, form: QFormLayout, enabled: bool, period: bool, template: str) -> None:
+        """Cleanup of new model captions on the Review page (review/cleanup.py; the model's own
+        text is always kept and the page shows the difference)."""
+        self.cleanup = QCheckBox("&Clean up new model captions (capital letter, spaces, repeats)")
+        self.cleanup.setChecked(enabled)
+        self.cleanup.setAccessibleName("Clean up new model captions")
+        self.period = QCheckBox("End each caption with a full &stop")
+        self.period.setChecked(period)
+        self.period.setAccessibleName("End each caption with a full stop")
+        self.template = QLineEdit(template)
+        self.template.setAccessibleName("Caption template")
+        self.template.setToolTip(
+            "For datasets: text around every caption, with {caption} where it goes, "
+            "e.g. 'photo of {caption}, high quality'"
+        )
+        self.cleanup.toggled.connect(self.period.setEnabled)
+        self.cleanup.toggled.connect(self.template.setEnabled)
+        self.period.setEnabled(enabled)
+        self.template.setEnabled(enabled)
+        form.addRow(self.cleanup)
+        form.addRow(self.period)
+        template_label = QLabel("&Template:")
+        template_label.setBuddy(self.template)
+        form.addRow(template_label, self.template)
+
+    def accept(self) -> None:
+        if self.template.text().count("{caption}") != 1:
+            QMessageBox.warning(
+                self, "Settings", "The template must hold {caption} once, where the caption goes."
+            )
+            self.template.setFocus()
+            return
+        super().accept()
+
+    def chosen_cleanup(self) -> tuple[bool, bool, str]:
+        return self.cleanup.isChecked(), self.period.isChecked(), self.template.text()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", self.folder.text())

@@ -141,10 +141,12 @@ def open_settings(window: QMainWindow, model: ModelController, batches: BatchCon
         window,
         max_megapixels=settings.max_megapixels(),
         write_to=settings.review_write_to(),
+        cleanup=settings.review_cleanup_choice(),
     )
     if not dialog.exec():
         return
     settings.set_review_write_to(dialog.chosen_write_to())
+    settings.set_review_cleanup(*dialog.chosen_cleanup())
     megapixels = dialog.chosen_max_megapixels()
     if megapixels != settings.max_megapixels():
         settings.set_max_megapixels(megapixels)

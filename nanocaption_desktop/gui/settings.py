@@ -6,6 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..review.cleanup import PLACEHOLDER, CleanupOptions
+
 ORGANIZATION = "NanoCaption"
 APPLICATION = "NanoCaption Desktop"
 
@@ -26,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "files/last_open_folder": "",
     "ui/appearance": "system",  # system | light | dark
     "review/write_to": "alt-text",  # review.targets.Target: alt-text | sidecar | csv | jsonl
+    "review/cleanup": True,  # review.cleanup on new model captions (the raw text is kept)
+    "review/period": False,  # cleanup ends a caption with a full stop
+    "review/template": "{caption}",  # prefix/suffix for datasets, e.g. "photo of {caption}"
     "images/max_megapixels": 100,  # engine.limits.DEFAULT_MAX_MEGAPIXELS; 1..1000
     "window/geometry": QByteArray(),
     "window/state": QByteArray(),
@@ -170,6 +175,30 @@ class Settings:
         if value not in WRITE_CHOICES:
             raise ValueError(f"unknown write target {value!r}")
         self._set("review/write_to", value)
+
+    def review_cleanup(self) -> CleanupOptions | None:
+        """The cleanup new model captions get on the Review page; None when switched off. A
+        stored template without ``{caption}`` exactly once is ignored (the plain caption)."""
+        if not self._get("review/cleanup", bool):
+            return None
+        template = str(self._get("review/template", str))
+        if template.count(PLACEHOLDER) != 1:
+            template = PLACEHOLDER
+        return CleanupOptions(period=bool(self._get("review/period", bool)), template=template)
+
+    def review_cleanup_choice(self) -> tuple[bool, bool, str]:
+        """What the Settings dialog shows: cleanup on, the full stop, the template as stored."""
+        return (
+            bool(self._get("review/cleanup", bool)),
+            bool(self._get("review/period", bool)),
+            str(self._get("review/template", str)),
+        )
+
+    def set_review_cleanup(self, enabled: bool, period: bool, template: str) -> None:
+        CleanupOptions(template=template)  # a ValueError for a template without {caption}
+        self._set("review/cleanup", enabled)
+        self._set("review/period", period)
+        self._set("review/template", template)
 
     def appearance(self) -> str:
         value = str(self._get("ui/appearance", str))

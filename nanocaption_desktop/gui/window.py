@@ -46,6 +46,7 @@ from .window_drops import WindowDrops
 from .worker import CaptionWorker
 from .workspace_page import ReviewPage
 from .workspace_script import start_script
+from .workspace_session import use_cleanup
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.results_model = ResultsModel(self.thumbs, self)
         self.batch_panel = BatchPanel(self.results_model)
         self.tabs.addTab(self.batch_panel, "Ba&tch")
+        use_cleanup(self.settings.review_cleanup)
         self.review = ReviewPage(
             send=self._send_for_review,
             options=lambda: (

@@ -10,13 +10,27 @@ are resolved here, once, so a batch's row for ``./trip/a.jpg`` finds the item of
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ..ground.errors import RequestError
 from ..review import live as rl
 from ..review import model as rm
+from ..review.cleanup import DEFAULT_CLEANUP, CleanupOptions
 from ..review.files import identity_of
+
+#: Where the cleanup of new model captions comes from: the window's settings once it calls
+#: ``use_cleanup`` (Settings: "Clean up new model captions", full stop, template).
+_sources: list[Callable[[], CleanupOptions | None]] = []
+
+
+def use_cleanup(source: Callable[[], CleanupOptions | None]) -> None:
+    _sources[:] = [source]
+
+
+def _cleanup() -> CleanupOptions | None:
+    return _sources[0]() if _sources else DEFAULT_CLEANUP
 
 
 def state_of(item: Any) -> str:
@@ -44,7 +58,7 @@ def _captioned(
     ``others`` become ranked alternatives. ``identity``: the photo's as the worker took it
     (with its quick hash); else one stat here."""
     taken = identity if identity is not None else _identity(item.path)
-    return rm.captioned(item, text, score, taken, others=others)
+    return rm.captioned(item, text, score, taken, others=others, cleanup=_cleanup())
 
 
 class ReviewSession:
