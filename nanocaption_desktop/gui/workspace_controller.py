@@ -231,7 +231,13 @@ class WorkspaceController(QObject):
             row = (start + step) % rows if rows else 0
             item = proxy.index(row, 1).data(ITEM_ROLE)
             if item is not None and wanted(item) and item.path != self._current:
-                table.setCurrentIndex(proxy.index(row, 1))
+                # not table.setCurrentIndex: with Ctrl still held (Ctrl+Enter) the view would
+                # add the row to the selection instead of moving it
+                table.selectionModel().setCurrentIndex(
+                    proxy.index(row, 1),
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
                 table.scrollTo(proxy.index(row, 1))
                 return
         self.message.emit(f"No other image is {what}.")

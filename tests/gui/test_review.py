@@ -159,6 +159,9 @@ def test_ctrl_enter_approves_and_moves_to_the_next_not_approved(qtbot, reviewed)
     key(qtbot, window, Qt.Key.Key_Return, CTRL)
     assert window.review.model.item_of(first).state.value == "approved"
     assert window.review.panel.table.currentIndex().row() == 2
+    # the Ctrl held for Ctrl+Enter does not add the new row to the old selection
+    rows = window.review.panel.table.selectionModel().selectedRows()
+    assert [r.row() for r in rows] == [2]
 
 
 def test_ctrl_r_regenerates_keeping_the_old_text_and_undo_brings_an_edit_back(qtbot, reviewed):
