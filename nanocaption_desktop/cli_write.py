@@ -65,18 +65,10 @@ def write_caption(args: argparse.Namespace, source: str, text: str) -> dict[str,
     """Write one caption into its photo; the ``alt_text`` JSON field. Says on standard error
     where it went, or why not (a refused photo: one line naming it)."""
     from .ground.errors import MetadataError
-    from .jobs.photo_writes import compact, describe
-    from .metadata import write_alt_text
+    from .jobs.photo_writes import compact, describe, write_with
 
     try:
-        result = write_alt_text(
-            source,
-            text,
-            overwrite=args.overwrite,
-            skip_described=args.skip_described,
-            exif=args.exif,
-            iim=args.iim,
-        )
+        result = write_with(source, text, args)
     except MetadataError as e:
         error(f"{PROG}: {source}: alt text not written: {e.reason}")
         return {"error": e.reason}

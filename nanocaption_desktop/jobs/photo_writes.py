@@ -45,20 +45,27 @@ def signature(spec: Any) -> str | None:
     return "+".join(parts)
 
 
+def write_with(path: str | os.PathLike[str], caption: str, choices: Any) -> Any:
+    """``metadata.write_alt_text`` with the policy options of ``choices`` (a batch spec or the
+    CLI's arguments: ``overwrite``, ``skip_described``, ``exif``, ``iim``); its WriteResult.
+    ``MetadataError`` when the photo is refused."""
+    from ..metadata import write_alt_text
+
+    return write_alt_text(
+        path,
+        caption,
+        overwrite=choices.overwrite,
+        skip_described=choices.skip_described,
+        exif=choices.exif,
+        iim=choices.iim,
+    )
+
+
 def write_photo(path: str | os.PathLike[str], caption: str, spec: Any) -> dict[str, Any]:
     """Write ``caption`` as the photo's alt text by ``spec``'s choices; the result as a dict
     for the journal. ``OutputError`` naming the photo when it is refused."""
-    from ..metadata import write_alt_text
-
     try:
-        result = write_alt_text(
-            path,
-            caption,
-            overwrite=spec.overwrite,
-            skip_described=spec.skip_described,
-            exif=spec.exif,
-            iim=spec.iim,
-        )
+        result = write_with(path, caption, spec)
     except MetadataError as e:
         raise OutputError(Path(path), e.reason) from e
     return compact(result.to_dict())
