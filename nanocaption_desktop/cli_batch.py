@@ -162,7 +162,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=ROWS,
         default=DEFAULT_ROWS,
         metavar="N",
-        help=f"images decoded together per lane, 1 to {MAX_ROWS} (default {DEFAULT_ROWS}); "
+        help=f"images decoded together, 1 to {MAX_ROWS} (default {DEFAULT_ROWS}); "
         "never changes a caption",
     )
     p.add_argument("--beams", type=BEAMS, metavar="N", help="beam search width")

@@ -14,6 +14,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .caption import Caption
+from .captioner_rows import RowsCaptioning
 from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
 from .decoding import CancelFlag, generate
 from .derive import (
@@ -40,7 +41,7 @@ T = TypeVar("T")
 __all__ = ["Caption", "Captioner"]
 
 
-class Captioner:
+class Captioner(RowsCaptioning):
     def __init__(
         self,
         bundle: Bundle,
@@ -145,50 +146,6 @@ class Captioner:
                 step = _step_session(self._beam_step, self.threads, arena=False)
                 self._beam_decoder = HoistedDecoder(self.decoder.cross, step, self.decoder.path)
             return self._beam_decoder
-
-    def rows_decoder(self) -> RowsDecoder | None:
-        """The rows graph (several images per step, engine/rows.py), derived and opened on first
-        use; None when the decoder is not the hoisted pair or no rows copy can be made."""
-        if self._rows is False:
-            self._rows = None
-            dec = self.decoder
-            found = None
-            if isinstance(dec, HoistedDecoder) and dec.broadcast and not stock_graphs_asked():
-                found = derived_rows(Path(dec.path))
-            if found is not None:
-                session = _step_session(found.step, self.threads)
-                self._rows = RowsDecoder(dec, session, found.per_image)
-        return self._rows if isinstance(self._rows, RowsDecoder) else None
-
-    def caption_rows(
-        self,
-        pixels: list[np.ndarray],
-        *,
-        sources: list[str],
-        max_new_tokens: int | None = None,
-        cancel: CancelFlag | None = None,
-    ) -> list[Caption]:
-        """Greedy captions of several images decoded together (one row each, `rows_decoder`),
-        each the one `caption_pixels` gives the image alone; one at a time without a rows
-        graph."""
-        rows = self.rows_decoder()
-        settings = self.settings.override(beams=1, max_new_tokens=max_new_tokens)
-        if rows is None or len(pixels) == 1:
-            return [
-                self.caption_pixels(
-                    p, source=src, beams=1, max_new_tokens=max_new_tokens, cancel=cancel
-                )
-                for p, src in zip(pixels, sources, strict=True)
-            ]
-        t0 = time.perf_counter()
-        checked = [check_pixel_values(p, self.preprocess_config) for p in pixels]
-        hidden = (self.encode(p) for p in checked)  # one at a time
-        results = rows.greedy(hidden, len(checked), settings, cancel)
-        seconds = time.perf_counter() - t0
-        return [
-            Caption(self.detokenizer.decode(r.token_ids), r.token_ids, r.score, seconds, src)
-            for r, src in zip(results, sources, strict=True)
-        ]
 
     @classmethod
     def load(

@@ -28,6 +28,7 @@ MIN_MEGAPIXELS, MAX_MEGAPIXELS = 1.0, 1000.0
 #: scaling (Pillow's ``draft``), never below what the caller needs (the model's input size,
 #: the preview's), so a 200 MP camera JPEG needs tens of MB, not 600.
 JPEG_FULL_DECODE_PIXELS = 50_000_000
-#: Most images decoded together in one lane (``--rows``/``rows=``, engine/rows.py): what the rows
-#: graph's derive check proves bit for bit against each image alone (engine/derive/rows_copy.py).
-MAX_ROWS = 4
+#: Most images decoded together in one group (``--rows``/``rows=``, engine/rows.py): what the
+#: rows graph's derive check proves bit for bit against each image alone
+#: (engine/derive/rows_copy.py).
+MAX_ROWS = 8

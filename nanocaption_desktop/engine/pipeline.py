@@ -28,6 +28,7 @@ import numpy as np
 from .caption import Caption
 from .decoding import CancelFlag
 from .errors import Cancelled
+from .groups import grouped_stream
 from .sessions import physical_cores
 
 T = TypeVar("T")
@@ -76,11 +77,18 @@ def caption_stream(
 
     A None in place of pixels passes through as `(tag, None)` (an image that failed to load, or
     one already done). Stops quietly when `cancel` is set; `ModelError` propagates.
-    `rows` > 1: each lane decodes up to that many images together (greedy only; a captioner
-    with `caption_rows`, engine/rows.py), each caption still the one the image gets alone."""
+    `rows` > 1 (greedy only): up to that many images decoded together, one weight pass per step
+    for all (engine/rows.py): one group decodes while the other workers encode (a captioner with
+    `encode_rows` and `decode_rows`, engine/groups.py), or each lane encodes and decodes its own
+    group (one with `caption_rows` only); each caption is still the one the image gets alone."""
     n = lanes_for(captioner) if lanes is None else max(1, lanes)
     group = getattr(captioner, "caption_rows", None)
-    if rows > 1 and group is not None and _greedy(captioner, beams):
+    if rows > 1 and _greedy(captioner, beams) and _can_group(captioner):
+        # one group decodes while the other workers encode (engine/groups.py)
+        yield from grouped_stream(
+            captioner, items, workers=n, rows=rows, max_new_tokens=max_new_tokens, cancel=cancel
+        )
+    elif rows > 1 and group is not None and _greedy(captioner, beams):
         yield from _grouped(group, items, n, rows, max_new_tokens, cancel)
     elif n > 1:
 
@@ -92,6 +100,15 @@ def caption_stream(
         yield from _lanes(one, items, n, cancel)
     else:
         yield from _loop(captioner, items, beams, max_new_tokens, cancel)
+
+
+def _can_group(captioner: object) -> bool:
+    """Whether `captioner` encodes and decodes groups apart (`encode_rows`, `decode_rows`) on a
+    rows graph: without one, a group would decode one image at a time on one worker."""
+    if not (hasattr(captioner, "encode_rows") and hasattr(captioner, "decode_rows")):
+        return False
+    rows_decoder = getattr(captioner, "rows_decoder", None)
+    return rows_decoder is None or rows_decoder() is not None
 
 
 def _greedy(captioner: object, beams: int | None) -> bool:

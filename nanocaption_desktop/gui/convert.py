@@ -94,7 +94,8 @@ class Announcing:
     ``jobs`` has no "image started" event: its batch calls ``caption_pixels(pixels,
     source=<path relative to the folder>, ...)`` for each image right before the model runs (on
     the worker's thread, or on a lane's thread when two images are captioned at once), or
-    ``caption_rows(pixels, sources=[...], ...)`` for several decoded together, so that call is
+    ``caption_rows(pixels, sources=[...], ...)`` for several decoded together, or
+    ``encode_rows(pixels, source=...)`` for each image of a group decoded later, so that call is
     where the image being captioned now is known. Everything else passes through.
     """
 
@@ -114,6 +115,14 @@ class Announcing:
         if sources:
             self._started(str(sources[0]))
         return self._captioner.caption_rows(pixels, *args, **kwargs)
+
+    def encode_rows(self, pixels: Any, *args: Any, **kwargs: Any) -> Any:
+        """One image's encoder, ahead of its group's decoding (engine/groups.py): the model
+        starts on that image here."""
+        source = kwargs.get("source")
+        if source:
+            self._started(str(source))
+        return self._captioner.encode_rows(pixels, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._captioner, name)

@@ -55,5 +55,44 @@ class _GuardedRows(_Guarded):
         ]
 
 
+class _GuardedGroups(_GuardedRows):
+    """`_GuardedRows` for a captioner whose groups are encoded and decoded apart
+    (engine/groups.py): an image whose encoder raises is that image's failure; a group whose
+    decoding raises is decoded again image by image, so only the image at fault fails."""
+
+    def rows_decoder(self) -> Any:
+        return self.captioner.rows_decoder()
+
+    def encode_rows(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
+        try:
+            return self.captioner.encode_rows(pixels, source=source, **kw)
+        except (Cancelled, ModelError):
+            raise
+        except Exception as e:
+            log.exception("captioning %s failed", source)
+            return _Failure(f"captioning failed: {e}")
+
+    def decode_rows(self, encoded: list[Any], **kw: Any) -> list[Any]:
+        try:
+            return list(self.captioner.decode_rows(encoded, **kw))
+        except (Cancelled, ModelError):
+            raise
+        except Exception as e:
+            names = ", ".join(x.source for x in encoded)
+            log.warning("captioning %s together failed (%s); one by one", names, e)
+        return [self._alone(x, **kw) for x in encoded]
+
+    def _alone(self, encoded: Any, **kw: Any) -> Any:
+        try:
+            return self.captioner.decode_rows([encoded], **kw)[0]
+        except (Cancelled, ModelError):
+            raise
+        except Exception as e:
+            log.exception("captioning %s failed", encoded.source)
+            return _Failure(f"captioning failed: {e}")
+
+
 def guarded(captioner: Any) -> _Guarded:
+    if all(hasattr(captioner, m) for m in ("encode_rows", "decode_rows", "caption_rows")):
+        return _GuardedGroups(captioner)
     return _GuardedRows(captioner) if hasattr(captioner, "caption_rows") else _Guarded(captioner)

@@ -13,10 +13,10 @@ from .writers import SidecarPolicy
 
 #: Images decoded ahead of the model when nobody says otherwise.
 DEFAULT_PREFETCH = 4
-#: Images each lane decodes together in one weight pass when nobody says otherwise (greedy
-#: captions only; engine/rows.py): chosen by tests/benchmarks/bench_speed.py --rows, see
+#: Images decoded together in one weight pass when nobody says otherwise (greedy captions only;
+#: engine/rows.py, engine/groups.py): chosen by tests/benchmarks/bench_speed.py --rows, see
 #: docs/performance.md "Several images per weight pass".
-DEFAULT_ROWS = 4
+DEFAULT_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class BatchSpec:
     same batch skips images done earlier and unchanged, and with ``retry_failed`` redoes the
     failed ones. ``beams`` / ``max_new_tokens``: None for the model's own settings.
     ``prefetch``: images decoded ahead of the model (speed and memory, never a caption; 1 or
-    more). ``rows``: images each lane decodes together, one weight pass for all (1 to
+    more). ``rows``: images decoded together, one weight pass for all (1 to
     ``MAX_ROWS``; speed and memory, never a caption; greedy only, a beam search takes one image
     at a time). ``isolate``: decode in a worker process, so a decoder crash or hang costs one file.
     ``model``: the bundle folder to load when no captioner is given (None: the installed one).

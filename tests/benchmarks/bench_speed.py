@@ -11,8 +11,10 @@ order after a warm-up, the median of `--repeats` runs each:
   them); (d) transformers' PyTorch fp32 generate(), when torch is installed; beam search with 4
   beams for (a) and (d). (b) and (c) run the stock encoder graph with the engine's settings.
 Folder throughput over `--folder-images` images: our engine's caption_stream (two lanes on
-single-thread sessions) and a plain loop of our engine vs a plain loop of the stock path, each
-caption checked against the one the image gets alone. Cold start to the first caption and peak
+single-thread sessions, one image each: "today's lanes"; and, on the rows graph, groups of each
+of `--rows` images decoded together while the other worker encodes, engine/groups.py) and a
+plain loop of our engine vs a plain loop of the stock path, each caption checked against the one
+the image gets alone. Cold start to the first caption and peak
 RSS in a fresh process (speed_child.py); the window-visible time of the GUI (n/a if it cannot
 start).
 Ratios are against (b), (c), (d) and the lower bound from FLOPs and weight bytes
@@ -135,11 +137,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--threads", type=int, default=physical_cores())
-    ap.add_argument("--folder-images", type=int, default=32)
+    ap.add_argument("--folder-images", type=int, default=64)
     ap.add_argument("--folder-repeats", type=int, default=5)
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument(
-        "--rows", default="1,2,4", help="folder part: images per weight pass in each lane"
+        "--rows", default="1,2,4,8", help="folder part: images per weight pass (a group)"
     )
     ap.add_argument(
         "--probe-repeats", type=int, default=40, help="best of N for every rate and bandwidth"

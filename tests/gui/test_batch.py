@@ -197,9 +197,10 @@ def test_batch_captions_two_images_at_once_each_as_alone(
 
         return spy
 
-    # one image per lane, or a group of rows per lane (BatchSpec.rows, engine/rows.py)
-    monkeypatch.setattr(Captioner, "caption_pixels", spying(Captioner.caption_pixels))
-    monkeypatch.setattr(Captioner, "caption_rows", spying(Captioner.caption_rows))
+    # one image per lane, or groups of rows (BatchSpec.rows, engine/rows.py): encoders on both
+    # workers beside one decoding group (engine/groups.py)
+    for name in ("caption_pixels", "caption_rows", "encode_rows", "decode_rows"):
+        monkeypatch.setattr(Captioner, name, spying(getattr(Captioner, name)))
     win = make_window(qtbot, settings, str(TINY_BUNDLE))
     with qtbot.waitSignal(
         win.model_state_changed, timeout=60_000, check_params_cb=lambda s: s == "ready"
