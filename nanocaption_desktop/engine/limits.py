@@ -30,4 +30,4 @@ MIN_MEGAPIXELS, MAX_MEGAPIXELS = 1.0, 1000.0
 JPEG_FULL_DECODE_PIXELS = 50_000_000
 #: Most images decoded together in one lane (``--rows``/``rows=``, engine/rows.py): what the rows
 #: graph's derive check proves bit for bit against each image alone (engine/derive/rows_copy.py).
-MAX_ROWS = 4
+MAX_ROWS = 8
