@@ -4,8 +4,9 @@ N-row step gives every row exactly what a one-row step gives it.
 Which image tensors take one row per image is found by running the cross graph on two random
 images alone: those that differ between them (the keys and values); the rest (shapes, the
 image mask) are the same for every image and stay batch 1, shared as for beams. The check then
-steps N = 1..4 images together, each with its own image and tokens, for several steps (so past
-lengths 0..steps-1), against each image stepped alone: logits and every key/value, bit for bit.
+steps N = 1..MAX_ROWS (8) images together, each with its own image and tokens, for several
+steps (so past lengths 0..steps-1), against each image stepped alone: logits and every
+key/value, bit for bit.
 """
 
 from __future__ import annotations
