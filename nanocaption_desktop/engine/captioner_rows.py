@@ -19,6 +19,7 @@ from .decoder import EXACT, STEP_SPINNING, HoistedDecoder
 from .decoding import CancelFlag, generate
 from .derive import derived_rows, stock_graphs_asked
 from .errors import Cancelled
+from .memory import give_back
 from .preprocess import check_pixel_values
 from .rows import RowsDecoder
 from .sessions import make_session
@@ -108,6 +109,7 @@ class RowsCaptioning:
         if rows is None or len(encoded) == 1:
             results = [generate(self.decoder.begin(e.hidden, 1), settings, cancel) for e in encoded]
         else:
+            give_back()  # folder mode: what the encoders freed, before the keys/values
             results = rows.greedy((e.hidden for e in encoded), len(encoded), settings, cancel)
         seconds = time.perf_counter() - t0
         return [

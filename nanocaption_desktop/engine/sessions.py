@@ -64,10 +64,12 @@ def make_session(
     `spinning`: let idle intra-op threads spin between the nodes of a run (they stop when the
     run returns). On for the per-token decoder loop (measured faster); off for graphs that run
     once per image (the encoder), where spinning only burns CPU that the next session needs.
-    `prepack`: let kernels keep re-laid-out copies of the weights. Off for the encoder (measured
-    on the full INT8 model: 55-70 MB less resident memory for 2-3 ms more per image on 2 threads,
-    5 on one, same outputs); on for the step graph, where it is what makes the per-token loop
-    fast (16 tokens: 82 ms with it, 140 without).
+    `prepack`: let kernels keep re-laid-out copies of the weights. Off for the one-image
+    encoder (measured on the full INT8 model with the arena on: 55-70 MB less resident memory
+    for 2-3 ms more per image on 2 threads, same outputs); on for the folder's encoder (no
+    arena: 17 MB more while loading, none after a run, 119 -> 114 ms per image on one thread)
+    and for the step graph, where it is what makes the per-token loop fast (16 tokens: 82 ms
+    with it, 140 without).
     `profile`: write onnxruntime's per-node profile (JSON) to a file starting with this prefix
     (tests/benchmarks/profile_ops.py reads it).
     `arena`: onnxruntime's CPU memory arena, which keeps the most a run ever needed for good.

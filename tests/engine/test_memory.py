@@ -87,3 +87,28 @@ def test_folder_mode_sessions_have_no_arena_and_the_same_captions(bundle: Path) 
 
 def _sessions(c: Captioner) -> list:
     return [c.encoder, c.decoder.cross, c.decoder.step]
+
+
+def test_give_back_trims_the_heaps_only_where_folder_mode_set_the_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trimmed: list[int] = []
+
+    class FakeLibc:
+        def __init__(self, _name: str) -> None:
+            self.malloc_trim = self._trim
+
+        @staticmethod
+        def _trim(pad: int) -> int:
+            trimmed.append(pad)
+            return 1
+
+    monkeypatch.setattr(memory.ctypes, "CDLL", FakeLibc)
+    monkeypatch.setattr(memory, "_done", [])
+    memory.give_back()  # the threshold was never set here: not folder mode, nothing trimmed
+    monkeypatch.setattr(memory, "_done", [False])
+    memory.give_back()  # not glibc, or the user's own setting: nothing either
+    assert trimmed == []
+    monkeypatch.setattr(memory, "_done", [True])
+    memory.give_back()
+    assert trimmed == [0]
