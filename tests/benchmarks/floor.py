@@ -1,27 +1,26 @@
 """How close can the engine get? The kernels that compute a caption, against the bound (issue 18).
 Run on demand, not by pytest:
 
-    python tests/benchmarks/floor.py [--bundle models/random-full] [--rows 1,2,4,8] [--json F]
+    python tests/benchmarks/floor.py [--bundle models/random-full] [--rows 1,4,8] [--json F]
 
 Everything in one process, on a quiet machine if you can find one:
 - The machine's limits (speed_contenders.machine_limits: the best of the bandwidth probes and
   the INT8 and fp32 rates), before the contenders and again after them, each rate the best of
   both, and from them the lower bound for one caption (speed_contenders.lower_bound).
-- One image (all cores, as the window captions it): the engine's time (median of `--repeats`),
-  then the same graphs under onnxruntime's profiler, and from the profile the *kernel floor*:
-  the time of the kernels whose arithmetic is the caption (the weight products, attention's
-  products, layer norms, softmax, GELU, the encoder's shared quantization), with every other
-  kernel (copies, reshapes, transposes, masks) and all time between kernels taken as zero. No
-  exact rewrite of the graphs can go below it: the tokens are these kernels' arithmetic. If the
-  floor is over 1.5x the bound, issue 18's first target is out of reach with onnxruntime's
+- One image (all cores, as the window captions it): the engine's time (median of `--repeats`)
+  and its *floor*: the kernels whose arithmetic is the caption, each as onnxruntime computes
+  it, in graphs of nothing else (products_floor.py: every weight product of the engine's own
+  encoder, cross and step graphs as `DynamicQuantizeMatMul` over their INT8 weights; attention's
+  fp32 products; the layer norms, softmaxes and GELUs), each graph's best of 4 x `--repeats`
+  runs. Copies, reshapes, transposes, masks and all time between kernels count as zero, so no
+  exact rewrite of the graphs can go below it: the tokens are these kernels' arithmetic. A
+  floor over 1.5x the bound puts issue 18's first target out of reach with onnxruntime's
   kernels on this machine.
-- A folder (one thread per lane, as a folder batch runs): the encoder, the step graph's decode
-  of one image (today's lanes) and the rows graph's decode of R images, unprofiled, as CPU time
-  per image; then the rows graph under the profiler, its kernel floor per step (the same kernels,
-  plus each row's min, max and quantization, which any exact per-row graph must compute since
-  onnxruntime's fused product quantizes a whole tensor at once), and from it the ceiling on
-  "images/s against today's lanes" at R rows: the lanes' measured time per image over (the
-  encoder + the cross graph's kernel floor + 16 steps at the rows graph's floor / R).
+- A folder (one thread per worker, as a folder batch runs): the encoder and the step graph's
+  decode of one image (today's lanes: CPU time per image = encoder + decode) and the rows
+  graph's decode of R images (per image); the CPU-time ratio they give (what a scheduler that
+  never idles achieves: engine/groups.py comes within 1-2% of it), and the ceiling that the
+  floor of 16 rows steps (per image) and of the cross graph sets on it.
 """
 
 from __future__ import annotations

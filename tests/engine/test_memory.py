@@ -64,15 +64,16 @@ def test_a_threshold_the_user_set_is_kept(
     assert fresh == []
 
 
-def test_folder_mode_sessions_have_no_arena_and_the_same_captions(bundle: Path) -> None:
+def test_folder_mode_encoder_and_cross_have_no_arena_and_the_same_captions(bundle: Path) -> None:
     plain = Captioner.load(bundle, threads=1)
     rows = Captioner.load(bundle, threads=1, rows_graph=True)
     arena = [s.get_session_options().enable_cpu_mem_arena for s in _sessions(plain)]
     assert arena == [True, True, True]
+    # the rows graph keeps its arena: 10% faster steps at 8 rows for about 10 MB more
     assert [s.get_session_options().enable_cpu_mem_arena for s in _sessions(rows)] == [
         False,
         False,
-        False,
+        True,
     ]
     pixels = [rows.prepare(p) for p in sorted(IMAGES_DIR.iterdir())]
     want = [plain.caption_pixels(p, beams=1, max_new_tokens=12).token_ids for p in pixels]
