@@ -63,8 +63,8 @@ class Captioner(RowsCaptioning):
         # The optimized encoder is derived (the first time) before any session holds memory.
         # Then the decoder: creating a session briefly holds its weights twice, and that peak
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
-        # one-image encoder keeps no prepacked weight copies (-65 MB, same outputs); the
-        # folder's does (5 ms per image faster on one thread, no arena: sessions.py).
+        # encoder keeps prepacked weights (sessions.py: 67 -> 58 ms with spinning on 2 threads,
+        # 119 -> 114 on one; one-image peak RSS 409 -> 419-425 MB, folder mode none more).
         self.encoder_file = self._encoder_file(bundle)
         self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
         self._beam_step: Path | None = None  # rows-graph mode: the step graph, for beams
@@ -74,8 +74,10 @@ class Captioner(RowsCaptioning):
         self.encoder = make_session(
             self.encoder_file,
             threads=encoder_threads or threads,
-            spinning=False,
-            prepack=rows_graph,  # folder mode: prepacked (without an arena, no more memory)
+            # its threads spin between its nodes (never after a run) unless another worker's
+            # decoding shares the cores (the window's lanes: encoder_threads > threads)
+            spinning=(encoder_threads or threads) == threads and not rows_graph,
+            prepack=True,
             arena=not rows_graph,  # folder mode: no arena (engine/memory.py)
         )
 

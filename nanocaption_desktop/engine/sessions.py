@@ -64,12 +64,12 @@ def make_session(
     `spinning`: let idle intra-op threads spin between the nodes of a run (they stop when the
     run returns). On for the per-token decoder loop (measured faster); off for graphs that run
     once per image (the encoder), where spinning only burns CPU that the next session needs.
-    `prepack`: let kernels keep re-laid-out copies of the weights. Off for the one-image
-    encoder (measured on the full INT8 model with the arena on: 55-70 MB less resident memory
-    for 2-3 ms more per image on 2 threads, same outputs); on for the folder's encoder (no
-    arena: 17 MB more while loading, none after a run, 119 -> 114 ms per image on one thread)
-    and for the step graph, where it is what makes the per-token loop fast (16 tokens: 82 ms
-    with it, 140 without).
+    `prepack`: let kernels keep re-laid-out copies of the weights. On everywhere now: for the
+    step graph it is what makes the per-token loop fast (16 tokens: 82 ms with it, 140
+    without); for the encoder (full INT8 model, onnxruntime 1.32) 67.4 -> 61.9 ms on 2 threads
+    (57.9 with spinning), 119 -> 114 on one, for 10-15 MB more peak RSS with one image (409 ->
+    419-425) and none more in folder mode (no arena). Earlier onnxruntime versions, with the
+    arena, measured 55-70 MB more, and the encoder ran without.
     `profile`: write onnxruntime's per-node profile (JSON) to a file starting with this prefix
     (tests/benchmarks/profile_ops.py reads it).
     `arena`: onnxruntime's CPU memory arena, which keeps the most a run ever needed for good.

@@ -80,7 +80,7 @@ def profile(bundle: Path, threads: int, runs: int, tokens: int, out: Path) -> di
         sys.exit(f"{bundle}: the engine uses the stock decoder graph here; nothing derived")
     step = Path(c.decoder.path)
     cross = step.with_name("cross.onnx")
-    enc = make_session(c.encoder_file, threads=threads, prepack=False, profile=out / "encoder")
+    enc = make_session(c.encoder_file, threads=threads, spinning=True, profile=out / "encoder")
     dec = HoistedDecoder(
         make_session(cross, threads=threads, disabled_optimizers=EXACT, profile=out / "cross"),
         make_session(
