@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.errors import Cancelled, ModelError
@@ -19,6 +20,18 @@ class _Failure:
         self.seconds = 0.0
 
 
+def _alone(source: str, call: Callable[[], Any]) -> Any:
+    """`call()`, or that image's failure when it raises; a cancel and a broken model
+    (`ModelError`) still end the batch."""
+    try:
+        return call()
+    except (Cancelled, ModelError):
+        raise
+    except Exception as e:
+        log.exception("captioning %s failed", source)
+        return _Failure(f"captioning failed: {e}")
+
+
 class _Guarded:
     """One image's unexpected failure becomes that image's failed result, never the batch's end;
     a cancel and a broken model (`ModelError`) still end the batch."""
@@ -28,13 +41,7 @@ class _Guarded:
         self.settings = getattr(captioner, "settings", None)  # greedy or not (pipeline.py)
 
     def caption_pixels(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
-        try:
-            return self.captioner.caption_pixels(pixels, source=source, **kw)
-        except (Cancelled, ModelError):
-            raise
-        except Exception as e:
-            log.exception("captioning %s failed", source)
-            return _Failure(f"captioning failed: {e}")
+        return _alone(source, lambda: self.captioner.caption_pixels(pixels, source=source, **kw))
 
 
 class _GuardedRows(_Guarded):
@@ -64,13 +71,7 @@ class _GuardedGroups(_GuardedRows):
         return self.captioner.rows_decoder()
 
     def encode_rows(self, pixels: Any, *, source: str = "", **kw: Any) -> Any:
-        try:
-            return self.captioner.encode_rows(pixels, source=source, **kw)
-        except (Cancelled, ModelError):
-            raise
-        except Exception as e:
-            log.exception("captioning %s failed", source)
-            return _Failure(f"captioning failed: {e}")
+        return _alone(source, lambda: self.captioner.encode_rows(pixels, source=source, **kw))
 
     def decode_rows(self, encoded: list[Any], **kw: Any) -> list[Any]:
         try:
@@ -80,16 +81,10 @@ class _GuardedGroups(_GuardedRows):
         except Exception as e:
             names = ", ".join(x.source for x in encoded)
             log.warning("captioning %s together failed (%s); one by one", names, e)
-        return [self._alone(x, **kw) for x in encoded]
+        return [self._one(x, **kw) for x in encoded]
 
-    def _alone(self, encoded: Any, **kw: Any) -> Any:
-        try:
-            return self.captioner.decode_rows([encoded], **kw)[0]
-        except (Cancelled, ModelError):
-            raise
-        except Exception as e:
-            log.exception("captioning %s failed", encoded.source)
-            return _Failure(f"captioning failed: {e}")
+    def _one(self, encoded: Any, **kw: Any) -> Any:
+        return _alone(encoded.source, lambda: self.captioner.decode_rows([encoded], **kw)[0])
 
 
 def guarded(captioner: Any) -> _Guarded:

@@ -68,3 +68,49 @@ def test_beams_never_go_to_caption_rows(tmp_path: Path) -> None:
                                   sidecars="overwrite"))  # fmt: skip
     assert all(r.ok for r in results) and fake.groups == []
     assert np.isfinite([r.score for r in results]).all()
+
+
+@dataclass
+class GroupsFake(RowsFake):
+    """Encodes and decodes apart (engine/groups.py): `bad` breaks its group and itself alone,
+    `unreadable` breaks its encoder."""
+
+    unreadable: str = ""
+
+    def rows_decoder(self):
+        return self  # a rows graph is there
+
+    def encode_rows(self, pixels, *, source="", cancel=None):
+        if source == self.unreadable:
+            raise ValueError("this image breaks the encoder")
+        from nanocaption_desktop.engine.captioner_rows import Encoded
+
+        return Encoded(pixels, source, 0.0)
+
+    def decode_rows(self, encoded, *, max_new_tokens=None, cancel=None):
+        self.groups.append([e.source for e in encoded])
+        if any(e.source == self.bad for e in encoded):
+            raise ValueError("a row broke the group" if len(encoded) > 1 else "a bad row alone")
+        return [self.caption_pixels(e.hidden, source=e.source) for e in encoded]
+
+
+def test_groups_beside_the_encoders_fail_only_the_image_at_fault(tmp_path: Path) -> None:
+    make_images(tmp_path / "photos", 9)
+    alone = {
+        r.relpath: r.caption
+        for r in caption_folder(tmp_path / "photos", csv=tmp_path / "a.csv", rows=1,
+                                captioner=RowsFake())
+    }  # fmt: skip
+    fake = GroupsFake(bad="img4.png", unreadable="img7.png")
+    results = list(
+        caption_folder(tmp_path / "photos", csv=tmp_path / "b.csv", rows=4, captioner=fake)
+    )
+    assert [r.relpath for r in results] == sorted(alone)  # in order
+    failed = {r.relpath: r.error or "" for r in results if not r.ok}
+    assert set(failed) == {"img4.png", "img7.png"}
+    assert "a bad row alone" in failed["img4.png"]  # its group was decoded again one by one
+    assert "breaks the encoder" in failed["img7.png"]
+    assert ["img4.png"] in fake.groups and max(len(g) for g in fake.groups) == 4
+    assert {r.relpath: r.caption for r in results if r.ok} == {
+        k: v for k, v in alone.items() if k not in failed
+    }
