@@ -48,20 +48,9 @@ class RowsCaptioning:
     preprocess_config: PreprocessConfig
     _rows: RowsDecoder | None | bool
 
-    if TYPE_CHECKING:  # Captioner's own
+    if TYPE_CHECKING:
 
-        def encode(self, pixel_values: np.ndarray) -> np.ndarray: ...
-
-        def caption_pixels(
-            self,
-            pixel_values: np.ndarray,
-            *,
-            source: str = "",
-            beams: int | None = None,
-            max_new_tokens: int | None = None,
-            cancel: CancelFlag | None = None,
-            _t0: float | None = None,
-        ) -> Caption: ...
+        def encode(self, pixel_values: np.ndarray) -> np.ndarray: ...  # Captioner's own
 
     def rows_decoder(self) -> RowsDecoder | None:
         """The rows graph (several images per step, engine/rows.py), derived and opened on first
@@ -132,15 +121,8 @@ class RowsCaptioning:
         cancel: CancelFlag | None = None,
     ) -> list[Caption]:
         """Greedy captions of several images decoded together (one row each, `rows_decoder`),
-        each the one `caption_pixels` gives the image alone; one at a time without a rows
-        graph."""
-        if self.rows_decoder() is None or len(pixels) == 1:
-            return [
-                self.caption_pixels(
-                    p, source=src, beams=1, max_new_tokens=max_new_tokens, cancel=cancel
-                )
-                for p, src in zip(pixels, sources, strict=True)
-            ]
+        each the one `caption_pixels` gives the image alone (`decode_rows` decodes them one at
+        a time without a rows graph)."""
         self.settings.override(beams=1, max_new_tokens=max_new_tokens)  # checked before work
         encoded = [
             self.encode_rows(p, source=s, cancel=cancel)
