@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -56,12 +57,17 @@ def user_threshold() -> bool:
     return "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables
 
 
+@functools.cache
+def _libc_name() -> str:
+    """The C library's file, looked up once (`find_library` runs a subprocess)."""
+    return ctypes.util.find_library("c") or "libc.so.6"
+
+
 def _set_threshold() -> bool:
     if not sys.platform.startswith("linux") or user_threshold():
         return False
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
+        libc = ctypes.CDLL(_libc_name())
         mallopt = libc.mallopt  # glibc only (musl has none)
     except (OSError, AttributeError):
         return False
@@ -78,7 +84,7 @@ def give_back() -> None:
     if not (_done and _done[0]):
         return
     try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        trim = ctypes.CDLL(_libc_name()).malloc_trim
     except (OSError, AttributeError):
         return
     trim.argtypes = [ctypes.c_size_t]
