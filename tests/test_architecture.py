@@ -27,34 +27,6 @@ import pytest
 PACKAGE = "nanocaption_desktop"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 
-#: What each layer may import (itself included); the arrows of docs/architecture.md.
-MAY_IMPORT: dict[str, frozenset[str]] = {
-    "app": frozenset(
-        {
-            "app",
-            "gui",
-            "evaluation",
-            "review",
-            "scale",
-            "jobs",
-            "metadata",
-            "engine",
-            "modelstore",
-            "ground",
-        }
-    ),
-    # beside gui: scores captions the batch runner made; nothing but the app imports it
-    "evaluation": frozenset({"evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}),
-    "gui": frozenset({"gui", "review", "jobs", "metadata", "engine", "modelstore", "ground"}),
-    # beside evaluation: the review workspace (states, store, writing out), no Qt; gui shows it
-    "review": frozenset({"review", "jobs", "metadata", "engine", "modelstore", "ground"}),
-    "scale": frozenset({"scale", "jobs", "metadata", "engine", "modelstore", "ground"}),
-    "jobs": frozenset({"jobs", "metadata", "engine", "modelstore", "ground"}),
-    "metadata": frozenset({"metadata", "ground"}),
-    "engine": frozenset({"engine", "modelstore", "ground"}),
-    "modelstore": frozenset({"modelstore", "ground"}),
-    "ground": frozenset({"ground"}),
-}
 #: Subpackages that are a layer of their own.
 LAYER_PACKAGES = (
     "gui",
@@ -67,6 +39,21 @@ LAYER_PACKAGES = (
     "modelstore",
     "ground",
 )
+#: What each layer may import (itself included); the arrows of docs/architecture.md.
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "app": frozenset({"app", *LAYER_PACKAGES}),  # every layer
+    # beside gui: scores captions the batch runner made; nothing but the app imports it
+    "evaluation": frozenset({"evaluation", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "gui": frozenset({"gui", "review", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    # beside evaluation: the review workspace (states, store, writing out), no Qt; gui shows it
+    "review": frozenset({"review", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "scale": frozenset({"scale", "jobs", "metadata", "engine", "modelstore", "ground"}),
+    "jobs": frozenset({"jobs", "metadata", "engine", "modelstore", "ground"}),
+    "metadata": frozenset({"metadata", "ground"}),
+    "engine": frozenset({"engine", "modelstore", "ground"}),
+    "modelstore": frozenset({"modelstore", "ground"}),
+    "ground": frozenset({"ground"}),
+}
 #: Layers the app may reach only inside a function: Qt (the window command) and Ray (--ray).
 LAZY_FROM_APP = ("gui", "scale")
 #: Top-level modules: the app layer, and two compatibility names for ground modules.
