@@ -64,15 +64,16 @@ def test_a_threshold_the_user_set_is_kept(
     assert fresh == []
 
 
-def test_folder_mode_encoder_and_cross_have_no_arena_and_the_same_captions(bundle: Path) -> None:
+def test_folder_mode_encoder_has_no_arena_and_the_same_captions(bundle: Path) -> None:
     plain = Captioner.load(bundle, threads=1)
     rows = Captioner.load(bundle, threads=1, rows_graph=True)
     arena = [s.get_session_options().enable_cpu_mem_arena for s in _sessions(plain)]
     assert arena == [True, True, True]
-    # the rows graph keeps its arena: 10% faster steps at 8 rows for about 10 MB more
+    # the rows graph keeps its arena (10% faster steps at 8 rows for about 10 MB more), and so
+    # does the cross graph (8 images 25.4 -> 21.2 ms each for 3 MB more)
     assert [s.get_session_options().enable_cpu_mem_arena for s in _sessions(rows)] == [
         False,
-        False,
+        True,
         True,
     ]
     pixels = [rows.prepare(p) for p in sorted(IMAGES_DIR.iterdir())]
