@@ -85,9 +85,12 @@ def caption_stream(
     group = getattr(captioner, "caption_rows", None)
     if rows > 1 and _greedy(captioner, beams) and _can_group(captioner):
         # one group decodes while the other workers encode (engine/groups.py)
-        yield from grouped_stream(
-            captioner, items, workers=n, rows=rows, max_new_tokens=max_new_tokens, cancel=cancel
-        )
+        try:
+            yield from grouped_stream(
+                captioner, items, workers=n, rows=rows, max_new_tokens=max_new_tokens, cancel=cancel
+            )
+        finally:
+            _release_rows(captioner)
     elif rows > 1 and group is not None and _greedy(captioner, beams):
         yield from _grouped(group, items, n, rows, max_new_tokens, cancel)
     elif n > 1:
@@ -109,6 +112,16 @@ def _can_group(captioner: object) -> bool:
         return False
     rows_decoder = getattr(captioner, "rows_decoder", None)
     return rows_decoder is None or rows_decoder() is not None
+
+
+def _release_rows(captioner: object) -> None:
+    """The stream has ended: the rows decoder lets go of the arrays it kept between groups
+    (engine/rows.py), which a window's captioner would otherwise hold until the next batch."""
+    rows_decoder = getattr(captioner, "rows_decoder", None)
+    found = rows_decoder() if rows_decoder is not None else None
+    release = getattr(found, "release", None)
+    if release is not None:
+        release()
 
 
 def _greedy(captioner: object, beams: int | None) -> bool:
