@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,48 @@ log = logging.getLogger(__name__)
 
 CROSS, STEP = "cross.onnx", "step.onnx"
 ENCODER = "encoder.onnx"
-DECODER_FORMAT = 5  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool;
-# 5: repeated computations merged (dedupe.py)
-ENCODER_FORMAT = 1
-ROWS, ROWS_FORMAT = "rows.onnx", 3  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows
+DECODER_FORMAT = 6  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool;
+# 5: repeated computations merged (dedupe.py); 6: weights in external data files (save_graph)
+ENCODER_FORMAT = 2  # 2: weights in an external data file (save_graph)
+ROWS, ROWS_FORMAT = "rows.onnx", 4  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows;
+# 4: weights in an external data file (save_graph)
+
+#: a derived graph keeps its tensors of this many bytes or more in `<graph file>.data` beside
+#: it: onnxruntime memory-maps that file instead of holding a second copy of the weights
+#: (issue 18: one session of the full-size step graph grows the process by 147 MB, not 222)
+EXTERNAL_THRESHOLD = 1024
+
+
+def data_file(graph: str) -> str:
+    """The name of the external data file of the derived graph file `graph` (beside it)."""
+    return graph + ".data"
+
+
+def with_data(*graphs: str) -> tuple[str, ...]:
+    """The files of a derived copy made of `graphs`: each graph file, then its data file."""
+    return tuple(name for g in graphs for name in (g, data_file(g)))
+
+
+def save_graph(model: onnx.ModelProto, path: Path, threshold: int = EXTERNAL_THRESHOLD) -> None:
+    """Write `model` to `path`, its tensors of `threshold` bytes or more in one data file beside
+    it (`data_file`, named by its bare file name: the copy's folder can move). The data file is
+    always written (empty when no tensor is that large), so that a copy's files are always the
+    same. onnx moves the weights out of `model` into the file: use it no more afterwards."""
+    import onnx
+
+    data = path.with_name(data_file(path.name))
+    data.unlink(missing_ok=True)  # onnx appends to a data file that exists
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=threshold,
+    )
+    if not data.exists():
+        data.write_bytes(b"")  # in the recipe's temp folder: moved into place, fsync'd, by cache
+    shutil.copymode(path, data)  # readable as the graph is (onnx makes it owner-only)
 
 
 class FoldError(Exception):
@@ -43,9 +82,14 @@ class Recipe:
     manifest records about them; it raises when no copy can be derived from the source)."""
 
     what: str  # for messages: "decoder", "encoder"
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # each graph file, then its external data file (`with_data`)
     format: int
     make: Callable[[Path, Path], dict[str, Any]]
+
+    @property
+    def graphs(self) -> tuple[str, ...]:
+        """The graph files among `files` (those onnxruntime opens; not their data files)."""
+        return tuple(f for f in self.files if f.endswith(".onnx"))
 
 
 def make_decoder_copy(source: Path, tmp: Path) -> dict[str, Any]:
@@ -73,10 +117,10 @@ def _make_decoder_copy(source: Path, tmp: Path, fold: bool) -> dict[str, Any]:
         model = lift_cache_branch(model)
     graphs, folded = _separate(model, fold)
     del model
+    sizes = describe(graphs)  # before saving: save_graph moves the weights out
     for name, m in ((CROSS, graphs.cross), (STEP, graphs.step)):
         onnx.checker.check_model(m)
-        onnx.save(m, str(tmp / name))
-    sizes = describe(graphs)
+        save_graph(m, tmp / name)
     del graphs, m  # the graphs are on disk: their weights need not stay in memory
     broadcast = check_decoder_copy(source, tmp / CROSS, tmp / STEP)
     return {"broadcast": broadcast, "split": sizes, "folded": folded}
@@ -92,7 +136,7 @@ def make_encoder_copy(source: Path, tmp: Path) -> dict[str, Any]:
     nodes = len(model.graph.node)
     patch_projection_as_matmul(model)
     onnx.checker.check_model(model)
-    onnx.save(model, str(tmp / ENCODER))
+    save_graph(model, tmp / ENCODER)
     report = {
         "encoder": {"patch_projection": "MatMulInteger", "nodes": [nodes, len(model.graph.node)]}
     }
@@ -132,11 +176,11 @@ def make_rows_copy(source: Path, tmp: Path) -> dict[str, Any]:
     return make(source, tmp)
 
 
-DECODER_RECIPE = Recipe("decoder", (CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
-ENCODER_RECIPE = Recipe("encoder", (ENCODER,), ENCODER_FORMAT, make_encoder_copy)
+DECODER_RECIPE = Recipe("decoder", with_data(CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
+ENCODER_RECIPE = Recipe("encoder", with_data(ENCODER), ENCODER_FORMAT, make_encoder_copy)
 #: the rows graph, derived from a decoder's derived step graph (rows_copy.py): several images'
 #: rows per step, each exactly as alone
-ROWS_RECIPE = Recipe("rows decoder", (ROWS,), ROWS_FORMAT, make_rows_copy)
+ROWS_RECIPE = Recipe("rows decoder", with_data(ROWS), ROWS_FORMAT, make_rows_copy)
 
 
 def recipe_for(source: Path) -> Recipe:
