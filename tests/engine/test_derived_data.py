@@ -12,7 +12,7 @@ import pytest
 from nanocaption_desktop.cli_models import cmd_verify
 from nanocaption_desktop.engine import Captioner, ModelError, derive
 from nanocaption_desktop.engine.bundle import Bundle
-from nanocaption_desktop.engine.derive import recipes
+from nanocaption_desktop.engine.derive import external, recipes
 from nanocaption_desktop.engine.derive.copycheck import content_problems
 from nanocaption_desktop.modelstore.onnxrefs import external_refs
 
@@ -40,7 +40,7 @@ def test_every_derived_graph_keeps_its_weights_in_its_own_data_file(bundle):
         graphs = [n for n in doc["files"] if n.endswith(".onnx")]
         assert graphs, what
         for graph in graphs:
-            data = folder / recipes.data_file(graph)
+            data = folder / external.data_file(graph)
             assert data.name in doc["files"], (what, data)
             assert data.stat().st_size == doc["files"][data.name]["size"] > 0, (what, data)
             assert data.stat().st_mode & 0o777 == (folder / graph).stat().st_mode & 0o777
@@ -71,7 +71,7 @@ def _truncated(path: Path) -> None:
 def test_a_damaged_data_file_is_derived_again(bundle, what, damage):
     folder = _folders(bundle)[what]
     name = {"encoder": "encoder.onnx", "decoder": "step.onnx", "rows": "rows.onnx"}[what]
-    data = folder / recipes.data_file(name)
+    data = folder / external.data_file(name)
     good = data.read_bytes()
     damage(data)
     assert not data.is_file() or data.read_bytes() != good
@@ -93,7 +93,7 @@ def test_a_changed_data_file_of_a_copy_shipped_alone_is_refused(bundle):
     derive.mark_shipped_alone(source)
     source.unlink()
     assert Captioner.load(bundle).encoder_file == copy  # sound: used
-    data = copy.with_name(recipes.data_file(copy.name))
+    data = copy.with_name(external.data_file(copy.name))
     _other_bytes(data)
     with pytest.raises(ModelError, match="refusing the optimized encoder shipped") as err:
         Captioner.load(bundle)
@@ -109,7 +109,7 @@ def test_a_graph_pointing_at_another_data_file_is_refused(bundle):
     folder = _folders(bundle)["encoder"]
     graph = folder / "encoder.onnx"
     model = onnx.load(str(graph))
-    recipes.save_graph(model, folder / "other.onnx")  # other.onnx.data
+    external.save_graph(model, folder / "other.onnx")  # other.onnx.data
     model = onnx.load(str(folder / "other.onnx"), load_external_data=False)
     onnx.save(model, str(graph))  # the graph now reads other.onnx.data
     doc = json.loads((folder / "manifest.json").read_text())
@@ -139,9 +139,9 @@ def test_save_graph_writes_one_data_file_even_when_saved_twice(tmp_path):
     )
     path = tmp_path / "g.onnx"
     for _ in range(2):
-        recipes.save_graph(helper.make_model(graph), path)
+        external.save_graph(helper.make_model(graph), path)
     assert (tmp_path / "g.onnx.data").stat().st_size == 2048  # `big` once; `small` inline
     loaded = onnx.load(str(path))
     assert np.array_equal(numpy_helper.to_array(loaded.graph.initializer[0]), np.arange(512))
-    recipes.save_graph(helper.make_model(graph), path, threshold=1 << 20)
+    external.save_graph(helper.make_model(graph), path, threshold=1 << 20)
     assert (tmp_path / "g.onnx.data").read_bytes() == b""  # always there, empty: nothing large

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .external import data_file
 from .manifest import MANIFEST
-from .recipes import data_file
 
 log = logging.getLogger(__name__)
 

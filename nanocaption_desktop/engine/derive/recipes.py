@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 
     from .cross_graph import DecoderGraphs
 
+from .external import save_graph, with_data
+
 log = logging.getLogger(__name__)
 
 CROSS, STEP = "cross.onnx", "step.onnx"
@@ -32,43 +33,6 @@ DECODER_FORMAT = 6  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: c
 ENCODER_FORMAT = 2  # 2: weights in an external data file (save_graph)
 ROWS, ROWS_FORMAT = "rows.onnx", 4  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows;
 # 4: weights in an external data file (save_graph)
-
-#: a derived graph keeps its tensors of this many bytes or more in `<graph file>.data` beside
-#: it: onnxruntime memory-maps that file instead of holding a second copy of the weights
-#: (issue 18: one session of the full-size step graph grows the process by 147 MB, not 222)
-EXTERNAL_THRESHOLD = 1024
-
-
-def data_file(graph: str) -> str:
-    """The name of the external data file of the derived graph file `graph` (beside it)."""
-    return graph + ".data"
-
-
-def with_data(*graphs: str) -> tuple[str, ...]:
-    """The files of a derived copy made of `graphs`: each graph file, then its data file."""
-    return tuple(name for g in graphs for name in (g, data_file(g)))
-
-
-def save_graph(model: onnx.ModelProto, path: Path, threshold: int = EXTERNAL_THRESHOLD) -> None:
-    """Write `model` to `path`, its tensors of `threshold` bytes or more in one data file beside
-    it (`data_file`, named by its bare file name: the copy's folder can move). The data file is
-    always written (empty when no tensor is that large), so that a copy's files are always the
-    same. onnx moves the weights out of `model` into the file: use it no more afterwards."""
-    import onnx
-
-    data = path.with_name(data_file(path.name))
-    data.unlink(missing_ok=True)  # onnx appends to a data file that exists
-    onnx.save(
-        model,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=data.name,
-        size_threshold=threshold,
-    )
-    if not data.exists():
-        data.write_bytes(b"")  # in the recipe's temp folder: moved into place, fsync'd, by cache
-    shutil.copymode(path, data)  # readable as the graph is (onnx makes it owner-only)
 
 
 class FoldError(Exception):

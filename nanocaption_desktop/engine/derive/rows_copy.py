@@ -21,7 +21,10 @@ from ..decoder import EXACT, HoistedDecoder, open_hoisted
 from ..limits import MAX_ROWS
 from ..sessions import make_session
 from .checks import DeriveCheckFailed
-from .recipes import CROSS, ROWS, save_graph
+from .external import save_graph
+
+ROWS = "rows.onnx"
+CROSS = "cross.onnx"
 
 
 def per_image_tensors(dec: HoistedDecoder, hidden: int) -> list[str]:
