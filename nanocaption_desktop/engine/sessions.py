@@ -77,6 +77,8 @@ def make_session(
     give large ones back (once per process, engine/memory.py); 2 lanes x 4 rows peak 75-95 MB
     lower, same outputs. On for the rows graph (one group of 8 rows: 16 steps 733 -> 663 ms,
     peak 552-563 -> 568 MB).
+    (RSS figures above: graphs with their weights inline. Since the derived graphs keep them in
+    data files (derive/external.py), one image peaks at 357 MB and groups of 8 at 548 MB.)
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or physical_cores()
