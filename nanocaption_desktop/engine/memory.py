@@ -20,7 +20,8 @@ own, and what the encoders freed there (their activations under the threshold: 6
 stayed resident, 60-70 MB over two workers. With it, a folder of groups of 8 peaks at 552-563
 MB instead of 585-607 (the encoder prepacked), at no measurable cost in images/s; one heap for
 every thread (`M_ARENA_MAX` 1) saved as much but cost 6-8% in images/s (the threads then
-share one lock).
+share one lock). (Figures with the weights inline in the graphs; since they are in data files,
+derive/external.py, groups of 8 peak at 548 MB: docs/performance.md.)
 """
 
 from __future__ import annotations

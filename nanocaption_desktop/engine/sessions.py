@@ -78,6 +78,8 @@ def make_session(
     cross graph's off too), same outputs. On for the rows graph (one group of 8 rows: 16 steps
     733 -> 663 ms, peak 552-563 -> 568 MB) and for the folder's cross graph (8 images: 25.4 ->
     21.2 ms an image, peak +3 MB).
+    (RSS figures above: graphs with their weights inline. Since the derived graphs keep them in
+    data files (derive/external.py), one image peaks at 357 MB and groups of 8 at 548 MB.)
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or physical_cores()

@@ -89,6 +89,14 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert not (staged / "onnx" / "decoder_with_past_model_quantized.onnx").exists()  # pair only
     assert (staged / "optimized" / "encoder_model_quantized" / "encoder.onnx").is_file()
     assert not (staged / "onnx" / "encoder_model_quantized.onnx").exists()  # derived copy only
+    # each derived graph's weights ship beside it (memory-mapped at run time), in the manifest
+    listed = json.loads((staged / "manifest.json").read_text())["files"]
+    for graph in (
+        "decoder_with_past_model_quantized/step.onnx",
+        "encoder_model_quantized/encoder.onnx",
+    ):
+        data = staged / "optimized" / f"{graph}.data"
+        assert data.stat().st_size > 0 and f"optimized/{graph}.data" in listed, listed
     return path
 
 

@@ -241,8 +241,9 @@ def _shipped(source: Path, recipe: Recipe) -> tuple[Path, dict[str, Any]] | None
 
 
 def derived_files(source: Path) -> list[Path]:
-    """The graphs derived from `source` (wherever the bundle keeps them)."""
-    return [bundle_folder(source) / name for name in recipe_for(source).files]
+    """The graphs derived from `source` (wherever the bundle keeps them): the ONNX files a
+    session opens, not their data files (which the copy check covers, `Recipe.files`)."""
+    return [bundle_folder(source) / name for name in recipe_for(source).graphs]
 
 
 def derive_pending(source: str | Path) -> bool:

@@ -6,7 +6,8 @@ files are hashed and compared, unless the same check already passed on the same 
 check uses): a start with a remembered copy hashes nothing. A copy that fails is forgotten; a
 cached copy is then derived again, a copy shipped alone (no stock graph to derive from) refused.
 Files the check refuses: not regular files (a symlink), of another size or SHA-256, with no
-SHA-256 recorded (made by an older version), with external data (a derived graph has none).
+SHA-256 recorded (made by an older version), a graph keeping data anywhere but in its own data
+file (`<graph>.data` beside it, itself one of the copy's files, hashed like the graph).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .external import data_file
 from .manifest import MANIFEST
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ def remember_made(folder: Path, names: tuple[str, ...]) -> None:
 
 def _file_problem(path: Path, entry: Mapping[str, Any]) -> str | None:
     from ...modelstore.manifest import check_external_data, file_sha256
+    from ...modelstore.onnxrefs import external_refs
 
     st = path.lstat()
     sha = entry.get("sha256")
@@ -55,7 +58,15 @@ def _file_problem(path: Path, entry: Mapping[str, Any]) -> str | None:
         return f"{path}: size {st.st_size} bytes, its manifest says {entry.get('size')}"
     if file_sha256(path)[1] != sha.lower():
         return f"{path}: SHA-256 differs from its manifest (the file was changed)"
+    if path.suffix != ".onnx":
+        return None  # a graph's data file: its bytes are all there is to check
     external = check_external_data(path, path.parent)
+    if not external:
+        external = [
+            f"tensor {tensor!r} keeps its data in {location!r}, not in {data_file(path.name)!r}"
+            for tensor, location in external_refs(path)
+            if location != data_file(path.name)
+        ]
     return f"{path}: {external[0]}" if external else None
 
 

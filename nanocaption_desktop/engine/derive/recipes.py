@@ -22,14 +22,17 @@ if TYPE_CHECKING:
 
     from .cross_graph import DecoderGraphs
 
+from .external import save_graph, with_data
+
 log = logging.getLogger(__name__)
 
 CROSS, STEP = "cross.onnx", "step.onnx"
 ENCODER = "encoder.onnx"
-DECODER_FORMAT = 5  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool;
-# 5: repeated computations merged (dedupe.py)
-ENCODER_FORMAT = 1
-ROWS, ROWS_FORMAT = "rows.onnx", 3  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows
+DECODER_FORMAT = 6  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: casts to bool;
+# 5: repeated computations merged (dedupe.py); 6: weights in external data files (save_graph)
+ENCODER_FORMAT = 2  # 2: weights in an external data file (save_graph)
+ROWS, ROWS_FORMAT = "rows.onnx", 4  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows;
+# 4: weights in an external data file (save_graph)
 
 
 class FoldError(Exception):
@@ -43,9 +46,14 @@ class Recipe:
     manifest records about them; it raises when no copy can be derived from the source)."""
 
     what: str  # for messages: "decoder", "encoder"
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # each graph file, then its external data file (`with_data`)
     format: int
     make: Callable[[Path, Path], dict[str, Any]]
+
+    @property
+    def graphs(self) -> tuple[str, ...]:
+        """The graph files among `files` (those onnxruntime opens; not their data files)."""
+        return tuple(f for f in self.files if f.endswith(".onnx"))
 
 
 def make_decoder_copy(source: Path, tmp: Path) -> dict[str, Any]:
@@ -73,10 +81,10 @@ def _make_decoder_copy(source: Path, tmp: Path, fold: bool) -> dict[str, Any]:
         model = lift_cache_branch(model)
     graphs, folded = _separate(model, fold)
     del model
+    sizes = describe(graphs)  # before saving: save_graph moves the weights out
     for name, m in ((CROSS, graphs.cross), (STEP, graphs.step)):
         onnx.checker.check_model(m)
-        onnx.save(m, str(tmp / name))
-    sizes = describe(graphs)
+        save_graph(m, tmp / name)
     del graphs, m  # the graphs are on disk: their weights need not stay in memory
     broadcast = check_decoder_copy(source, tmp / CROSS, tmp / STEP)
     return {"broadcast": broadcast, "split": sizes, "folded": folded}
@@ -92,7 +100,7 @@ def make_encoder_copy(source: Path, tmp: Path) -> dict[str, Any]:
     nodes = len(model.graph.node)
     patch_projection_as_matmul(model)
     onnx.checker.check_model(model)
-    onnx.save(model, str(tmp / ENCODER))
+    save_graph(model, tmp / ENCODER)
     report = {
         "encoder": {"patch_projection": "MatMulInteger", "nodes": [nodes, len(model.graph.node)]}
     }
@@ -132,11 +140,11 @@ def make_rows_copy(source: Path, tmp: Path) -> dict[str, Any]:
     return make(source, tmp)
 
 
-DECODER_RECIPE = Recipe("decoder", (CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
-ENCODER_RECIPE = Recipe("encoder", (ENCODER,), ENCODER_FORMAT, make_encoder_copy)
+DECODER_RECIPE = Recipe("decoder", with_data(CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
+ENCODER_RECIPE = Recipe("encoder", with_data(ENCODER), ENCODER_FORMAT, make_encoder_copy)
 #: the rows graph, derived from a decoder's derived step graph (rows_copy.py): several images'
 #: rows per step, each exactly as alone
-ROWS_RECIPE = Recipe("rows decoder", (ROWS,), ROWS_FORMAT, make_rows_copy)
+ROWS_RECIPE = Recipe("rows decoder", with_data(ROWS), ROWS_FORMAT, make_rows_copy)
 
 
 def recipe_for(source: Path) -> Recipe:

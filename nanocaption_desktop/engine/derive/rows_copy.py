@@ -21,6 +21,7 @@ from ..decoder import EXACT, HoistedDecoder, open_hoisted
 from ..limits import MAX_ROWS
 from ..sessions import make_session
 from .checks import DeriveCheckFailed
+from .external import save_graph
 
 ROWS = "rows.onnx"
 CROSS = "cross.onnx"
@@ -65,10 +66,10 @@ def make_rows_copy(step: Path, tmp: Path) -> dict[str, Any]:
     if not isinstance(hidden, int):
         raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
     per_image = per_image_tensors(one, hidden)
-    model = onnx.load(str(step))
+    model = onnx.load(str(step))  # its weights too, from step.onnx.data beside it
     count = rows_graph(model, per_image)
     onnx.checker.check_model(model)
-    onnx.save(model, str(tmp / ROWS))
+    save_graph(model, tmp / ROWS)
     del model
     rows = HoistedDecoder(
         one.cross, make_session(tmp / ROWS, threads=1, disabled_optimizers=EXACT), str(step)
