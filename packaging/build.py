@@ -96,6 +96,8 @@ def stage_model(src: Path, dest: Path) -> Path:
     for graph in graphs:
         staged = dest / graph.relative_to(src)
         if _derive_optimized(staged):
+            if graph == bundle.decoder:
+                _derive_rows(staged)  # from the derived step graph, before the stock one goes
             # the executable runs the checked copy; the stock graph it was derived from would
             # only add its size (193 MB for the full INT8 decoder, 87 MB for the encoder) to
             # every launch's unpacking
@@ -132,6 +134,20 @@ def _derive_optimized(graph: Path) -> bool:
         return False
     print(f"build.py: optimized {graph.name} ready: {folder}; the stock graph stays out")
     return True
+
+
+def _derive_rows(decoder: Path) -> None:
+    """Derive (or check) the rows graph beside the staged decoder's step graph (folder batches
+    decode several images per weight pass on it, engine/rows.py), so that the executable,
+    which cannot derive it (no ``onnx``), ships it too."""
+    from nanocaption_desktop.engine.derive import derived_decoder, derived_rows
+
+    dec = derived_decoder(decoder)
+    rows = derived_rows(dec.step) if dec is not None else None
+    if rows is None:
+        print("build.py: no rows graph; the executable's folder batches decode one image a time")
+    else:
+        print(f"build.py: rows graph ready: {rows.step}")
 
 
 def version_file(path: Path, version: str) -> Path:

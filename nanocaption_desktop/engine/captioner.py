@@ -65,6 +65,8 @@ class Captioner(RowsCaptioning):
         # is lower before the encoder is resident (full INT8: peak RSS 435 -> 384 MB). The
         # encoder keeps prepacked weights (sessions.py: 67 -> 58 ms with spinning on 2 threads,
         # 119 -> 114 on one; one-image peak RSS 409 -> 419-425 MB, folder mode none more).
+        # (Those RSS figures: weights inline. With the derived graphs' weights memory-mapped
+        # from their data files, derive/external.py, one image peaks at 357 MB.)
         self.encoder_file = self._encoder_file(bundle)
         self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
         self._beam_step: Path | None = None  # rows-graph mode: the step graph, for beams
@@ -130,6 +132,7 @@ class Captioner(RowsCaptioning):
         derive check proves 1 row bit for bit), so the weights are held once; the step graph
         is opened only for a beam search (`_decoder_for`)."""
         # with its arena: steps of 8 rows 733 -> 663 ms (16 steps), peak 552-563 -> 568 MB
+        # (weights inline; memory-mapped, groups of 8 peak at 548 MB)
         session = _step_session(rows.step, threads, arena=True)
         # with its arena too: 8 images 25.4 -> 21.2 ms each (sessions.py)
         cross_session = make_session(

@@ -97,6 +97,10 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         data = staged / "optimized" / f"{graph}.data"
         assert data.stat().st_size > 0 and f"optimized/{graph}.data" in listed, listed
+    # and the rows graph that folder batches decode several images per step on (no `onnx`
+    # inside to derive it there)
+    rows = "optimized/decoder_with_past_model_quantized/optimized/step/rows.onnx"
+    assert {rows, f"{rows}.data"} <= set(listed), listed
     return path
 
 
@@ -180,7 +184,9 @@ def test_batch_on_the_fixture_folder(run, tmp_path: Path) -> None:
     for image in IMAGES.iterdir():
         (folder / image.name).write_bytes(image.read_bytes())
     out_csv = tmp_path / "captions.csv"
-    run("batch", str(folder), "--csv", str(out_csv))  # decodes in frozen worker processes
+    proc = run("-v", "batch", str(folder), "--csv", str(out_csv))  # frozen decode workers
+    # several images per weight pass, on the rows graph shipped inside
+    assert "decoder: hoisted pair, rows graph" in proc.stderr, proc.stderr[-3000:]
     with open(out_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert sorted(Path(r["path"]).name for r in rows) == sorted(p.name for p in IMAGES.iterdir())
