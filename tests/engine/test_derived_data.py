@@ -145,3 +145,14 @@ def test_save_graph_writes_one_data_file_even_when_saved_twice(tmp_path):
     assert np.array_equal(numpy_helper.to_array(loaded.graph.initializer[0]), np.arange(512))
     external.save_graph(helper.make_model(graph), path, threshold=1 << 20)
     assert (tmp_path / "g.onnx.data").read_bytes() == b""  # always there, empty: nothing large
+
+
+def test_models_verify_checks_the_rows_copy_too(bundle):
+    rows = _folders(bundle)["rows"]
+    code, text = cmd_verify(bundle)
+    assert code == 0, text
+    data = rows / external.data_file(recipes.ROWS)
+    _other_bytes(data)
+    code, text = cmd_verify(bundle)
+    assert code == 2 and f"{data}: SHA-256 differs" in text, text
+    assert "the next load derives it again" in text

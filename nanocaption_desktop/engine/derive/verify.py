@@ -1,5 +1,6 @@
 """`models verify` for derived copies: every copy of a bundle's graphs, beside the bundle and in
-the user cache, hashed against its manifest (copycheck.py), whatever was remembered."""
+the user cache, and the rows copy of each derived step graph, hashed against its manifest
+(copycheck.py), whatever was remembered."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ..bundle import OPTIMIZED as FOLDER
 from .cache import cache_folder, cache_root
 from .copycheck import content_problems
 from .manifest import MANIFEST, read_manifest, source_facts
-from .recipes import recipe_for
+from .recipes import STEP, Recipe, recipe_for
 
 
 def _copies(root: Path) -> list[Path]:
@@ -18,13 +19,31 @@ def _copies(root: Path) -> list[Path]:
     found = []
     for manifest in sorted((root / FOLDER).glob(f"*/{MANIFEST}")):
         found.append(manifest.parent)
+    graphs = sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")})
+    found += _cached(graphs)
+    steps = [folder / STEP for folder in found if (folder / STEP).is_file()]
+    for step in steps:  # the rows copy of a derived step graph: beside it, or in the cache
+        beside = step.parent / FOLDER / step.stem
+        found += [beside] if (beside / MANIFEST).is_file() else []
+    return found + _cached(steps)
+
+
+def _cached(graphs: list[Path]) -> list[Path]:
+    """The user cache's copies of these graphs (the bundle's folder was read-only)."""
     cache = cache_root() / FOLDER
-    for graph in sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")}):
+    found = []
+    for graph in graphs:
         if graph.is_file() and any(cache.glob(f"{graph.stem}-*")):
             folder = cache_folder(graph, source_facts(graph))
             if (folder / MANIFEST).is_file():
                 found.append(folder)
     return found
+
+
+def _recipe(folder: Path) -> Recipe:
+    """The recipe of a copy's folder: named after its source graph's stem (`<stem>-<SHA-256>`
+    in the cache)."""
+    return recipe_for(Path(folder.name.split("-", 1)[0] + ".onnx"))
 
 
 def verify_copies(root: Path) -> list[str]:
@@ -34,7 +53,7 @@ def verify_copies(root: Path) -> list[str]:
     for folder in _copies(root):
         try:
             doc = read_manifest(folder)
-            files = recipe_for(Path(folder.name)).files
+            files = _recipe(folder).files
             alone = doc.get("shipped_alone") is True
             if not doc.get("usable", True):
                 continue
