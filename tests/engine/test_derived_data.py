@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from derived_helpers import encoder_shipped_alone
 
 from nanocaption_desktop.cli_models import cmd_verify
 from nanocaption_desktop.engine import Captioner, ModelError, derive
@@ -87,12 +88,7 @@ def test_a_damaged_data_file_is_derived_again(bundle, what, damage):
 
 
 def test_a_changed_data_file_of_a_copy_shipped_alone_is_refused(bundle):
-    source = Bundle.open(bundle).encoder
-    copy = derive.derived_encoder(source)
-    assert copy is not None
-    derive.mark_shipped_alone(source)
-    source.unlink()
-    assert Captioner.load(bundle).encoder_file == copy  # sound: used
+    copy = encoder_shipped_alone(bundle)
     data = copy.with_name(external.data_file(copy.name))
     _other_bytes(data)
     with pytest.raises(ModelError, match="refusing the optimized encoder shipped") as err:
