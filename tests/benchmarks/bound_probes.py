@@ -39,15 +39,20 @@ def llc_bytes() -> int:
     return max(sizes, default=32 * 1024**2)
 
 
-def best_of(fn: Callable[[], Any], repeats: int) -> float:
-    """The fastest of `repeats` runs of `fn` after one warm-up, in seconds."""
+def run_times(fn: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds of each of `repeats` runs of `fn`, after one warm-up run."""
     fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(min(times))
+    return times
+
+
+def best_of(fn: Callable[[], Any], repeats: int) -> float:
+    """The fastest of `repeats` runs of `fn` after one warm-up, in seconds."""
+    return float(min(run_times(fn, repeats)))
 
 
 def model_bytes(

@@ -29,7 +29,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ sys.path.insert(0, str(HERE))
 
 import products_floor as pf  # noqa: E402
 import speed_contenders as sc  # noqa: E402
+from bound_probes import run_times  # noqa: E402
 
 from nanocaption_desktop.engine.captioner import Captioner  # noqa: E402
 from nanocaption_desktop.engine.decoder import HoistedDecoder  # noqa: E402
@@ -52,13 +52,7 @@ from nanocaption_desktop.engine.sessions import physical_cores  # noqa: E402
 
 def median_s(fn: Callable[[], Any], repeats: int) -> float:
     """Median seconds of `fn` after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(run_times(fn, repeats))
 
 
 def shapes(config: dict[str, Any]) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 A "derived copy" of a stock graph is made once, checked bit for bit against the stock graph,
 and cached beside the bundle (in `optimized/<stem>/`, the on-disk name) with a manifest, each
-graph's weights in `<graph>.data` beside it (memory-mapped by onnxruntime: recipes.save_graph):
+graph's weights in `<graph>.data` beside it (memory-mapped by onnxruntime: external.save_graph):
   - a decoder's is its "cross graph", run once per image (the cross-attention keys and values
     of the image), and its "step graph", run once per token, which takes the cross graph's
     outputs as inputs, with its shape arithmetic folded into constants;
