@@ -40,13 +40,16 @@ class RowsFake(FakeCaptioner):
         return [self.caption_pixels(p, source=s) for p, s in zip(pixels, sources, strict=True)]
 
 
+def _alone(tmp_path: Path, count: int) -> dict[str, str]:
+    """`count` images in tmp_path/photos, and each one's caption one row at a time."""
+    make_images(tmp_path / "photos", count)
+    results = caption_folder(tmp_path / "photos", csv=tmp_path / "a.csv", rows=1,
+                             captioner=RowsFake())  # fmt: skip
+    return {r.relpath: r.caption for r in results}
+
+
 def test_groups_of_rows_and_one_bad_image_fails_alone(tmp_path: Path) -> None:
-    make_images(tmp_path / "photos", 7)
-    alone = {
-        r.relpath: r.caption
-        for r in caption_folder(tmp_path / "photos", csv=tmp_path / "a.csv", rows=1,
-                                captioner=RowsFake())
-    }  # fmt: skip
+    alone = _alone(tmp_path, 7)
     fake = RowsFake(bad="img4.png")
     results = list(
         caption_folder(tmp_path / "photos", csv=tmp_path / "b.csv", rows=3, captioner=fake)
@@ -95,12 +98,7 @@ class GroupsFake(RowsFake):
 
 
 def test_groups_beside_the_encoders_fail_only_the_image_at_fault(tmp_path: Path) -> None:
-    make_images(tmp_path / "photos", 9)
-    alone = {
-        r.relpath: r.caption
-        for r in caption_folder(tmp_path / "photos", csv=tmp_path / "a.csv", rows=1,
-                                captioner=RowsFake())
-    }  # fmt: skip
+    alone = _alone(tmp_path, 9)
     fake = GroupsFake(bad="img4.png", unreadable="img7.png")
     results = list(
         caption_folder(tmp_path / "photos", csv=tmp_path / "b.csv", rows=4, captioner=fake)
