@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixture_paths import FIXTURES, IMAGES_DIR, TINY_BUNDLE
+
+# Collapsing memory onto huge pages (engine/hugepages.py) changes no byte and costs a background
+# thread CPU time; off for the tests (and the processes they start) but its own, which turn it on.
+os.environ.setdefault("NANOCAPTION_HUGE_PAGES", "0")
 
 
 @pytest.fixture(scope="session")

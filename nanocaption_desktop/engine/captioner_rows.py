@@ -19,6 +19,7 @@ from .decoder import EXACT, STEP_SPINNING, HoistedDecoder
 from .decoding import CancelFlag, generate
 from .derive import derived_rows, stock_graphs_asked
 from .errors import Cancelled
+from .hugepages import SessionPages
 from .memory import give_back
 from .preprocess import check_pixel_values
 from .rows import RowsDecoder
@@ -47,6 +48,7 @@ class RowsCaptioning:
     detokenizer: Any
     preprocess_config: PreprocessConfig
     _rows: RowsDecoder | None | bool
+    pages: SessionPages
 
     if TYPE_CHECKING:
 
@@ -62,12 +64,13 @@ class RowsCaptioning:
             if isinstance(dec, HoistedDecoder) and dec.broadcast and not stock_graphs_asked():
                 found = derived_rows(Path(dec.path))
             if found is not None:
-                session = make_session(
-                    found.step,
-                    threads=self.threads,
-                    spinning=STEP_SPINNING,
-                    disabled_optimizers=EXACT,
-                )
+                with self.pages.creating():
+                    session = make_session(
+                        found.step,
+                        threads=self.threads,
+                        spinning=STEP_SPINNING,
+                        disabled_optimizers=EXACT,
+                    )
                 self._rows = RowsDecoder(dec, session, found.per_image)
         return self._rows if isinstance(self._rows, RowsDecoder) else None
 

@@ -59,7 +59,7 @@ def user_threshold() -> bool:
 
 
 @functools.cache
-def _libc_name() -> str:
+def libc_name() -> str:
     """The C library's file, looked up once (`find_library` runs a subprocess)."""
     return ctypes.util.find_library("c") or "libc.so.6"
 
@@ -68,7 +68,7 @@ def _set_threshold() -> bool:
     if not sys.platform.startswith("linux") or user_threshold():
         return False
     try:
-        libc = ctypes.CDLL(_libc_name())
+        libc = ctypes.CDLL(libc_name())
         mallopt = libc.mallopt  # glibc only (musl has none)
     except (OSError, AttributeError):
         return False
@@ -85,7 +85,7 @@ def give_back() -> None:
     if not (_done and _done[0]):
         return
     try:
-        trim = ctypes.CDLL(_libc_name()).malloc_trim
+        trim = ctypes.CDLL(libc_name()).malloc_trim
     except (OSError, AttributeError):
         return
     trim.argtypes = [ctypes.c_size_t]
