@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +36,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bound_probes import run_times  # noqa: E402
 
 from nanocaption_desktop.engine import hugepages  # noqa: E402
 
@@ -138,13 +139,7 @@ def onnxruntime_products(weights: list[np.ndarray], rows: int) -> tuple[ort.Infe
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return statistics.median(run_times(fn, repeats)) * 1e3
 
 
 def main() -> None:
