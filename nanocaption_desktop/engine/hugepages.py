@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import logging
 import mmap
 import os
+import re
 import sys
 import threading
 import time
@@ -76,14 +76,23 @@ _bg = _Background()
 
 
 def enabled() -> bool:
-    """Whether to collapse: Linux, huge pages not turned off system-wide or by the user."""
+    """Whether to collapse: Linux 6.1 or later (`MADV_COLLAPSE`), huge pages not turned off
+    system-wide or by the user."""
     if not sys.platform.startswith("linux") or os.environ.get("NANOCAPTION_HUGE_PAGES") == "0":
+        return False
+    if _kernel() < (6, 1):
         return False
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
             return "[never]" not in f.read()
     except OSError:
         return False
+
+
+def _kernel() -> tuple[int, int]:
+    """The running kernel's major and minor version ((0, 0) when unreadable)."""
+    found = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
 
 
 def resident() -> frozenset[int]:
@@ -187,9 +196,6 @@ def collapse(pages: Iterable[int], pause: float = 0.0) -> int:
                         # a page already huge returns at once; one collapsed now took work
                         if pause and time.perf_counter() - t0 > 0.0005:
                             time.sleep(pause)  # the cores left to the captions in between
-                    elif ctypes.get_errno() == errno.EINVAL:  # a kernel before 6.1
-                        log.debug("huge pages: MADV_COLLAPSE refused")
-                        break
         except OSError as e:
             log.debug("huge pages: %s", e)
         log.debug("huge pages: %d MB collapsed", done >> 20)
@@ -221,7 +227,8 @@ class SessionPages:
 
     @contextlib.contextmanager
     def creating(self) -> Iterator[None]:
-        """Around a session created after the second image: what became resident meanwhile."""
+        """Around a session opened on first use, after the captioner was created: what became
+        resident meanwhile is collapsed at the next image from the second on."""
         before = resident()
         yield
         new = resident() - before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import mmap
+import os
 import sys
 
 import numpy as np
@@ -145,6 +146,20 @@ def test_the_background_pass_and_settle(on: None) -> None:
         assert r.digest() == before
     finally:
         r.close()
+
+
+def test_a_kernel_before_6_1_is_left_alone(on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def release(text: str) -> None:
+        fake = os.uname_result(("Linux", "host", text, "#1", "x86_64"))
+        monkeypatch.setattr(hugepages.os, "uname", lambda: fake)
+
+    release("5.15.0-91-generic")
+    assert hugepages._kernel() == (5, 15)
+    assert not hugepages.enabled()
+    assert hugepages.resident() == frozenset()
+    release("6.1rc3")
+    assert hugepages._kernel() == (6, 1)
+    assert hugepages.enabled()
 
 
 def test_turned_off_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
