@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,8 @@ def step_weights(bundle: Path) -> list[np.ndarray]:
     return out
 
 
-def build(tmp: Path) -> ctypes.CDLL:
+def build(tmp: Path, extra: Sequence[Path] = ()) -> ctypes.CDLL:
+    """own_products.c (and `extra` sources) compiled into tmp/own_products.so, loaded."""
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:
         sys.exit("no C compiler (cc): the probe compiles own_products.c")
@@ -69,6 +70,7 @@ def build(tmp: Path) -> ctypes.CDLL:
         sys.exit("own_products.c needs AVX512-VNNI (and AVX512-BW)")
     lib = tmp / "own_products.so"
     cmd = [cc, "-O3", "-march=native", "-shared", "-fPIC", str(HERE / "own_products.c")]
+    cmd += [str(p) for p in extra]
     subprocess.run([*cmd, "-o", str(lib)], check=True)
     so = ctypes.CDLL(str(lib))
     p, i = ctypes.c_void_p, ctypes.c_int
@@ -142,13 +144,18 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(run_times(fn, repeats)) * 1e3
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def probe_args(doc: str | None) -> argparse.Namespace:
+    """--bundle, --rows, --repeats (this probe and own_rows.py); huge pages on for the run."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     ap.add_argument("--bundle", required=True, type=Path)
     ap.add_argument("--rows", default="1,8")
     ap.add_argument("--repeats", type=int, default=30)
-    args = ap.parse_args()
     os.environ["NANOCAPTION_HUGE_PAGES"] = "1"
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = probe_args(__doc__)
     weights = step_weights(args.bundle)
     size = sum(w.size for w in weights)
     with tempfile.TemporaryDirectory() as tmp:
