@@ -78,13 +78,7 @@ class Captioner(RowsCaptioning):
         self._beam_decoder: HoistedDecoder | None = None  # ... opened on first use
         self._beam_lock = threading.Lock()
         self.decoder = self._load_decoder(bundle, threads, rows_graph)
-        self.encoder = self._open_encoder(encoder_threads, threads, rows_graph)
-
-    def _open_encoder(
-        self, encoder_threads: int | None, threads: int | None, rows_graph: bool
-    ) -> Any:
-        """The encoder's session (prepacked; folder mode: no arena, no spinning)."""
-        return make_session(
+        self.encoder = make_session(
             self.encoder_file,
             threads=encoder_threads or threads,
             # its threads spin between its nodes (never after a run) unless another worker's

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import mmap
 import os
@@ -175,15 +176,10 @@ def collapse(pages: Iterable[int], pause: float = 0.0) -> int:
     were already count too), 0 where it does not apply. A page is checked again just before:
     one that lost a page since is left alone (the kernel would fill the hole in). Safe while
     other threads use the memory."""
-    if not enabled():
+    madvise = _madvise() if enabled() else None
+    if madvise is None:
         return 0
     with _lock:
-        try:
-            madvise = ctypes.CDLL(libc_name(), use_errno=True).madvise
-        except (OSError, AttributeError):
-            return 0
-        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        madvise.restype = ctypes.c_int
         done = 0
         try:
             with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
@@ -203,15 +199,20 @@ def collapse(pages: Iterable[int], pause: float = 0.0) -> int:
 
 
 @contextlib.contextmanager
-def excluded() -> Iterator[None]:
-    """What becomes resident inside keeps its 4 KB pages (its addresses are never collapsed,
-    so keep it for good): the benchmark's "lanes as filed" (tests/benchmarks/bench_speed.py)
-    measure the code as issue 18 found it."""
+def _gained(into: set[int], lock: threading.Lock) -> Iterator[None]:
+    """Around a block: the pages that became resident during it are added to `into`."""
     before = resident()
     yield
     new = resident() - before
-    with _lock:
-        _excluded.update(new)
+    with lock:
+        into |= new
+
+
+def excluded() -> contextlib.AbstractContextManager[None]:
+    """What becomes resident inside keeps its 4 KB pages (its addresses are never collapsed,
+    so keep it for good): the benchmark's "lanes as filed" (tests/benchmarks/bench_speed.py)
+    measure the code as issue 18 found it."""
+    return _gained(_excluded, _lock)
 
 
 class SessionPages:
@@ -225,15 +226,10 @@ class SessionPages:
         self._pending: set[int] = set()
         self._images = 0
 
-    @contextlib.contextmanager
-    def creating(self) -> Iterator[None]:
+    def creating(self) -> contextlib.AbstractContextManager[None]:
         """Around a session opened on first use, after the captioner was created: what became
         resident meanwhile is collapsed at the next image from the second on."""
-        before = resident()
-        yield
-        new = resident() - before
-        with self._lock:
-            self._pending |= new
+        return _gained(self._pending, self._lock)
 
     def image_encoded(self) -> None:
         """An image was encoded: at the second, collapse what is resident now and was not
@@ -243,11 +239,24 @@ class SessionPages:
             if self._images < 2:
                 return
             before, self._before = self._before, None
-            pages, self._pending = self._pending, set()
+            pages = set(self._pending)  # the set itself stays: `creating` adds to it
+            self._pending.clear()
         if before is not None:
             schedule(lambda: resident() - before)
         if pages:
             schedule(pages)
+
+
+@functools.cache
+def _madvise() -> Any:
+    """libc's madvise with its signature, or None without one."""
+    try:
+        fn = ctypes.CDLL(libc_name()).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def _full(pagemap: Any, start: int, end: int) -> np.ndarray:
