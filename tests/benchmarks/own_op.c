@@ -1,19 +1,51 @@
-/* A probe, not part of the app: the step's weight products as an onnxruntime custom op over
- * own_products.c (tests/benchmarks/own_rows.py). "OwnMatMulInteger", domain ai.nanocaption.probe:
- * int32 Y[..., n_out] = A[..., k] (uint8) x B (int8, packed by pack_b, n columns padded to 32),
- * exactly MatMulInteger without zero points. The OrtApi table is append-only, so its first entries keep their index in
- * every release: 26-28 the custom-op domain, 51 GetTensorMutableData, 61-62 the dimensions, 65
- * GetTensorTypeAndShape, 86 KernelInfoGetAttribute_int64, 90-91 KernelContext_GetInput/Output,
- * 99 ReleaseTensorTypeAndShapeInfo. */
-#include <immintrin.h>
+/* A probe, not part of the app (tests/benchmarks/own_rows.py, own_step.py): the own kernel
+ * (own_products.c's panels, here with their own AVX512-VNNI functions) as onnxruntime custom
+ * ops in the domain "ai.nanocaption", attributes k and n:
+ *   OwnMatMulInteger(A u8 [..., k], B i8 packed, [zero point u8, column sums i32]) -> int32
+ *     exactly MatMulInteger with A's zero point and none for B: sum (a - z) w = sum a w -
+ *     z colsum(w), exact in int32;
+ *   OwnMatMulIntegerToFloat(the same, scale f32, [bias f32]) -> float
+ *     that product, then Cast to float, Mul by the scale, Add of the bias: three roundings in
+ *     this order, as onnxruntime's Cast, Mul and Add compute them (never fused into one
+ *     multiply-add: each its own statement, and GCC told so), so a step graph whose products
+ *     run on it gives the step graph's outputs bit for bit (own_step.py checks).
+ * B is the weight packed in panels of 32 columns, each [k/4][32][4] bytes (own_products.c's
+ * pack_b; the last panel padded with zero columns), read once front to back. A product's
+ * panels are split over the session's intra-op threads (KernelContext_ParallelFor).
+ *
+ * No onnxruntime header is needed (the wheel ships none): the OrtApi table is append-only, so an
+ * entry keeps its index in every release (checked against onnxruntime's C API header and its C#
+ * bindings): 0 CreateStatus, 26-28 the custom-op domain, 51 GetTensorMutableData, 61-62 the
+ * dimensions, 65 GetTensorTypeAndShape, 86 KernelInfoGetAttribute_int64, 90-91
+ * KernelContext_GetInput and GetOutput, 99 ReleaseTensorTypeAndShapeInfo, 274
+ * KernelContext_ParallelFor (onnxruntime 1.17).
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(_WIN32)
+#define EXPORT __declspec(dllexport)
+#else
+#define EXPORT __attribute__((visibility("default")))
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_KERNEL 1
+#include <immintrin.h>
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#else
+#define HAVE_KERNEL 0
+#endif
+
 typedef void OrtStatus;
-typedef struct { const void *(*GetApi)(uint32_t); const char *(*GetVersionString)(void); } OrtApiBase;
+typedef struct {
+    const void *(*GetApi)(uint32_t);
+    const char *(*GetVersionString)(void);
+} OrtApiBase;
 static void *const *API;
 
+typedef OrtStatus *(*CreateStatus_t)(int, const char *);
 typedef OrtStatus *(*CreateCustomOpDomain_t)(const char *, void **);
 typedef OrtStatus *(*CustomOpDomain_Add_t)(void *, const void *);
 typedef OrtStatus *(*AddCustomOpDomain_t)(void *, void *);
@@ -21,92 +53,258 @@ typedef OrtStatus *(*GetTensorMutableData_t)(const void *, void **);
 typedef OrtStatus *(*GetDimensionsCount_t)(const void *, size_t *);
 typedef OrtStatus *(*GetDimensions_t)(const void *, int64_t *, size_t);
 typedef OrtStatus *(*GetTensorTypeAndShape_t)(const void *, void **);
-typedef OrtStatus *(*KernelInfoGetAttribute_int64_t)(const void *, const char *, int64_t *);
 typedef OrtStatus *(*KernelContext_GetInput_t)(const void *, size_t, const void **);
 typedef OrtStatus *(*KernelContext_GetOutput_t)(void *, size_t, const int64_t *, size_t, void **);
 typedef void (*ReleaseTensorTypeAndShapeInfo_t)(void *);
+typedef OrtStatus *(*KernelInfoGetAttribute_int64_t)(const void *, const char *, int64_t *);
+typedef OrtStatus *(*KernelContext_ParallelFor_t)(const void *, void (*)(void *, size_t), size_t,
+                                                  size_t, void *);
 #define CALL(i, t) ((t)API[i])
+#define ORT_FAIL 1
+#define ORT_API_VERSION_USED 17
 
-/* own_products.c */
-void product(const uint8_t *a, int m, int k, const int8_t *bp, int n, int32_t *c);
+/* ---- the products ---------------------------------------------------------------------- */
 
-typedef struct { int64_t k, n, n_out; } Kernel;
+#if HAVE_KERNEL
+/* rows a[0..mr) x one panel -> c[row][0..cols) (cols <= 32; row stride n) */
+#define KERNEL(MR)                                                                           \
+    VNNI static void panel##MR(const uint8_t *a, int64_t k, const int8_t *b, int32_t *c,     \
+                               int64_t n, int cols) {                                        \
+        __m512i acc0[MR], acc1[MR];                                                          \
+        for (int m = 0; m < MR; m++) {                                                       \
+            acc0[m] = _mm512_setzero_si512();                                                \
+            acc1[m] = _mm512_setzero_si512();                                                \
+        }                                                                                    \
+        for (int64_t k4 = 0; k4 < k / 4; k4++) {                                             \
+            __m512i b0 = _mm512_loadu_si512((const void *)(b + 128 * k4));                   \
+            __m512i b1 = _mm512_loadu_si512((const void *)(b + 128 * k4 + 64));              \
+            for (int m = 0; m < MR; m++) {                                                   \
+                int32_t four;                                                                \
+                memcpy(&four, a + m * k + 4 * k4, 4);                                        \
+                __m512i x = _mm512_set1_epi32(four);                                         \
+                acc0[m] = _mm512_dpbusd_epi32(acc0[m], x, b0);                               \
+                acc1[m] = _mm512_dpbusd_epi32(acc1[m], x, b1);                               \
+            }                                                                                \
+        }                                                                                    \
+        for (int m = 0; m < MR; m++) {                                                       \
+            if (cols == 32) {                                                                \
+                _mm512_storeu_si512((void *)(c + m * n), acc0[m]);                           \
+                _mm512_storeu_si512((void *)(c + m * n + 16), acc1[m]);                      \
+            } else {                                                                         \
+                int32_t tail[32];                                                            \
+                _mm512_storeu_si512((void *)tail, acc0[m]);                                  \
+                _mm512_storeu_si512((void *)(tail + 16), acc1[m]);                           \
+                memcpy(c + m * n, tail, (size_t)cols * 4);                                   \
+            }                                                                                \
+        }                                                                                    \
+    }
+KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6) KERNEL(7) KERNEL(8)
+
+typedef void (*panel_fn)(const uint8_t *, int64_t, const int8_t *, int32_t *, int64_t, int);
+static const panel_fn PANELS[9] = {0, panel1, panel2, panel3, panel4,
+                                   panel5, panel6, panel7, panel8};
+#endif
+
+EXPORT int own_supported(void) {
+#if HAVE_KERNEL
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+/* ---- the ops --------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t k, n; /* the weight's depth and columns (before padding to panels of 32) */
+    int to_float; /* OwnMatMulIntegerToFloat */
+} Kernel;
+
+typedef struct {
+    const Kernel *kr;
+    const uint8_t *a;
+    const int8_t *b;
+    int64_t m;
+    void *y; /* int32, or float for to_float */
+    const uint8_t *zero; /* the activations' zero point: one, or one per row (zeros > 1) */
+    int64_t zeros;
+    const int32_t *colsum; /* the weight's column sums, for the zero point */
+    const float *scale;    /* to_float: one, or one per column (scales > 1) */
+    int64_t scales;
+    const float *bias; /* to_float: one per column, or none */
+} Work;
+
+static void shape_of(const void *value, int64_t *dims, size_t *rank) {
+    void *info;
+    CALL(65, GetTensorTypeAndShape_t)(value, &info);
+    CALL(61, GetDimensionsCount_t)(info, rank);
+    if (*rank > 8) *rank = 8;
+    CALL(62, GetDimensions_t)(info, dims, *rank);
+    CALL(99, ReleaseTensorTypeAndShapeInfo_t)(info);
+}
+
+static int64_t count_of(const void *value) {
+    int64_t dims[8], count = 1;
+    size_t rank;
+    shape_of(value, dims, &rank);
+    for (size_t i = 0; i < rank; i++) count *= dims[i];
+    return count;
+}
+
+static void *data_of(const void *value) {
+    void *p = NULL;
+    if (value) CALL(51, GetTensorMutableData_t)(value, &p);
+    return p;
+}
+
+/* Cast to float, times the scale, plus the bias: three roundings, in this order, each as
+ * onnxruntime's Cast, Mul and Add compute them (never fused into one multiply-add: compiled
+ * with -ffp-contract=off, and each step its own statement). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static void to_float(const Work *w, const int32_t *acc, int64_t r, int64_t col, int cols) {
+    float *y = (float *)w->y + r * w->kr->n + col;
+    for (int c = 0; c < cols; c++) {
+        float v = (float)acc[c];
+        float s = w->scale[w->scales > 1 ? col + c : 0];
+        float scaled = v * s;
+        y[c] = w->bias ? scaled + w->bias[col + c] : scaled;
+    }
+}
+
+/* rows [0, m) x panel p, in chunks of up to 8 rows (each chunk reads the panel once), then the
+ * zero point's correction (sum (a - z) w = sum a w - z colsum(w), exact in int32: |sum| <
+ * 255 * 128 * k) and, for to_float, the float steps */
+static void one_panel(void *user, size_t p) {
+#if HAVE_KERNEL
+    const Work *w = user;
+    const Kernel *kr = w->kr;
+    const int8_t *b = w->b + (int64_t)p * (kr->k / 4) * 128;
+    int64_t col = (int64_t)p * 32;
+    int cols = kr->n - col < 32 ? (int)(kr->n - col) : 32;
+    int32_t tile[8 * 32];
+    for (int64_t m0 = 0; m0 < w->m; m0 += 8) {
+        int mr = w->m - m0 < 8 ? (int)(w->m - m0) : 8;
+        int32_t *out = kr->to_float ? tile : (int32_t *)w->y + m0 * kr->n + col;
+        int64_t stride = kr->to_float ? 32 : kr->n;
+        PANELS[mr](w->a + m0 * kr->k, kr->k, b, out, stride, cols);
+        for (int r = 0; r < mr; r++) {
+            int32_t *acc = out + r * stride;
+            if (w->zero) {
+                int32_t z = w->zero[w->zeros > 1 ? m0 + r : 0];
+                for (int c = 0; c < cols; c++) acc[c] -= z * w->colsum[col + c];
+            }
+            if (kr->to_float) to_float(w, acc, m0 + r, col, cols);
+        }
+    }
+#else
+    (void)user;
+    (void)p;
+#endif
+}
+
+static void *create(const void *op, const void *info, int to_float_out) {
+    (void)op;
+    Kernel *kr = calloc(1, sizeof(Kernel));
+    if (!kr) return NULL;
+    CALL(86, KernelInfoGetAttribute_int64_t)(info, "k", &kr->k);
+    CALL(86, KernelInfoGetAttribute_int64_t)(info, "n", &kr->n);
+    kr->to_float = to_float_out;
+    return kr;
+}
+static void *create_int(const void *op, const void *api, const void *info) {
+    (void)api;
+    return create(op, info, 0);
+}
+static void *create_float(const void *op, const void *api, const void *info) {
+    (void)api;
+    return create(op, info, 1);
+}
+
+static void compute(void *kernel, void *ctx) {
+    const Kernel *kr = kernel;
+    const void *in[6] = {0};
+    for (size_t i = 0; i < (kr->to_float ? 6u : 4u); i++)
+        CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
+    int64_t dims[8];
+    size_t rank;
+    shape_of(in[0], dims, &rank);
+    int64_t m = 1;
+    for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
+    dims[rank - 1] = kr->n;
+    void *out;
+    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
+    Work w = {kr, data_of(in[0]), data_of(in[1]), m, data_of(out), NULL, 0, NULL, NULL, 0, NULL};
+    if (in[2] && in[3]) {
+        w.zero = data_of(in[2]);
+        w.zeros = count_of(in[2]);
+        w.colsum = data_of(in[3]);
+    }
+    if (kr->to_float) {
+        w.scale = data_of(in[4]);
+        w.scales = count_of(in[4]);
+        w.bias = data_of(in[5]);
+    }
+    size_t panels = (size_t)((kr->n + 31) / 32);
+    if (!CALL(274, KernelContext_ParallelFor_t)(ctx, one_panel, panels, 0, &w)) return;
+    for (size_t p = 0; p < panels; p++) one_panel(&w, p); /* (ParallelFor never fails here) */
+}
+
+static void destroy(void *kernel) { free(kernel); }
 
 struct OrtCustomOp {
     uint32_t version;
-    void *(*CreateKernel)(const struct OrtCustomOp *, const void *, const void *);
-    const char *(*GetName)(const struct OrtCustomOp *);
-    const char *(*GetExecutionProviderType)(const struct OrtCustomOp *);
-    int (*GetInputType)(const struct OrtCustomOp *, size_t);
-    size_t (*GetInputTypeCount)(const struct OrtCustomOp *);
-    int (*GetOutputType)(const struct OrtCustomOp *, size_t);
-    size_t (*GetOutputTypeCount)(const struct OrtCustomOp *);
+    void *(*CreateKernel)(const void *, const void *, const void *);
+    const char *(*GetName)(const void *);
+    const char *(*GetExecutionProviderType)(const void *);
+    int (*GetInputType)(const void *, size_t);
+    size_t (*GetInputTypeCount)(const void *);
+    int (*GetOutputType)(const void *, size_t);
+    size_t (*GetOutputTypeCount)(const void *);
     void (*KernelCompute)(void *, void *);
     void (*KernelDestroy)(void *);
-    int (*GetInputCharacteristic)(const struct OrtCustomOp *, size_t);
-    int (*GetOutputCharacteristic)(const struct OrtCustomOp *, size_t);
+    int (*GetInputCharacteristic)(const void *, size_t);
+    int (*GetOutputCharacteristic)(const void *, size_t);
 };
 
-static void *create(const struct OrtCustomOp *op, const void *api, const void *info) {
-    (void)op; (void)api;
-    Kernel *kr = calloc(1, sizeof(Kernel));
-    CALL(86, KernelInfoGetAttribute_int64_t)(info, "k", &kr->k);
-    CALL(86, KernelInfoGetAttribute_int64_t)(info, "n", &kr->n);
-    CALL(86, KernelInfoGetAttribute_int64_t)(info, "n_out", &kr->n_out);
-    return kr;
+/* element types: 1 float, 2 uint8, 3 int8, 6 int32. Inputs: A u8, B i8 (packed), the zero
+ * point u8, the column sums i32 (both optional), then for ...ToFloat the scale f32 (required)
+ * and the bias f32 (optional). Characteristic 0: required, 1: optional. */
+static const char *name_int(const void *op) { (void)op; return "OwnMatMulInteger"; }
+static const char *name_float(const void *op) { (void)op; return "OwnMatMulIntegerToFloat"; }
+static const char *provider(const void *op) { (void)op; return NULL; }
+static int in_type(const void *op, size_t i) {
+    (void)op;
+    static const int types[6] = {2, 3, 2, 6, 1, 1};
+    return types[i];
 }
-static const char *name(const struct OrtCustomOp *op) { (void)op; return "OwnMatMulInteger"; }
-static const char *ep(const struct OrtCustomOp *op) { (void)op; return NULL; }
-static int in_type(const struct OrtCustomOp *op, size_t i) { (void)op; return i == 0 ? 2 : 3; } /* uint8, int8 */
-static size_t in_count(const struct OrtCustomOp *op) { (void)op; return 2; }
-static int out_type(const struct OrtCustomOp *op, size_t i) { (void)op; (void)i; return 6; } /* int32 */
-static size_t out_count(const struct OrtCustomOp *op) { (void)op; return 1; }
-static int required(const struct OrtCustomOp *op, size_t i) { (void)op; (void)i; return 0; }
+static size_t in_count_int(const void *op) { (void)op; return 4; }
+static size_t in_count_float(const void *op) { (void)op; return 6; }
+static int out_int(const void *op, size_t i) { (void)op; (void)i; return 6; }
+static int out_float(const void *op, size_t i) { (void)op; (void)i; return 1; }
+static size_t out_count(const void *op) { (void)op; return 1; }
+static int in_kind(const void *op, size_t i) { (void)op; return (i == 2 || i == 3 || i == 5); }
+static int out_kind(const void *op, size_t i) { (void)op; (void)i; return 0; }
 
-static __thread int32_t *scratch;
-static __thread size_t scratch_n;
+static struct OrtCustomOp OP_INT = {8,       create_int, name_int,    provider,
+                                    in_type, in_count_int, out_int,   out_count,
+                                    compute, destroy,    in_kind,     out_kind};
+static struct OrtCustomOp OP_FLOAT = {8,       create_float, name_float,     provider,
+                                      in_type, in_count_float, out_float,    out_count,
+                                      compute, destroy,      in_kind,        out_kind};
 
-static void compute(void *kernel, void *ctx) {
-    Kernel *kr = kernel;
-    const void *a, *b;
-    CALL(90, KernelContext_GetInput_t)(ctx, 0, &a);
-    CALL(90, KernelContext_GetInput_t)(ctx, 1, &b);
-    void *shape;
-    CALL(65, GetTensorTypeAndShape_t)(a, &shape);
-    size_t rank;
-    CALL(61, GetDimensionsCount_t)(shape, &rank);
-    int64_t dims[8];
-    CALL(62, GetDimensions_t)(shape, dims, rank);
-    CALL(99, ReleaseTensorTypeAndShapeInfo_t)(shape);
-    int64_t m = 1;
-    for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
-    dims[rank - 1] = kr->n_out;
-    void *y;
-    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y);
-    void *pa, *pb, *py;
-    CALL(51, GetTensorMutableData_t)(a, &pa);
-    CALL(51, GetTensorMutableData_t)(b, &pb);
-    CALL(51, GetTensorMutableData_t)(y, &py);
-    if (kr->n == kr->n_out) {
-        product(pa, (int)m, (int)kr->k, pb, (int)kr->n, py);
-        return;
-    }
-    size_t need = (size_t)m * kr->n;
-    if (scratch_n < need) { free(scratch); scratch = malloc(need * 4); scratch_n = need; }
-    product(pa, (int)m, (int)kr->k, pb, (int)kr->n, scratch);
-    for (int64_t r = 0; r < m; r++)
-        memcpy((int32_t *)py + r * kr->n_out, scratch + r * kr->n, kr->n_out * 4);
-}
-static void destroy(void *kernel) { free(kernel); }
-
-static struct OrtCustomOp OP = {8, create, name, ep, in_type, in_count, out_type, out_count,
-                                compute, destroy, required, required};
-
-OrtStatus *RegisterCustomOps(void *options, const OrtApiBase *base) {
-    API = base->GetApi(8);
+EXPORT OrtStatus *RegisterCustomOps(void *options, const OrtApiBase *base) {
+    API = base->GetApi(ORT_API_VERSION_USED);
+    if (!API) return NULL; /* cannot even report: onnxruntime older than 1.17 (never used) */
+    if (!own_supported())
+        return CALL(0, CreateStatus_t)(ORT_FAIL, "the own kernel needs AVX512-VNNI");
     void *domain;
-    OrtStatus *s = CALL(26, CreateCustomOpDomain_t)("ai.nanocaption.probe", &domain);
+    OrtStatus *s = CALL(26, CreateCustomOpDomain_t)("ai.nanocaption", &domain);
     if (s) return s;
-    if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP))) return s;
+    if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP_INT))) return s;
+    if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP_FLOAT))) return s;
     return CALL(28, AddCustomOpDomain_t)(options, domain);
 }

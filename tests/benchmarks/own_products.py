@@ -69,7 +69,9 @@ def build(tmp: Path, extra: Sequence[Path] = ()) -> ctypes.CDLL:
     if "avx512_vnni" not in flags or "avx512bw" not in flags:
         sys.exit("own_products.c needs AVX512-VNNI (and AVX512-BW)")
     lib = tmp / "own_products.so"
-    cmd = [cc, "-O3", "-march=native", "-shared", "-fPIC", str(HERE / "own_products.c")]
+    # no multiply-add contraction: own_op.c's float steps round as onnxruntime's Cast, Mul, Add
+    cmd = [cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
+    cmd += [str(HERE / "own_products.c")]
     cmd += [str(p) for p in extra]
     subprocess.run([*cmd, "-o", str(lib)], check=True)
     so = ctypes.CDLL(str(lib))
@@ -117,8 +119,11 @@ def check_exact(so: ctypes.CDLL, weights: list[np.ndarray], views: list[tuple]) 
                 sys.exit(f"own kernel differs from onnxruntime on a {k}x{w.shape[1]} weight")
 
 
-def onnxruntime_products(weights: list[np.ndarray], rows: int) -> tuple[ort.InferenceSession, dict]:
-    """One thread, DynamicQuantizeMatMul over every weight (products_floor.py's graph)."""
+def onnxruntime_products(
+    weights: list[np.ndarray], rows: int, threads: int = 1
+) -> tuple[ort.InferenceSession, dict]:
+    """DynamicQuantizeMatMul over every weight (products_floor.py's graph), one thread unless
+    told."""
     nodes, inputs, outputs, inits, feeds = [], [], [], [], {}
     rng = np.random.default_rng(0)
     inits.append(numpy_helper.from_array(np.array(0.01, dtype=np.float32), "s"))
@@ -134,8 +139,9 @@ def onnxruntime_products(weights: list[np.ndarray], rows: int) -> tuple[ort.Infe
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     model = helper.make_model(g, opset_imports=opsets, ir_version=8)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
     s = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return s, feeds
 

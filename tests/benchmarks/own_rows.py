@@ -33,7 +33,7 @@ from own_products import HERE, build, probe_args  # noqa: E402
 from nanocaption_desktop.engine import hugepages  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT  # noqa: E402
 
-DOMAIN = "ai.nanocaption.probe"
+DOMAIN = "ai.nanocaption"
 PAST = 8  # tokens already decoded by every row
 
 
@@ -65,8 +65,7 @@ def own_copy(so: ctypes.CDLL, rows: Path, dest: Path) -> int:
                 name=n.name + "/own",
                 domain=DOMAIN,
                 k=k,
-                n=n_pad,
-                n_out=n_out,
+                n=n_out,
             )
         )
     used = {i for n in nodes for i in n.input}
