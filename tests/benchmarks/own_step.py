@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ from own_products import HERE, build, onnxruntime_products, probe_args, step_wei
 from nanocaption_desktop.engine import Captioner, hugepages  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT, HoistedDecoder, open_hoisted  # noqa: E402
 from nanocaption_desktop.engine.derive.external import save_graph  # noqa: E402
+from nanocaption_desktop.engine.derive.graph import consumers  # noqa: E402
 
 DOMAIN = "ai.nanocaption"
 IMAGES = HERE.parents[1] / "tests" / "fixtures" / "images"
@@ -63,10 +63,7 @@ def own_copy(so: ctypes.CDLL, step: Path, dest: Path) -> int:
     m = onnx.load(str(step))
     g = m.graph
     inits = {i.name: i for i in g.initializer}
-    users: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for n in g.node:
-        for i in n.input:
-            users[i].append(n)
+    users = consumers(g)
 
     def only(value: str) -> onnx.NodeProto | None:
         return users[value][0] if len(users[value]) == 1 else None

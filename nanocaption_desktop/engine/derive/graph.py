@@ -7,6 +7,7 @@ with its source's opsets.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 import onnx
@@ -67,6 +68,16 @@ def subgraph_refs(node: onnx.NodeProto) -> set[str]:
                 refs |= {i for i in (*n.input, *subgraph_refs(n)) if i and i not in defined}
                 defined |= set(n.output)
     return refs
+
+
+def consumers(graph: onnx.GraphProto) -> defaultdict[str, list[onnx.NodeProto]]:
+    """Every value's reading nodes, in graph order, a node once for each input that names it
+    (a value no node reads maps to an empty list)."""
+    found: defaultdict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            found[i].append(n)
+    return found
 
 
 def node_inputs(node: onnx.NodeProto) -> list[str]:

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .graph import UnsupportedGraph, attr_int, attr_ints, attr_str, onnx_opset, prune
+from .graph import UnsupportedGraph, attr_int, attr_ints, attr_str, consumers, onnx_opset, prune
 
 PREFIX = "/patch_embed_matmul/"
 
@@ -110,15 +110,12 @@ def _match(g: onnx.GraphProto) -> _Projection:
     conv = convs[0]
     inits = {t.name: t for t in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    users = consumers(g)
     weight = _plain_conv(conv, inits)
 
-    cast = _only(consumers, conv.output[0], "Cast")
-    mul = _only(consumers, cast.output[0], "Mul")
-    add = _only(consumers, mul.output[0], "Add")
+    cast = _only(users, conv.output[0], "Cast")
+    mul = _only(users, cast.output[0], "Mul")
+    add = _only(users, mul.output[0], "Add")
     scale = next(i for i in mul.input if i != cast.output[0])
     scale_from = producer.get(scale)
     if scale_from is None or scale_from.op_type != "Mul":
@@ -134,12 +131,12 @@ def _match(g: onnx.GraphProto) -> _Projection:
         raise UnsupportedGraph("the patch projection's bias is not one value per channel")
     # [B, O, h, w] -> Reshape [B, O, h*w] -> Transpose [B, h*w, O]: the tokens (the other
     # readers of [B, O, h, w] may only be Shapes, which computed that Reshape's target)
-    readers = consumers[add.output[0]]
+    readers = users[add.output[0]]
     flat = [n for n in readers if n.op_type == "Reshape"]
     if len(flat) != 1 or any(n.op_type not in ("Reshape", "Shape") for n in readers):
         kinds = [n.op_type for n in readers]
         raise UnsupportedGraph(f"unexpected readers of the patch grid: {kinds}")
-    tokens = _only(consumers, flat[0].output[0], "Transpose")
+    tokens = _only(users, flat[0].output[0], "Transpose")
     if (attr_ints(tokens, "perm") or []) != [0, 2, 1]:
         raise UnsupportedGraph("the tokens are not the transposed patch grid")
     if tokens.output[0] in {o.name for o in g.output}:

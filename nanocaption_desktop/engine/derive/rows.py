@@ -27,12 +27,13 @@ no padding enters attention.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from .graph import consumers
 
 #: The opset of blocked `QuantizeLinear` (a scale per block of an axis, same rank as the input)
 #: and the IR version it needs.
@@ -61,10 +62,7 @@ def per_row_quantization(model: onnx.ModelProto) -> int:
     """Every DynamicQuantizeLinear of `model` per row, in place; returns how many."""
     g = model.graph
     inits = {i.name: i for i in g.initializer}
-    users: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for n in g.node:
-        for i in n.input:
-            users[i].append(n)
+    users = consumers(g)
     consts = _constants(g)
     nodes: list[onnx.NodeProto] = []
     count = 0
