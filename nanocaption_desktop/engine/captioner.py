@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import hugepages
+from . import hugepages, kernels
 from .bundle import Bundle
 from .caption import Caption
 from .captioner_rows import RowsCaptioning
@@ -23,6 +23,7 @@ from .derive import (
     derived_decoder,
     derived_encoder,
     derived_files,
+    derived_own,
     derived_rows,
     stock_graphs_asked,
 )
@@ -75,6 +76,7 @@ class Captioner(RowsCaptioning):
         self.pages = hugepages.SessionPages()
         self._rows: RowsDecoder | None | bool = False  # False: not looked for yet
         self._beam_step: Path | None = None  # rows-graph mode: the step graph, for beams
+        self._own = False  # rows-graph mode: the own graph decodes (kernels/, derive/own.py)
         self._beam_decoder: HoistedDecoder | None = None  # ... opened on first use
         self._beam_lock = threading.Lock()
         self.decoder = self._load_decoder(bundle, threads, rows_graph)
@@ -119,7 +121,11 @@ class Captioner(RowsCaptioning):
             try:
                 rows = derived_rows(found.step) if rows_graph and found.broadcast else None
                 if rows is not None:
-                    return self._open_rows_graph(found.cross, found.step, rows, threads)
+                    # with the own kernel (kernels/), the own graph: the rows graph's products on
+                    # it, checked bit for bit against the step graph (derive/own.py); a folder
+                    # 9.91 -> 10.59 images/s (full INT8 model, 2 cores, six fresh pairs)
+                    own = derived_own(rows.step) if kernels.library() is not None else None
+                    return self._open_rows_graph(found.cross, found.step, rows, threads, own)
                 return open_hoisted(
                     found.cross, found.step, threads=threads, broadcast=found.broadcast
                 )
@@ -131,14 +137,22 @@ class Captioner(RowsCaptioning):
         return StockDecoder(session, str(bundle.decoder))
 
     def _open_rows_graph(
-        self, cross: Path, step: Path, rows: DerivedRows, threads: int | None
+        self,
+        cross: Path,
+        step: Path,
+        rows: DerivedRows,
+        threads: int | None,
+        own: Path | None = None,
     ) -> HoistedDecoder:
-        """The cross graph and the rows graph, which serves one row as the step graph does (its
-        derive check proves 1 row bit for bit), so the weights are held once; the step graph
-        is opened only for a beam search (`_decoder_for`)."""
+        """The cross graph and the rows graph (or `own`, the rows graph on the own kernel),
+        which serves one row as the step graph does (its derive check proves 1 row bit for
+        bit), so the weights are held once; the step graph is opened only for a beam search
+        (`_decoder_for`)."""
         # with its arena: steps of 8 rows 733 -> 663 ms (16 steps), peak 552-563 -> 568 MB
         # (weights inline; memory-mapped, groups of 8 peak at 548 MB)
-        session = _step_session(rows.step, threads, arena=True)
+        library = kernels.library() if own is not None else None
+        session = _step_session(own or rows.step, threads, arena=True, custom_ops=library)
+        self._own = library is not None
         # with its arena too: 8 images 25.4 -> 21.2 ms each (sessions.py)
         cross_session = make_session(
             cross, threads=threads, spinning=False, disabled_optimizers=EXACT, arena=True
@@ -223,10 +237,13 @@ class Captioner(RowsCaptioning):
     @property
     def decoder_graphs(self) -> str:
         """ "hoisted pair" (the optimized cross/step graphs), "hoisted pair, rows graph" (the
-        rows graph in the step graph's place) or "stock graph"."""
+        rows graph in the step graph's place), "hoisted pair, rows graph, own kernel" (the own
+        graph there: the rows graph's products on the own kernel) or "stock graph"."""
         if not isinstance(self.decoder, HoistedDecoder):
             return "stock graph"
-        return "hoisted pair" if self._beam_step is None else "hoisted pair, rows graph"
+        if self._beam_step is None:
+            return "hoisted pair"
+        return "hoisted pair, rows graph" + (", own kernel" if self._own else "")
 
     @property
     def encoder_graph(self) -> str:
@@ -367,7 +384,16 @@ class Captioner(RowsCaptioning):
                 yield Caption("", (), float("nan"), time.perf_counter() - t0, name, reason)
 
 
-def _step_session(path: Path, threads: int | None, arena: bool = True) -> Any:
-    """A step or rows graph's session: spinning threads, only the exact optimizers."""
-    on = STEP_SPINNING
-    return make_session(path, threads=threads, spinning=on, disabled_optimizers=EXACT, arena=arena)
+def _step_session(
+    path: Path, threads: int | None, arena: bool = True, custom_ops: Path | None = None
+) -> Any:
+    """A step, rows or own graph's session: spinning threads, only the exact optimizers
+    (`custom_ops`: the own kernel's library, for the own graph)."""
+    return make_session(
+        path,
+        threads=threads,
+        spinning=STEP_SPINNING,
+        disabled_optimizers=EXACT,
+        arena=arena,
+        custom_ops=custom_ops,
+    )

@@ -58,6 +58,7 @@ def make_session(
     disabled_optimizers: tuple[str, ...] = (),
     profile: str | Path | None = None,
     arena: bool = True,
+    custom_ops: str | Path | None = None,
 ) -> ort.InferenceSession:
     """A CPU session with explicit options.
 
@@ -78,6 +79,8 @@ def make_session(
     cross graph's off too), same outputs. On for the rows graph (one group of 8 rows: 16 steps
     733 -> 663 ms, peak 552-563 -> 568 MB) and for the folder's cross graph (8 images: 25.4 ->
     21.2 ms an image, peak +3 MB).
+    `custom_ops`: an onnxruntime custom-op library to register (the own kernel's, for the own
+    graph: engine/kernels/, derive/own.py).
     (RSS figures above: graphs with their weights inline. Since the derived graphs keep them in
     data files (derive/external.py), one image peaks at 357 MB and groups of 8 at 548 MB.)
     """
@@ -102,6 +105,8 @@ def make_session(
     if profile is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(profile)
+    if custom_ops is not None:  # the own kernel's library (engine/kernels/)
+        opts.register_custom_ops_library(str(custom_ops))
     if optimized_model_path is not None:
         opts.optimized_model_filepath = str(optimized_model_path)
     path = Path(path)

@@ -42,6 +42,8 @@ from bound_probes import run_times  # noqa: E402
 from nanocaption_desktop.engine import hugepages  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+#: the app's own kernel and its onnxruntime custom ops (compiled at install; here for the probes)
+KERNELS = HERE.parents[1] / "nanocaption_desktop" / "engine" / "kernels" / "products.c"
 HUGE = 2 << 20
 
 
@@ -69,7 +71,7 @@ def build(tmp: Path, extra: Sequence[Path] = ()) -> ctypes.CDLL:
     if "avx512_vnni" not in flags or "avx512bw" not in flags:
         sys.exit("own_products.c needs AVX512-VNNI (and AVX512-BW)")
     lib = tmp / "own_products.so"
-    # no multiply-add contraction: own_op.c's float steps round as onnxruntime's Cast, Mul, Add
+    # no multiply-add contraction: products.c's float steps round as onnxruntime's Cast, Mul, Add
     cmd = [cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
     cmd += [str(HERE / "own_products.c")]
     cmd += [str(p) for p in extra]

@@ -1,14 +1,15 @@
-"""The rows graph's step with its weight products on a kernel of our own: a probe for issue 18.
+"""The rows graph's weight products alone on a kernel of our own: a probe for issue 18.
 
     python tests/benchmarks/own_rows.py --bundle models/random-full [--rows 1,8] [--repeats 30]
 
-Compiles own_products.c and own_op.c (an onnxruntime custom op over that kernel) with the
-system's C compiler, writes a copy of the derived rows graph in which every weight product
-(`MatMulInteger` over an INT8 weight, no zero points) is that op over the weight packed for the
-kernel, checks that a step of the copy gives every output of the derived graph bit for bit (on
-1 and on 8 rows), then times one step of each, alternating in one process, one thread, both
-sessions' memory on 2 MB pages (engine/hugepages.py). A probe only: the app ships no compiled
-code of its own. It needs a C compiler, Linux and a CPU with AVX512-VNNI.
+Compiles own_products.c and the app's own kernel (engine/kernels/products.c, onnxruntime custom
+ops) with the system's C compiler, writes a copy of the derived rows graph in which every weight
+product (`MatMulInteger` over an INT8 weight, no zero points) is `OwnMatMulInteger` over the
+weight packed for the kernel, and nothing else changes (the app's own graph, derive/own.py, also
+takes the zero-point correction and the float steps after it), checks that a step of the copy
+gives every output of the derived graph bit for bit (on 1 and on 8 rows), then times one step of
+each, alternating in one process, one thread, both sessions' memory on 2 MB pages
+(engine/hugepages.py). It needs a C compiler, Linux and a CPU with AVX512-VNNI.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from onnx import helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from own_products import HERE, build, probe_args  # noqa: E402
+from own_products import KERNELS, build, probe_args  # noqa: E402
 
 from nanocaption_desktop.engine import hugepages  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
             f"{rows_graph}: missing; run a folder batch with this bundle first (it derives it)"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        so = build(Path(tmp), [HERE / "own_op.c"])
+        so = build(Path(tmp), [KERNELS])
         dest = Path(tmp) / "rows_own.onnx"
         replaced = own_copy(so, rows_graph, dest)
         before = hugepages.resident()

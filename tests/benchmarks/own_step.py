@@ -3,8 +3,8 @@ issue 18.
 
     python tests/benchmarks/own_step.py --bundle models/random-full [--repeats 30]
 
-Compiles own_products.c and own_op.c (onnxruntime custom ops over that kernel; a product's
-columns split over the session's threads) with the system's C compiler. Then:
+Compiles own_products.c and the app's own kernel (engine/kernels/products.c: onnxruntime custom
+ops, a product's columns split over the session's threads) with the system's C compiler. Then:
 1. writes a copy of the derived step graph in which every weight product and the float steps
    after it (MatMulInteger -> Cast -> Mul by the scale -> Add of the bias, which onnxruntime
    runs as DynamicQuantizeMatMul and an Add) are one OwnMatMulIntegerToFloat, and checks it
@@ -14,8 +14,8 @@ columns split over the session's threads) with the system's C compiler. Then:
    on 1 and on 2 threads (the rate at which each streams the weights);
 3. times one caption (encoder + 16 tokens, 2 threads) on the app's own Captioner with its step
    graph and with the copy, alternating in one process, every caption's tokens compared.
-A probe only: the app ships no compiled code of its own. It needs a C compiler, Linux and a CPU
-with AVX512-VNNI.
+A probe: the app uses the own kernel for a folder's rows graph only (one caption gains 0-7% on
+this machine, docs/performance.md). It needs a C compiler, Linux and a CPU with AVX512-VNNI.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from own_products import HERE, build, onnxruntime_products, probe_args, step_weights  # noqa: E402
+from own_products import HERE, KERNELS, build, onnxruntime_products, probe_args, step_weights  # noqa: E402
 
 from nanocaption_desktop.engine import Captioner, hugepages  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT, HoistedDecoder, open_hoisted  # noqa: E402
@@ -197,7 +197,7 @@ def main() -> None:
     if not step.is_file():
         sys.exit(f"{step}: missing; caption one image with this bundle first (it derives it)")
     with tempfile.TemporaryDirectory() as tmp:
-        so = build(Path(tmp), [HERE / "own_op.c"])
+        so = build(Path(tmp), [KERNELS])
         library = Path(tmp) / "own_products.so"
         dest = Path(tmp) / "step_own.onnx"
         print(

@@ -42,6 +42,8 @@ from .recipes import (
     DECODER_RECIPE,
     ENCODER,
     ENCODER_RECIPE,
+    OWN,
+    OWN_RECIPE,
     ROWS,
     ROWS_RECIPE,
     STEP,
@@ -95,6 +97,8 @@ def _read(
         doc = read_manifest(folder)
         if doc.get("format") != recipe.format:
             return None
+        if recipe.stamp is not None and doc.get("stamp") != recipe.stamp():
+            return None  # made with something else (another build of the own kernel)
         src = doc["source"]
         if (src["name"], src["size"]) != (facts["name"], facts["size"]):
             return None
@@ -187,6 +191,18 @@ def derived_rows(step: Path, *, derive: bool = True) -> DerivedRows | None:
         return None
     folder, doc = found
     return DerivedRows(folder / ROWS, frozenset(doc["rows"]["per_image"]))
+
+
+def derived_own(rows: Path, *, derive: bool = True) -> Path | None:
+    """The checked own graph of a rows graph `rows` (its weight products on the own kernel,
+    engine/kernels/, own.py), derived the first time; None when the kernel cannot run here
+    (then nothing is derived or remembered) or no such copy can be made."""
+    from .. import kernels
+
+    if kernels.library() is None:
+        return None
+    found = _derived(rows, OWN_RECIPE, derive)
+    return None if found is None else found[0] / OWN
 
 
 def derived_copy(source: Path) -> Path | None:
@@ -284,6 +300,8 @@ def _derive(
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"format": recipe.format, "source": facts, "versions": versions()}
+    if recipe.stamp is not None:
+        doc["stamp"] = recipe.stamp()
     tmp = Path(tempfile.mkdtemp(prefix=".derive-", dir=folder))
     try:
         made = recipe.make(source, tmp)

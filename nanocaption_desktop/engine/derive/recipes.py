@@ -33,6 +33,7 @@ DECODER_FORMAT = 6  # 2: shape arithmetic folded; 3: flatten pairs dropped; 4: c
 ENCODER_FORMAT = 2  # 2: weights in an external data file (save_graph)
 ROWS, ROWS_FORMAT = "rows.onnx", 4  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows;
 # 4: weights in an external data file (save_graph)
+OWN, OWN_FORMAT = "own.onnx", 1
 
 
 class FoldError(Exception):
@@ -49,6 +50,9 @@ class Recipe:
     files: tuple[str, ...]  # each graph file, then its external data file (`with_data`)
     format: int
     make: Callable[[Path, Path], dict[str, Any]]
+    #: what else a copy depends on, recorded in its manifest; a copy stamped otherwise is
+    #: derived again (the own graph: the kernel library it was checked with)
+    stamp: Callable[[], dict[str, Any]] | None = None
 
     @property
     def graphs(self) -> tuple[str, ...]:
@@ -140,15 +144,37 @@ def make_rows_copy(source: Path, tmp: Path) -> dict[str, Any]:
     return make(source, tmp)
 
 
+def make_own_copy(source: Path, tmp: Path) -> dict[str, Any]:
+    from .own import make_own_copy as make
+
+    return make(source, tmp)
+
+
+def own_stamp() -> dict[str, Any]:
+    """The own graph's stamp: the SHA-256 of the kernel library it is checked with (None when
+    none can run here)."""
+    from .. import kernels
+    from .manifest import sha256
+
+    library = kernels.library()
+    return {"kernel_sha256": None if library is None else sha256(library)}
+
+
 DECODER_RECIPE = Recipe("decoder", with_data(CROSS, STEP), DECODER_FORMAT, make_decoder_copy)
 ENCODER_RECIPE = Recipe("encoder", with_data(ENCODER), ENCODER_FORMAT, make_encoder_copy)
 #: the rows graph, derived from a decoder's derived step graph (rows_copy.py): several images'
 #: rows per step, each exactly as alone
 ROWS_RECIPE = Recipe("rows decoder", with_data(ROWS), ROWS_FORMAT, make_rows_copy)
+#: the own graph, derived from a rows graph (own.py): its weight products on the own kernel
+#: (engine/kernels/), made only where the kernel can run, stamped with the library's SHA-256
+OWN_RECIPE = Recipe("own-kernel rows decoder", with_data(OWN), OWN_FORMAT, make_own_copy, own_stamp)
 
 
 def recipe_for(source: Path) -> Recipe:
-    """The recipe for the stock graph `source` (an encoder or a decoder, by its file name)."""
+    """The recipe for the graph `source` (an encoder or a decoder, by its file name; a derived
+    step graph's is the rows graph, a rows graph's the own graph)."""
     if source.name == STEP:
         return ROWS_RECIPE
+    if source.name == ROWS:
+        return OWN_RECIPE
     return ENCODER_RECIPE if source.stem.startswith("encoder") else DECODER_RECIPE

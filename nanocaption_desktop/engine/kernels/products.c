@@ -1,17 +1,23 @@
-/* A probe, not part of the app (tests/benchmarks/own_rows.py, own_step.py): the own kernel
- * (own_products.c's panels, here with their own AVX512-VNNI functions) as onnxruntime custom
- * ops in the domain "ai.nanocaption", attributes k and n:
+/* NanoCaption's own integer weight products: an onnxruntime custom-op library (issue 18),
+ * compiled at install (setup.py; optional) and used by the own graph (engine/derive/own.py).
+ *
+ * Two ops in the domain "ai.nanocaption", attributes k and n:
  *   OwnMatMulInteger(A u8 [..., k], B i8 packed, [zero point u8, column sums i32]) -> int32
- *     exactly MatMulInteger with A's zero point and none for B: sum (a - z) w = sum a w -
- *     z colsum(w), exact in int32;
+ *     exactly MatMulInteger with A's zero point (one, or one per row) and none for B:
+ *     sum (a - z) w = sum a w - z colsum(w), exact in int32;
  *   OwnMatMulIntegerToFloat(the same, scale f32, [bias f32]) -> float
- *     that product, then Cast to float, Mul by the scale, Add of the bias: three roundings in
- *     this order, as onnxruntime's Cast, Mul and Add compute them (never fused into one
- *     multiply-add: each its own statement, and GCC told so), so a step graph whose products
- *     run on it gives the step graph's outputs bit for bit (own_step.py checks).
- * B is the weight packed in panels of 32 columns, each [k/4][32][4] bytes (own_products.c's
- * pack_b; the last panel padded with zero columns), read once front to back. A product's
- * panels are split over the session's intra-op threads (KernelContext_ParallelFor).
+ *     that product, then Cast to float, Mul by the scale (one, one per column, or one per row:
+ *     shape [..., 1]), Add of the bias: three roundings in this order, as onnxruntime's Cast,
+ *     Mul and Add compute them (never fused into one multiply-add: each its own statement,
+ *     compiled with -ffp-contract=off), so the own graph gives the rows graph's outputs bit for
+ *     bit; its derive check proves it on this machine before it is used.
+ * B is the weight packed in panels of 32 columns, each [k/4][32][4] bytes (the last panel padded
+ * with zero columns; kernels.pack), read once front to back. The products use AVX512-VNNI
+ * (vpdpbusd: u8 x s8 in groups of 4, summed into int32, no saturation); integer sums are exact
+ * in any order. A product's panels are split over the session's intra-op threads
+ * (KernelContext_ParallelFor). The kernel functions carry their own target attributes, so the
+ * library loads on any x86-64 CPU; nc_supported() says whether the CPU has the instructions, and
+ * the app registers the library only where it has.
  *
  * No onnxruntime header is needed (the wheel ships none): the OrtApi table is append-only, so an
  * entry keeps its index in every release (checked against onnxruntime's C API header and its C#
@@ -105,7 +111,7 @@ static const panel_fn PANELS[9] = {0, panel1, panel2, panel3, panel4,
                                    panel5, panel6, panel7, panel8};
 #endif
 
-EXPORT int own_supported(void) {
+EXPORT int nc_supported(void) {
 #if HAVE_KERNEL
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -131,8 +137,9 @@ typedef struct {
     const uint8_t *zero; /* the activations' zero point: one, or one per row (zeros > 1) */
     int64_t zeros;
     const int32_t *colsum; /* the weight's column sums, for the zero point */
-    const float *scale;    /* to_float: one, or one per column (scales > 1) */
+    const float *scale;    /* to_float: one, one per column, or one per row (per_row) */
     int64_t scales;
+    int per_row;
     const float *bias; /* to_float: one per column, or none */
 } Work;
 
@@ -161,23 +168,49 @@ static void *data_of(const void *value) {
 
 /* Cast to float, times the scale, plus the bias: three roundings, in this order, each as
  * onnxruntime's Cast, Mul and Add compute them (never fused into one multiply-add: compiled
- * with -ffp-contract=off, and each step its own statement). */
+ * with -ffp-contract=off, and each step its own operation). */
+#if HAVE_KERNEL
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("fp-contract=off")))
 #endif
-static void to_float(const Work *w, const int32_t *acc, int64_t r, int64_t col, int cols) {
+VNNI static void to_float(const Work *w, const int32_t *acc, int64_t r, int64_t col, int cols) {
     float *y = (float *)w->y + r * w->kr->n + col;
-    for (int c = 0; c < cols; c++) {
+    int one_scale = w->per_row || w->scales == 1;
+    float row_scale = w->scale[w->per_row ? r : 0];
+    int c = 0;
+    for (; c + 16 <= cols; c += 16) {
+        __m512 v = _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)(acc + c)));
+        __m512 sc = one_scale ? _mm512_set1_ps(row_scale) : _mm512_loadu_ps(w->scale + col + c);
+        __m512 scaled = _mm512_mul_ps(v, sc);
+        if (w->bias) scaled = _mm512_add_ps(scaled, _mm512_loadu_ps(w->bias + col + c));
+        _mm512_storeu_ps(y + c, scaled);
+    }
+    for (; c < cols; c++) {
         float v = (float)acc[c];
-        float s = w->scale[w->scales > 1 ? col + c : 0];
-        float scaled = v * s;
+        float scaled = v * (one_scale ? row_scale : w->scale[col + c]);
         y[c] = w->bias ? scaled + w->bias[col + c] : scaled;
     }
 }
 
+/* acc[c] -= z * colsum[c] (exact in int32) */
+VNNI static void correct(int32_t *acc, int32_t z, const int32_t *colsum, int cols) {
+    int c = 0;
+    __m512i zz = _mm512_set1_epi32(z);
+    for (; c + 16 <= cols; c += 16) {
+        __m512i a = _mm512_loadu_si512((const void *)(acc + c));
+        __m512i cs = _mm512_loadu_si512((const void *)(colsum + c));
+        _mm512_storeu_si512((void *)(acc + c), _mm512_sub_epi32(a, _mm512_mullo_epi32(zz, cs)));
+    }
+    for (; c < cols; c++) acc[c] -= z * colsum[c];
+}
+#endif
+
 /* rows [0, m) x panel p, in chunks of up to 8 rows (each chunk reads the panel once), then the
  * zero point's correction (sum (a - z) w = sum a w - z colsum(w), exact in int32: |sum| <
  * 255 * 128 * k) and, for to_float, the float steps */
+#if HAVE_KERNEL
+VNNI
+#endif
 static void one_panel(void *user, size_t p) {
 #if HAVE_KERNEL
     const Work *w = user;
@@ -193,10 +226,7 @@ static void one_panel(void *user, size_t p) {
         PANELS[mr](w->a + m0 * kr->k, kr->k, b, out, stride, cols);
         for (int r = 0; r < mr; r++) {
             int32_t *acc = out + r * stride;
-            if (w->zero) {
-                int32_t z = w->zero[w->zeros > 1 ? m0 + r : 0];
-                for (int c = 0; c < cols; c++) acc[c] -= z * w->colsum[col + c];
-            }
+            if (w->zero) correct(acc, w->zero[w->zeros > 1 ? m0 + r : 0], w->colsum + col, cols);
             if (kr->to_float) to_float(w, acc, m0 + r, col, cols);
         }
     }
@@ -237,7 +267,7 @@ static void compute(void *kernel, void *ctx) {
     dims[rank - 1] = kr->n;
     void *out;
     CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
-    Work w = {kr, data_of(in[0]), data_of(in[1]), m, data_of(out), NULL, 0, NULL, NULL, 0, NULL};
+    Work w = {kr, data_of(in[0]), data_of(in[1]), m, data_of(out), NULL, 0, NULL, NULL, 0, 0, NULL};
     if (in[2] && in[3]) {
         w.zero = data_of(in[2]);
         w.zeros = count_of(in[2]);
@@ -246,6 +276,11 @@ static void compute(void *kernel, void *ctx) {
     if (kr->to_float) {
         w.scale = data_of(in[4]);
         w.scales = count_of(in[4]);
+        int64_t sdims[8];
+        size_t srank;
+        shape_of(in[4], sdims, &srank);
+        /* [..., 1] with one value per row (the rows graph's per-row scale) */
+        w.per_row = w.scales > 1 && srank > 0 && sdims[srank - 1] == 1;
         w.bias = data_of(in[5]);
     }
     size_t panels = (size_t)((kr->n + 31) / 32);
@@ -299,8 +334,8 @@ static struct OrtCustomOp OP_FLOAT = {8,       create_float, name_float,     pro
 EXPORT OrtStatus *RegisterCustomOps(void *options, const OrtApiBase *base) {
     API = base->GetApi(ORT_API_VERSION_USED);
     if (!API) return NULL; /* cannot even report: onnxruntime older than 1.17 (never used) */
-    if (!own_supported())
-        return CALL(0, CreateStatus_t)(ORT_FAIL, "the own kernel needs AVX512-VNNI");
+    if (!nc_supported())
+        return CALL(0, CreateStatus_t)(ORT_FAIL, "NanoCaption's own products need AVX512-VNNI");
     void *domain;
     OrtStatus *s = CALL(26, CreateCustomOpDomain_t)("ai.nanocaption", &domain);
     if (s) return s;

@@ -1,0 +1,164 @@
+"""The own graph: the rows graph with its weight products on NanoCaption's own kernel
+(engine/kernels/, issue 18), and the check that proves it before use.
+
+In the rows graph (rows.py) each weight product is `MatMulInteger` (the activations quantized
+per row, no zero point in the product; an INT8 weight whose zero point is none or a constant 0)
+-> `Sub` of the correction `Mul(Cast(zero point), column sums)` (exact in int32) -> `Cast` to
+float -> `Mul` by the row's scale -> `Add` of the bias. Here all of that becomes one
+`OwnMatMulIntegerToFloat` over the same activations, zero point, scale and bias, with the weight
+packed for the kernel (`kernels.pack`) and its column sums: the same int32 sums and correction,
+then the same three float roundings in the same order (products.c). Nothing else changes, so
+the own graph takes the rows graph's inputs and gives its outputs, 1,609 kernels a step on the
+full model instead of 1,851.
+
+The check is the rows check (rows_copy.check_rows) with the own graph in the rows graph's
+place: 1 to 8 images stepped together, several steps, against each image stepped alone on the
+step graph, logits and every key and value bit for bit; once on one thread (a folder's
+sessions) and once on two (the kernel then splits its columns over both). It runs on this
+machine, with this build of the kernel: the manifest records the library's SHA-256 (the
+recipe's `stamp`), and a different library derives the copy again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .. import kernels
+from ..decoder import EXACT, HoistedDecoder, open_hoisted
+from ..sessions import make_session
+from .checks import DeriveCheckFailed
+from .external import save_graph
+from .graph import consumers
+from .rows_copy import check_rows, per_image_tensors
+
+OWN = "own.onnx"
+STEP, CROSS = "step.onnx", "cross.onnx"
+
+
+def own_graph(model: onnx.ModelProto) -> int:
+    """Rewrite the rows graph `model` in place; returns how many products moved to the kernel
+    (each with its correction and float steps)."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    users = consumers(g)
+    producer = {o: n for n in g.node for o in n.output}
+    outputs = {o.name for o in g.output}
+
+    def only(value: str, op: str) -> onnx.NodeProto | None:
+        found = users.get(value, [])
+        one = len(found) == 1 and value not in outputs and found[0].op_type == op
+        return found[0] if one else None
+
+    added: dict[str, onnx.TensorProto] = {}
+    replace: dict[int, onnx.NodeProto] = {}  # the last node a product's chain ends with -> op
+    removed: set[int] = set()
+    for n in g.node:
+        w = _weight(n, inits)
+        sub = only(n.output[0], "Sub") if w is not None else None
+        if w is None or sub is None or sub.input[0] != n.output[0]:
+            continue
+        corr = producer.get(sub.input[1])
+        zero = producer.get(corr.input[0]) if corr is not None else None
+        if corr is None or corr.op_type != "Mul" or zero is None or zero.op_type != "Cast":
+            continue
+        if len(users[corr.output[0]]) != 1 or len(users[zero.output[0]]) != 1:
+            continue
+        cast = only(sub.output[0], "Cast")
+        mul = only(cast.output[0], "Mul") if cast is not None else None
+        if mul is None or cast is None or _attr(cast, "to") != onnx.TensorProto.FLOAT:
+            continue
+        colsum = w.astype(np.int32).sum(axis=0, dtype=np.int32)
+        theirs = inits.get(corr.input[1])
+        if theirs is None or not np.array_equal(numpy_helper.to_array(theirs), colsum):
+            continue
+        add = only(mul.output[0], "Add")
+        bias = _other(add, mul.output[0]) if add is not None else ""
+        if add is None or bias not in inits:
+            add, bias = None, ""
+        name = n.input[1]
+        added[f"{name}/own"] = numpy_helper.from_array(kernels.pack(w), f"{name}/own")
+        added[f"{name}/colsum"] = numpy_helper.from_array(colsum, f"{name}/colsum")
+        last = add if add is not None else mul
+        ins = [n.input[0], f"{name}/own", zero.input[0], f"{name}/colsum"]
+        ins += [_other(mul, cast.output[0]), bias]
+        k, cols = w.shape
+        op = helper.make_node(
+            kernels.FLOAT_OP, ins, list(last.output), f"{n.name}/own", k=k, n=cols
+        )
+        op.domain = kernels.DOMAIN
+        replace[id(last)] = op  # where the chain's last node was: every input is ready there
+        removed |= {id(x) for x in (n, sub, corr, zero, cast, mul, add) if x is not None}
+    if not replace:
+        raise DeriveCheckFailed("no weight product the own kernel can take")
+    nodes = [replace.get(id(n), n) for n in g.node if id(n) in replace or id(n) not in removed]
+    g.ClearField("node")
+    g.node.extend(nodes)
+    used = {i for n in nodes for i in n.input}
+    kept = [i for i in g.initializer if i.name in used]
+    g.ClearField("initializer")
+    g.initializer.extend(kept + list(added.values()))
+    model.opset_import.append(helper.make_opsetid(kernels.DOMAIN, 1))
+    return len(replace)
+
+
+def _weight(n: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> np.ndarray | None:
+    """The INT8 weight of a rows-graph product the kernel can take (no activation zero point in
+    the product, a depth that is a multiple of 4, the weight's zero point none or a constant
+    0), else None."""
+    if n.op_type != "MatMulInteger" or n.domain not in ("", "ai.onnx"):
+        return None
+    if len(n.input) > 2 and n.input[2]:
+        return None
+    w = inits.get(n.input[1])
+    if w is None or w.data_type != onnx.TensorProto.INT8 or len(w.dims) != 2 or w.dims[0] % 4:
+        return None
+    b_zero = n.input[3] if len(n.input) > 3 else ""
+    if b_zero and (b_zero not in inits or numpy_helper.to_array(inits[b_zero]).any()):
+        return None
+    return numpy_helper.to_array(w)
+
+
+def _attr(node: onnx.NodeProto, name: str) -> int | None:
+    return next((a.i for a in node.attribute if a.name == name), None)
+
+
+def _other(node: onnx.NodeProto, value: str) -> str:
+    """The input of a two-input node that is not `value`."""
+    return node.input[1] if node.input[0] == value else node.input[0]
+
+
+def step_graph_of(rows: Path) -> Path:
+    """The derived step graph a rows graph was derived from: `<pair>/optimized/step/rows.onnx`
+    -> `<pair>/step.onnx`."""
+    return rows.parent.parent.parent / STEP
+
+
+def make_own_copy(rows: Path, tmp: Path) -> dict[str, Any]:
+    """Write the own graph of the rows graph `rows` into `tmp` and check it; raises when it
+    cannot be made, the kernel cannot run here, or any output differs."""
+    library = kernels.library()
+    if library is None:
+        raise DeriveCheckFailed("the own kernel cannot run on this machine")
+    step = step_graph_of(rows)
+    model = onnx.load(str(rows))  # its weights too, from rows.onnx.data beside it
+    count = own_graph(model)
+    onnx.checker.check_model(model)
+    save_graph(model, tmp / OWN)
+    del model
+    one = open_hoisted(step.parent / CROSS, step, threads=1)
+    hidden = one.cross.get_inputs()[0].shape[-1]
+    if not isinstance(hidden, int):
+        raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
+    per_image = frozenset(per_image_tensors(one, hidden))
+    for threads in (1, 2):
+        session = make_session(
+            tmp / OWN, threads=threads, disabled_optimizers=EXACT, custom_ops=library
+        )
+        check_rows(one, HoistedDecoder(one.cross, session, str(step)), per_image, hidden)
+        del session
+    return {"own": {"products": count}}
