@@ -15,7 +15,8 @@ from fixture_paths import IMAGES_DIR, TINY_BUNDLE
 import nanocaption_desktop.engine.captioner as captioner_module
 from nanocaption_desktop import cli_batch
 from nanocaption_desktop.engine import decoder as decoder_module
-from nanocaption_desktop.engine.derive import derived_decoder, derived_rows
+from nanocaption_desktop.engine import kernels
+from nanocaption_desktop.engine.derive import derived_decoder, derived_own, derived_rows
 from nanocaption_desktop.engine.errors import RequestError
 from nanocaption_desktop.engine.limits import MAX_ROWS
 from nanocaption_desktop.jobs import BatchSpec, caption_folder, read_csv
@@ -24,15 +25,21 @@ from nanocaption_desktop.jobs.spec import DEFAULT_ROWS
 
 @pytest.fixture
 def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the tiny bundle, its derived copies made beside it (the rows copy's
-    derive check steps the step graph: done here, before any spy looks)."""
+    """A private copy of the tiny bundle, its derived copies made beside it (the rows and own
+    copies' derive checks step the step graph: done here, before any spy looks)."""
     monkeypatch.setenv("NANOCAPTION_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("NANOCAPTION_STOCK_DECODER", raising=False)
     dest = tmp_path / "tiny"
     shutil.copytree(TINY_BUNDLE, dest, ignore=shutil.ignore_patterns("optimized"))
     found = derived_decoder(dest / "onnx" / "decoder_with_past_model_quantized.onnx")
-    assert found is not None and derived_rows(found.step) is not None
+    rows = derived_rows(found.step) if found is not None else None
+    assert rows is not None
+    assert (derived_own(rows.step) is not None) == (kernels.library() is not None)
     return dest
+
+
+#: the graph a folder's rows steps on: the own graph where the own kernel runs (derive/own.py)
+ROWS_STEP = "own.onnx" if kernels.library() is not None else "rows.onnx"
 
 
 class Spy:
@@ -70,9 +77,9 @@ def test_rows_2_steps_two_images_together_and_writes_the_rows_1_csv(
     spy = Spy(monkeypatch)
     two = tmp_path / "two.csv"
     assert batch(tiny, two, 2) == 0
-    assert "rows.onnx" in spy.opened and "step.onnx" not in spy.opened  # weights held once
+    assert ROWS_STEP in spy.opened and "step.onnx" not in spy.opened  # weights held once
     graphs = {g for g, _ in spy.steps}
-    assert graphs == {"rows.onnx"}, graphs
+    assert graphs == {ROWS_STEP}, graphs
     assert max(n for _, n in spy.steps) == 2  # two images per step
     first, second = read_csv(one), read_csv(two)
     assert len(first) == len(list(IMAGES_DIR.iterdir()))
@@ -91,7 +98,7 @@ def test_beams_keep_the_one_image_path(
          "--max-tokens", "6", "--rows", "4", "--beams", "2"]
     )  # fmt: skip
     assert code == 0
-    assert "rows.onnx" not in spy.opened
+    assert "rows.onnx" not in spy.opened and "own.onnx" not in spy.opened
     assert {g for g, _ in spy.steps} == {"step.onnx"}
     assert {n for _, n in spy.steps} == {2}  # the two beams of one image, never more
 

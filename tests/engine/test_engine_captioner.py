@@ -174,8 +174,10 @@ _IMPORT_ALL_BELOW_GUI = """
 import importlib, pkgutil, sys
 import nanocaption_desktop as pkg
 above = ("nanocaption_desktop.gui", "nanocaption_desktop.cli", "nanocaption_desktop.__main__")
+# engine/kernels/_products is the own kernel's onnxruntime custom-op library, not a Python module
+library = ("nanocaption_desktop.engine.kernels._products",)
 names = [m.name for m in pkgutil.walk_packages(pkg.__path__, "nanocaption_desktop.")
-         if not m.name.startswith(above)]
+         if not m.name.startswith(above) and m.name not in library]
 for name in names:
     importlib.import_module(name)
 bad = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "shiboken6", "torch"))

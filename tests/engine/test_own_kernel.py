@@ -220,3 +220,17 @@ def test_another_build_of_the_kernel_derives_the_copy_again(
     assert LIBRARY is not None
     assert json.loads(manifest.read_text())["stamp"] == {"kernel_sha256": sha256(LIBRARY)}
     assert copy.stat().st_mtime_ns != before  # derived again
+
+
+@needs_kernel
+def test_models_verify_hashes_the_own_copy(bundle: Path) -> None:
+    from nanocaption_desktop.engine.derive import verify_copies
+
+    Captioner.load(bundle, threads=1, rows_graph=True)
+    assert verify_copies(bundle) == []
+    (copy,) = bundle.rglob(OWN + ".data")
+    data = bytearray(copy.read_bytes())
+    data[100] ^= 1
+    copy.write_bytes(bytes(data))
+    problems = verify_copies(bundle)
+    assert len(problems) == 1 and "own.onnx.data" in problems[0], problems

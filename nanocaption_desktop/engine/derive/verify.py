@@ -1,6 +1,6 @@
 """`models verify` for derived copies: every copy of a bundle's graphs, beside the bundle and in
-the user cache, and the rows copy of each derived step graph, hashed against its manifest
-(copycheck.py), whatever was remembered."""
+the user cache, the rows copy of each derived step graph and the own copy of each rows graph,
+hashed against its manifest (copycheck.py), whatever was remembered."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..bundle import OPTIMIZED as FOLDER
 from .cache import cache_folder, cache_root
 from .copycheck import content_problems
 from .manifest import MANIFEST, read_manifest, source_facts
-from .recipes import STEP, Recipe, recipe_for
+from .recipes import ROWS, STEP, Recipe, recipe_for
 
 
 def _copies(root: Path) -> list[Path]:
@@ -25,7 +25,12 @@ def _copies(root: Path) -> list[Path]:
     for step in steps:  # the rows copy of a derived step graph: beside it, or in the cache
         beside = step.parent / FOLDER / step.stem
         found += [beside] if (beside / MANIFEST).is_file() else []
-    return found + _cached(steps)
+    found += _cached(steps)
+    rows = [folder / ROWS for folder in found if (folder / ROWS).is_file()]
+    for graph in rows:  # the own copy of a rows graph (derive/own.py), the same way
+        beside = graph.parent / FOLDER / graph.stem
+        found += [beside] if (beside / MANIFEST).is_file() else []
+    return found + _cached(rows)
 
 
 def _cached(graphs: list[Path]) -> list[Path]:
