@@ -159,6 +159,7 @@ def test_a_folder_decodes_on_the_own_graph_and_every_caption_stays(
     assert len(found) == 1
     doc = json.loads((found[0].parent / "manifest.json").read_text())
     assert doc["own"]["products"] == 13 and doc["stamp"]["kernel_sha256"]
+    assert doc["own"]["quantization"] is True  # each row's quantization in the op too
     monkeypatch.setenv(kernels.SWITCH, "0")
     plain = Captioner.load(bundle, threads=1)
     assert plain.decoder_graphs == "hoisted pair"
@@ -185,8 +186,8 @@ def test_a_copy_that_computes_otherwise_fails_its_check(
     assert rows is not None
     rewrite = own_module.own_graph
 
-    def off_by_a_little(model: onnx.ModelProto) -> int:
-        count = rewrite(model)
+    def off_by_a_little(model: onnx.ModelProto, quantize: bool = True) -> int:
+        count = rewrite(model, quantize=quantize)
         for init in model.graph.initializer:
             if init.data_type == TensorProto.FLOAT and "bias" in init.name:
                 values = numpy_helper.to_array(init) + np.float32(1e-3)
@@ -234,3 +235,30 @@ def test_models_verify_hashes_the_own_copy(bundle: Path) -> None:
     copy.write_bytes(bytes(data))
     problems = verify_copies(bundle)
     assert len(problems) == 1 and "own.onnx.data" in problems[0], problems
+
+
+@needs_kernel
+def test_a_quantization_that_rounds_otherwise_falls_back_to_the_graphs_own(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the op's quantization ever round otherwise than onnxruntime's (another release),
+    the check catches it and the own graph keeps the rows graph's quantization nodes."""
+    rewrite = own_module.own_graph
+
+    def quantization_off(model: onnx.ModelProto, quantize: bool = True) -> int:
+        count = rewrite(model, quantize=quantize)
+        if quantize:  # every scale of the weights a little off: the outputs differ
+            for init in model.graph.initializer:
+                if init.data_type == TensorProto.FLOAT and init.name.endswith("_scale"):
+                    values = numpy_helper.to_array(init) * np.float32(1.001)
+                    init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
+        return count
+
+    monkeypatch.setattr(own_module, "own_graph", quantization_off)
+    c = Captioner.load(bundle, threads=1, rows_graph=True)
+    assert c.decoder_graphs == "hoisted pair, rows graph, own kernel"
+    (copy,) = bundle.rglob(OWN)
+    doc = json.loads((copy.parent / "manifest.json").read_text())
+    assert doc["own"] == {"products": 13, "quantization": False}
+    kinds = {n.op_type for n in onnx.load(str(copy), load_external_data=False).graph.node}
+    assert kernels.FLOAT_OP in kinds and kernels.QUANTIZE_OP not in kinds

@@ -21,6 +21,7 @@ recipe's `stamp`), and a different library derives the copy again.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,16 @@ from .external import save_graph
 from .graph import consumers
 from .rows_copy import check_rows, per_image_tensors
 
+log = logging.getLogger(__name__)
+
 OWN = "own.onnx"
 STEP, CROSS = "step.onnx", "cross.onnx"
 
 
-def own_graph(model: onnx.ModelProto) -> int:
+def own_graph(model: onnx.ModelProto, quantize: bool = True) -> int:
     """Rewrite the rows graph `model` in place; returns how many products moved to the kernel
-    (each with its correction and float steps)."""
+    (each with its correction and float steps, and with `quantize` its activations' per-row
+    quantization too where the graph has the rows graph's own: `_quantization`)."""
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     users = consumers(g)
@@ -84,15 +88,22 @@ def own_graph(model: onnx.ModelProto) -> int:
         added[f"{name}/own"] = numpy_helper.from_array(kernels.pack(w), f"{name}/own")
         added[f"{name}/colsum"] = numpy_helper.from_array(colsum, f"{name}/colsum")
         last = add if add is not None else mul
-        ins = [n.input[0], f"{name}/own", zero.input[0], f"{name}/colsum"]
-        ins += [_other(mul, cast.output[0]), bias]
+        chain = [x for x in (n, sub, corr, zero, cast, mul, add) if x is not None]
         k, cols = w.shape
-        op = helper.make_node(
-            kernels.FLOAT_OP, ins, list(last.output), f"{n.name}/own", k=k, n=cols
-        )
+        scale = _other(mul, cast.output[0])
+        found = _quantization(n.input[0], zero.input[0], scale, producer, inits)
+        if quantize and found is not None and _private(found[0], chain, users, outputs):
+            quantization, x, w_scale = found
+            ins = [x, f"{name}/own", f"{name}/colsum", w_scale, bias]
+            op_type = kernels.QUANTIZE_OP
+            chain += quantization
+        else:
+            ins = [n.input[0], f"{name}/own", zero.input[0], f"{name}/colsum", scale, bias]
+            op_type = kernels.FLOAT_OP
+        op = helper.make_node(op_type, ins, list(last.output), f"{n.name}/own", k=k, n=cols)
         op.domain = kernels.DOMAIN
         replace[id(last)] = op  # where the chain's last node was: every input is ready there
-        removed |= {id(x) for x in (n, sub, corr, zero, cast, mul, add) if x is not None}
+        removed |= {id(x) for x in chain}
     if not replace:
         raise DeriveCheckFailed("no weight product the own kernel can take")
     nodes = [replace.get(id(n), n) for n in g.node if id(n) in replace or id(n) not in removed]
@@ -104,6 +115,74 @@ def own_graph(model: onnx.ModelProto) -> int:
     g.initializer.extend(kept + list(added.values()))
     model.opset_import.append(helper.make_opsetid(kernels.DOMAIN, 1))
     return len(replace)
+
+
+def _quantization(
+    q: str,
+    zp: str,
+    scale: str,
+    producer: dict[str, onnx.NodeProto],
+    inits: dict[str, onnx.TensorProto],
+) -> tuple[list[onnx.NodeProto], str, str] | None:
+    """The rows graph's per-row quantization that makes a product's activations `q` and zero
+    point `zp` (rows._quantize_rows: 11 nodes), and the Mul of its scale by the weight's that
+    makes the product's `scale`: (those 12 nodes, the float activations, the weight's scale, a
+    single float constant); None when the graph computes them otherwise."""
+
+    def made(value: str, op: str, arity: int) -> onnx.NodeProto | None:
+        node = producer.get(value)
+        ok = node is not None and node.op_type == op and len(node.input) == arity
+        return node if ok else None
+
+    def const(value: str, want: float) -> bool:
+        t = inits.get(value)
+        if t is None:
+            return False
+        v = numpy_helper.to_array(t).reshape(-1)
+        return v.size == 1 and float(v[0]) == want
+
+    ql = made(q, "QuantizeLinear", 3)
+    zql = made(zp, "QuantizeLinear", 2)
+    combined = made(scale, "Mul", 2)
+    if ql is None or zql is None or combined is None or ql.input[2] != zp:
+        return None
+    x, a_scale = ql.input[0], ql.input[1]
+    where = made(a_scale, "Where", 3)
+    neg = made(zql.input[0], "Neg", 1)
+    if where is None or neg is None or zql.input[1] != a_scale or not const(where.input[1], 1):
+        return None
+    equal, div = made(where.input[0], "Equal", 2), made(where.input[2], "Div", 2)
+    if equal is None or div is None or not const(div.input[1], 255):
+        return None
+    sub = made(div.input[0], "Sub", 2)
+    if sub is None or list(sub.input) != list(equal.input) or neg.input[0] != sub.input[1]:
+        return None
+    mx, mn = made(sub.input[0], "Max", 2), made(sub.input[1], "Min", 2)
+    if mx is None or mn is None or not (const(mx.input[1], 0) and const(mn.input[1], 0)):
+        return None
+    rmax, rmin = made(mx.input[0], "ReduceMax", 2), made(mn.input[0], "ReduceMin", 2)
+    if rmax is None or rmin is None or rmax.input[0] != x or rmin.input[0] != x:
+        return None
+    if not (const(rmax.input[1], -1) and const(rmin.input[1], -1)):
+        return None
+    w_scale = _other(combined, a_scale)
+    t = inits.get(w_scale)
+    if t is None or t.data_type != onnx.TensorProto.FLOAT or numpy_helper.to_array(t).size != 1:
+        return None
+    return [rmin, rmax, mn, mx, sub, div, equal, where, neg, zql, ql, combined], x, w_scale
+
+
+def _private(
+    nodes: list[onnx.NodeProto],
+    chain: list[onnx.NodeProto],
+    users: dict[str, list[onnx.NodeProto]],
+    outputs: set[str],
+) -> bool:
+    """Whether every value `nodes` make is read only by them and the product's `chain` (then
+    all of them can go into one op)."""
+    inside = {id(x) for x in nodes + chain}
+    made = [o for x in nodes for o in x.output]
+    return not any(o in outputs or any(id(u) not in inside for u in users[o]) for o in made)
 
 
 def _weight(n: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> np.ndarray | None:
@@ -145,20 +224,40 @@ def make_own_copy(rows: Path, tmp: Path) -> dict[str, Any]:
     if library is None:
         raise DeriveCheckFailed("the own kernel cannot run on this machine")
     step = step_graph_of(rows)
-    model = onnx.load(str(rows))  # its weights too, from rows.onnx.data beside it
-    count = own_graph(model)
-    onnx.checker.check_model(model)
-    save_graph(model, tmp / OWN)
-    del model
     one = open_hoisted(step.parent / CROSS, step, threads=1)
     hidden = one.cross.get_inputs()[0].shape[-1]
     if not isinstance(hidden, int):
         raise DeriveCheckFailed(f"encoder hidden size not fixed: {hidden}")
     per_image = frozenset(per_image_tensors(one, hidden))
+    try:
+        count = _make(rows, tmp, library, one, per_image, hidden, quantize=True)
+        quantized = True
+    except DeriveCheckFailed as e:  # the quantization in C did not round as onnxruntime's
+        log.warning("%s: the own graph with the quantization in it failed (%s); without", rows, e)
+        count = _make(rows, tmp, library, one, per_image, hidden, quantize=False)
+        quantized = False
+    return {"own": {"products": count, "quantization": quantized}}
+
+
+def _make(
+    rows: Path,
+    tmp: Path,
+    library: Path,
+    one: HoistedDecoder,
+    per_image: frozenset[str],
+    hidden: int,
+    quantize: bool,
+) -> int:
+    """Write the own graph into `tmp` and check it on 1 and 2 threads (`make_own_copy`)."""
+    model = onnx.load(str(rows))  # its weights too, from rows.onnx.data beside it
+    count = own_graph(model, quantize=quantize)
+    onnx.checker.check_model(model)
+    save_graph(model, tmp / OWN)
+    del model
     for threads in (1, 2):
         session = make_session(
             tmp / OWN, threads=threads, disabled_optimizers=EXACT, custom_ops=library
         )
-        check_rows(one, HoistedDecoder(one.cross, session, str(step)), per_image, hidden)
+        check_rows(one, HoistedDecoder(one.cross, session, one.path), per_image, hidden)
         del session
-    return {"own": {"products": count}}
+    return count

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DOMAIN = "ai.nanocaption"
 OP = "OwnMatMulInteger"
 FLOAT_OP = "OwnMatMulIntegerToFloat"
+QUANTIZE_OP = "OwnDynamicQuantizeMatMul"
 #: the environment switch: "0" turns the own products off (onnxruntime's are used)
 SWITCH = "NANOCAPTION_OWN_KERNEL"
 HERE = Path(__file__).resolve().parent

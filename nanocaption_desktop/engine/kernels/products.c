@@ -125,7 +125,8 @@ EXPORT int nc_supported(void) {
 
 typedef struct {
     int64_t k, n; /* the weight's depth and columns (before padding to panels of 32) */
-    int to_float; /* OwnMatMulIntegerToFloat */
+    int to_float; /* OwnMatMulIntegerToFloat, OwnDynamicQuantizeMatMul */
+    int quantize; /* OwnDynamicQuantizeMatMul */
 } Kernel;
 
 typedef struct {
@@ -203,6 +204,55 @@ VNNI static void correct(int32_t *acc, int32_t z, const int32_t *colsum, int col
     }
     for (; c < cols; c++) acc[c] -= z * colsum[c];
 }
+
+/* One row quantized as the rows graph quantizes it (rows.py: DynamicQuantizeLinear over the
+ * row), each step as onnxruntime computes it: min and max of the row, then with 0 (as its Min
+ * and Max: mini(a, b) = b < a ? b : a); scale (max - min) / 255, or 1 when they are equal; the
+ * zero point QuantizeLinear(-min) and the row QuantizeLinear(x) (as MLAS: x / scale, clamped to
+ * the range the zero point leaves, rounded half to even, plus the zero point). */
+VNNI static float quantize_row(const float *x, int64_t k, uint8_t *q, uint8_t *zero) {
+    float lo = x[0], hi = x[0];
+    int64_t i = 0;
+    if (k >= 16) {
+        __m512 vlo = _mm512_loadu_ps(x), vhi = vlo;
+        for (i = 16; i + 16 <= k; i += 16) {
+            __m512 v = _mm512_loadu_ps(x + i);
+            vlo = _mm512_min_ps(vlo, v);
+            vhi = _mm512_max_ps(vhi, v);
+        }
+        lo = _mm512_reduce_min_ps(vlo);
+        hi = _mm512_reduce_max_ps(vhi);
+    }
+    for (; i < k; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    float mn = 0.0f < lo ? 0.0f : lo;
+    float mx = hi < 0.0f ? 0.0f : hi;
+    float range = mx - mn;
+    float scale = mx == mn ? 1.0f : range / 255.0f;
+    float z = -mn / scale;
+    z = z < 0.0f ? 0.0f : z;
+    z = z > 255.0f ? 255.0f : z;
+    int zp = _mm_cvtss_si32(_mm_set_ss(z)); /* half to even */
+    *zero = (uint8_t)zp;
+    __m512 vs = _mm512_set1_ps(scale);
+    __m512 vmin = _mm512_set1_ps((float)-zp), vmax = _mm512_set1_ps((float)(255 - zp));
+    __m512i vzp = _mm512_set1_epi32(zp);
+    for (i = 0; i + 16 <= k; i += 16) {
+        __m512 f = _mm512_div_ps(_mm512_loadu_ps(x + i), vs);
+        f = _mm512_min_ps(_mm512_max_ps(f, vmin), vmax);
+        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(f), vzp);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(v));
+    }
+    for (; i < k; i++) {
+        float f = x[i] / scale;
+        f = f < (float)-zp ? (float)-zp : f;
+        f = f > (float)(255 - zp) ? (float)(255 - zp) : f;
+        q[i] = (uint8_t)(_mm_cvtss_si32(_mm_set_ss(f)) + zp);
+    }
+    return scale;
+}
 #endif
 
 /* rows [0, m) x panel p, in chunks of up to 8 rows (each chunk reads the panel once), then the
@@ -236,26 +286,78 @@ static void one_panel(void *user, size_t p) {
 #endif
 }
 
-static void *create(const void *op, const void *info, int to_float_out) {
+static void *create(const void *op, const void *info, int to_float_out, int quantize) {
     (void)op;
     Kernel *kr = calloc(1, sizeof(Kernel));
     if (!kr) return NULL;
     CALL(86, KernelInfoGetAttribute_int64_t)(info, "k", &kr->k);
     CALL(86, KernelInfoGetAttribute_int64_t)(info, "n", &kr->n);
     kr->to_float = to_float_out;
+    kr->quantize = quantize;
     return kr;
 }
 static void *create_int(const void *op, const void *api, const void *info) {
     (void)api;
-    return create(op, info, 0);
+    return create(op, info, 0, 0);
 }
 static void *create_float(const void *op, const void *api, const void *info) {
     (void)api;
-    return create(op, info, 1);
+    return create(op, info, 1, 0);
+}
+static void *create_quantize(const void *op, const void *api, const void *info) {
+    (void)api;
+    return create(op, info, 1, 1);
+}
+
+static void run_panels(void *ctx, Work *w) {
+    size_t panels = (size_t)((w->kr->n + 31) / 32);
+    if (!CALL(274, KernelContext_ParallelFor_t)(ctx, one_panel, panels, 0, w)) return;
+    for (size_t p = 0; p < panels; p++) one_panel(w, p); /* (ParallelFor never fails here) */
+}
+
+/* OwnDynamicQuantizeMatMul(x f32 [..., k], B i8 packed, column sums i32, weight scale f32 (one
+ * value), [bias f32]) -> float: each row quantized (quantize_row), then OwnMatMulIntegerToFloat
+ * with the row's zero point and the row's scale times the weight's (as the graph's Mul of the
+ * two scales). */
+static void compute_quantized(const Kernel *kr, void *ctx) {
+#if HAVE_KERNEL
+    const void *in[5] = {0};
+    for (size_t i = 0; i < 5; i++) CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
+    int64_t dims[8];
+    size_t rank;
+    shape_of(in[0], dims, &rank);
+    int64_t m = 1;
+    for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
+    dims[rank - 1] = kr->n;
+    void *out;
+    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
+    uint8_t *q = malloc((size_t)(m * kr->k + m));
+    float *scales = malloc((size_t)m * sizeof(float));
+    if (!q || !scales) abort(); /* as onnxruntime's own allocations do on no memory */
+    uint8_t *zeros = q + m * kr->k;
+    const float *x = data_of(in[0]);
+    float w_scale = *(const float *)data_of(in[3]);
+    for (int64_t r = 0; r < m; r++) {
+        float a_scale = quantize_row(x + r * kr->k, kr->k, q + r * kr->k, zeros + r);
+        scales[r] = a_scale * w_scale;
+    }
+    Work w = {kr, q, data_of(in[1]), m, data_of(out), zeros, m, data_of(in[2]), scales, m, 1,
+              data_of(in[4])};
+    run_panels(ctx, &w);
+    free(scales);
+    free(q);
+#else
+    (void)kr;
+    (void)ctx;
+#endif
 }
 
 static void compute(void *kernel, void *ctx) {
     const Kernel *kr = kernel;
+    if (kr->quantize) {
+        compute_quantized(kr, ctx);
+        return;
+    }
     const void *in[6] = {0};
     for (size_t i = 0; i < (kr->to_float ? 6u : 4u); i++)
         CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
@@ -283,9 +385,7 @@ static void compute(void *kernel, void *ctx) {
         w.per_row = w.scales > 1 && srank > 0 && sdims[srank - 1] == 1;
         w.bias = data_of(in[5]);
     }
-    size_t panels = (size_t)((kr->n + 31) / 32);
-    if (!CALL(274, KernelContext_ParallelFor_t)(ctx, one_panel, panels, 0, &w)) return;
-    for (size_t p = 0; p < panels; p++) one_panel(&w, p); /* (ParallelFor never fails here) */
+    run_panels(ctx, &w);
 }
 
 static void destroy(void *kernel) { free(kernel); }
@@ -310,6 +410,15 @@ struct OrtCustomOp {
  * and the bias f32 (optional). Characteristic 0: required, 1: optional. */
 static const char *name_int(const void *op) { (void)op; return "OwnMatMulInteger"; }
 static const char *name_float(const void *op) { (void)op; return "OwnMatMulIntegerToFloat"; }
+static const char *name_quantize(const void *op) { (void)op; return "OwnDynamicQuantizeMatMul"; }
+/* x f32, B i8 (packed), the column sums i32, the weight's scale f32, the bias f32 (optional) */
+static int in_type_quantize(const void *op, size_t i) {
+    (void)op;
+    static const int types[5] = {1, 3, 6, 1, 1};
+    return types[i];
+}
+static size_t in_count_quantize(const void *op) { (void)op; return 5; }
+static int in_kind_quantize(const void *op, size_t i) { (void)op; return i == 4; }
 static const char *provider(const void *op) { (void)op; return NULL; }
 static int in_type(const void *op, size_t i) {
     (void)op;
@@ -331,6 +440,19 @@ static struct OrtCustomOp OP_FLOAT = {8,       create_float, name_float,     pro
                                       in_type, in_count_float, out_float,    out_count,
                                       compute, destroy,      in_kind,        out_kind};
 
+static struct OrtCustomOp OP_QUANTIZE = {8,
+                                         create_quantize,
+                                         name_quantize,
+                                         provider,
+                                         in_type_quantize,
+                                         in_count_quantize,
+                                         out_float,
+                                         out_count,
+                                         compute,
+                                         destroy,
+                                         in_kind_quantize,
+                                         out_kind};
+
 EXPORT OrtStatus *RegisterCustomOps(void *options, const OrtApiBase *base) {
     API = base->GetApi(ORT_API_VERSION_USED);
     if (!API) return NULL; /* cannot even report: onnxruntime older than 1.17 (never used) */
@@ -341,5 +463,6 @@ EXPORT OrtStatus *RegisterCustomOps(void *options, const OrtApiBase *base) {
     if (s) return s;
     if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP_INT))) return s;
     if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP_FLOAT))) return s;
+    if ((s = CALL(27, CustomOpDomain_Add_t)(domain, &OP_QUANTIZE))) return s;
     return CALL(28, AddCustomOpDomain_t)(options, domain);
 }
