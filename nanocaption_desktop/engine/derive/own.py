@@ -1,15 +1,18 @@
 """The own graph: the rows graph with its weight products on NanoCaption's own kernel
 (engine/kernels/, issue 18), and the check that proves it before use.
 
-In the rows graph (rows.py) each weight product is `MatMulInteger` (the activations quantized
-per row, no zero point in the product; an INT8 weight whose zero point is none or a constant 0)
--> `Sub` of the correction `Mul(Cast(zero point), column sums)` (exact in int32) -> `Cast` to
-float -> `Mul` by the row's scale -> `Add` of the bias. Here all of that becomes one
-`OwnMatMulIntegerToFloat` over the same activations, zero point, scale and bias, with the weight
-packed for the kernel (`kernels.pack`) and its column sums: the same int32 sums and correction,
-then the same three float roundings in the same order (products.c). Nothing else changes, so
-the own graph takes the rows graph's inputs and gives its outputs, 1,609 kernels a step on the
-full model instead of 1,851.
+In the rows graph (rows.py) each weight product is the row's quantization (11 nodes: min,
+max, scale, zero point, the quantized row) -> `MatMulInteger` (no zero point in the product; an
+INT8 weight whose zero point is none or a constant 0) -> `Sub` of the correction
+`Mul(Cast(zero point), column sums)` (exact in int32) -> `Cast` to float -> `Mul` by the row's
+scale times the weight's -> `Add` of the bias. Here all of that becomes one
+`OwnDynamicQuantizeMatMul` over the float activations, the weight packed for the kernel
+(`kernels.pack`), its column sums, its scale and the bias: each step computed as onnxruntime
+computes it, in the same order (products.c). Nothing else changes, so the own graph takes the
+rows graph's inputs and gives its outputs: 733 kernels a step on the full model instead of
+1,851. Where the quantization is not the rows graph's own, or its check fails (another
+onnxruntime rounding otherwise), the quantization stays nodes and the rest is one
+`OwnMatMulIntegerToFloat` (1,609 kernels a step).
 
 The check is the rows check (rows_copy.check_rows) with the own graph in the rows graph's
 place: 1 to 8 images stepped together, several steps, against each image stepped alone on the
