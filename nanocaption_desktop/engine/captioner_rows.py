@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import kernels
 from .caption import Caption
 from .decoder import EXACT, STEP_SPINNING, HoistedDecoder
 from .decoding import CancelFlag, generate
-from .derive import derived_rows, stock_graphs_asked
+from .derive import derived_own, derived_rows, stock_graphs_asked
 from .errors import Cancelled
 from .hugepages import SessionPages
 from .memory import give_back
@@ -56,7 +57,8 @@ class RowsCaptioning:
 
     def rows_decoder(self) -> RowsDecoder | None:
         """The rows graph (several images per step, engine/rows.py), derived and opened on first
-        use; None when the decoder is not the hoisted pair or no rows copy can be made."""
+        use (its own graph where the own kernel runs: the window's batches); None when the
+        decoder is not the hoisted pair or no rows copy can be made."""
         if self._rows is False:
             self._rows = None
             dec = self.decoder
@@ -64,12 +66,15 @@ class RowsCaptioning:
             if isinstance(dec, HoistedDecoder) and dec.broadcast and not stock_graphs_asked():
                 found = derived_rows(Path(dec.path))
             if found is not None:
+                # the own graph where the own kernel runs (kernels/, derive/own.py)
+                own = derived_own(found.step) if kernels.library() is not None else None
                 with self.pages.creating():
                     session = make_session(
-                        found.step,
+                        own or found.step,
                         threads=self.threads,
                         spinning=STEP_SPINNING,
                         disabled_optimizers=EXACT,
+                        custom_ops=kernels.library() if own is not None else None,
                     )
                 self._rows = RowsDecoder(dec, session, found.per_image)
         return self._rows if isinstance(self._rows, RowsDecoder) else None

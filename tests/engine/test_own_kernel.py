@@ -262,3 +262,18 @@ def test_a_quantization_that_rounds_otherwise_falls_back_to_the_graphs_own(
     assert doc["own"] == {"products": 13, "quantization": False}
     kinds = {n.op_type for n in onnx.load(str(copy), load_external_data=False).graph.node}
     assert kernels.FLOAT_OP in kinds and kernels.QUANTIZE_OP not in kinds
+
+
+@needs_kernel
+def test_the_windows_batch_decodes_on_the_own_graph_too(bundle: Path) -> None:
+    """A captioner loaded for single captions (the window's) opens the rows graph for a batch
+    on first use (captioner_rows.rows_decoder): the own graph there too, the same captions."""
+    c = Captioner.load(bundle, threads=2)
+    assert c.decoder_graphs == "hoisted pair"  # single captions: the step graph
+    found = c.rows_decoder()
+    assert found is not None
+    assert Path(found.rows.step._model_path).name == OWN
+    pixels = [c.prepare(p) for p in sorted(IMAGES_DIR.iterdir())][:4]
+    together = c.caption_rows(pixels, sources=list("abcd"), max_new_tokens=12)
+    alone = [c.caption_pixels(p, beams=1, max_new_tokens=12) for p in pixels]
+    assert [x.token_ids for x in together] == [x.token_ids for x in alone]
