@@ -41,7 +41,7 @@ from own_products import HERE, KERNELS, build, onnxruntime_products, probe_args,
 from nanocaption_desktop.engine import Captioner, hugepages  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT, HoistedDecoder, open_hoisted  # noqa: E402
 from nanocaption_desktop.engine.derive.external import save_graph  # noqa: E402
-from nanocaption_desktop.engine.derive.graph import consumers  # noqa: E402
+from nanocaption_desktop.engine.derive.graph import consumers, splice  # noqa: E402
 
 DOMAIN = "ai.nanocaption"
 IMAGES = HERE.parents[1] / "tests" / "fixtures" / "images"
@@ -110,13 +110,7 @@ def own_copy(so: ctypes.CDLL, step: Path, dest: Path) -> int:
         node.domain = DOMAIN
         replace[id(last)] = node  # where the last node it replaces was: its inputs are ready
         removed |= {id(n), id(cast), id(mul)} | ({id(add)} if bias else set())
-    nodes = [replace.get(id(n), n) for n in g.node if id(n) in replace or id(n) not in removed]
-    g.ClearField("node")
-    g.node.extend(nodes)
-    used = {i for n in nodes for i in n.input}
-    kept = [i for i in g.initializer if i.name in used]
-    g.ClearField("initializer")
-    g.initializer.extend(kept + list(added.values()))
+    splice(g, replace, removed, list(added.values()))
     m.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     onnx.checker.check_model(m)
     save_graph(m, dest)

@@ -80,6 +80,24 @@ def consumers(graph: onnx.GraphProto) -> defaultdict[str, list[onnx.NodeProto]]:
     return found
 
 
+def splice(
+    graph: onnx.GraphProto,
+    replace: dict[int, onnx.NodeProto],
+    removed: set[int],
+    added: Sequence[onnx.TensorProto] = (),
+) -> None:
+    """Rewrite `graph` in place: each node whose id is a key of `replace` becomes its value
+    (where it stood, so the new node's inputs are made before it), the nodes in `removed` go, and
+    the initializers no node reads any more go, `added` being appended."""
+    nodes = [replace.get(id(n), n) for n in graph.node if id(n) in replace or id(n) not in removed]
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    used = {i for n in nodes for i in n.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    graph.ClearField("initializer")
+    graph.initializer.extend([*kept, *added])
+
+
 def node_inputs(node: onnx.NodeProto) -> list[str]:
     """Every name `node` reads: its inputs, then what its subgraphs read from outside."""
     return [i for i in node.input if i] + sorted(subgraph_refs(node))

@@ -37,7 +37,7 @@ from ..decoder import EXACT, HoistedDecoder, open_hoisted
 from ..sessions import make_session
 from .checks import DeriveCheckFailed
 from .external import save_graph
-from .graph import consumers
+from .graph import consumers, splice
 from .rows_copy import check_rows, per_image_tensors
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,7 @@ def own_graph(model: onnx.ModelProto, quantize: bool = True) -> int:
         removed |= {id(x) for x in chain}
     if not replace:
         raise DeriveCheckFailed("no weight product the own kernel can take")
-    nodes = [replace.get(id(n), n) for n in g.node if id(n) in replace or id(n) not in removed]
-    g.ClearField("node")
-    g.node.extend(nodes)
-    used = {i for n in nodes for i in n.input}
-    kept = [i for i in g.initializer if i.name in used]
-    g.ClearField("initializer")
-    g.initializer.extend(kept + list(added.values()))
+    splice(g, replace, removed, list(added.values()))
     model.opset_import.append(helper.make_opsetid(kernels.DOMAIN, 1))
     return len(replace)
 

@@ -309,6 +309,22 @@ static void *create_quantize(const void *op, const void *api, const void *info) 
     return create(op, info, 1, 1);
 }
 
+/* The op's inputs (a missing optional one is NULL), its rows (m: all of A's dimensions but the
+ * last), and its output, A's shape with n columns. */
+static void *inputs_and_output(const Kernel *kr, void *ctx, const void **in, size_t count,
+                               int64_t *m) {
+    for (size_t i = 0; i < count; i++) CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
+    int64_t dims[8];
+    size_t rank;
+    shape_of(in[0], dims, &rank);
+    *m = 1;
+    for (size_t i = 0; i + 1 < rank; i++) *m *= dims[i];
+    dims[rank - 1] = kr->n;
+    void *out;
+    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
+    return data_of(out);
+}
+
 static void run_panels(void *ctx, Work *w) {
     size_t panels = (size_t)((w->kr->n + 31) / 32);
     if (!CALL(274, KernelContext_ParallelFor_t)(ctx, one_panel, panels, 0, w)) return;
@@ -322,15 +338,8 @@ static void run_panels(void *ctx, Work *w) {
 static void compute_quantized(const Kernel *kr, void *ctx) {
 #if HAVE_KERNEL
     const void *in[5] = {0};
-    for (size_t i = 0; i < 5; i++) CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
-    int64_t dims[8];
-    size_t rank;
-    shape_of(in[0], dims, &rank);
-    int64_t m = 1;
-    for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
-    dims[rank - 1] = kr->n;
-    void *out;
-    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
+    int64_t m;
+    void *out = inputs_and_output(kr, ctx, in, 5, &m);
     uint8_t *q = malloc((size_t)(m * kr->k + m));
     float *scales = malloc((size_t)m * sizeof(float));
     if (!q || !scales) abort(); /* as onnxruntime's own allocations do on no memory */
@@ -341,8 +350,7 @@ static void compute_quantized(const Kernel *kr, void *ctx) {
         float a_scale = quantize_row(x + r * kr->k, kr->k, q + r * kr->k, zeros + r);
         scales[r] = a_scale * w_scale;
     }
-    Work w = {kr, q, data_of(in[1]), m, data_of(out), zeros, m, data_of(in[2]), scales, m, 1,
-              data_of(in[4])};
+    Work w = {kr, q, data_of(in[1]), m, out, zeros, m, data_of(in[2]), scales, m, 1, data_of(in[4])};
     run_panels(ctx, &w);
     free(scales);
     free(q);
@@ -359,17 +367,9 @@ static void compute(void *kernel, void *ctx) {
         return;
     }
     const void *in[6] = {0};
-    for (size_t i = 0; i < (kr->to_float ? 6u : 4u); i++)
-        CALL(90, KernelContext_GetInput_t)(ctx, i, &in[i]);
-    int64_t dims[8];
-    size_t rank;
-    shape_of(in[0], dims, &rank);
-    int64_t m = 1;
-    for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
-    dims[rank - 1] = kr->n;
-    void *out;
-    CALL(91, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &out);
-    Work w = {kr, data_of(in[0]), data_of(in[1]), m, data_of(out), NULL, 0, NULL, NULL, 0, 0, NULL};
+    int64_t m;
+    void *out = inputs_and_output(kr, ctx, in, kr->to_float ? 6u : 4u, &m);
+    Work w = {kr, data_of(in[0]), data_of(in[1]), m, out, NULL, 0, NULL, NULL, 0, 0, NULL};
     if (in[2] && in[3]) {
         w.zero = data_of(in[2]);
         w.zeros = count_of(in[2]);
