@@ -124,7 +124,7 @@ class Captioner(RowsCaptioning):
                     # with the own kernel (kernels/), the own graph: the rows graph's products on
                     # it, checked bit for bit against the step graph (derive/own.py); a folder
                     # 9.91 -> 10.59 images/s (full INT8 model, 2 cores, six fresh pairs)
-                    own = derived_own(rows.step) if kernels.library() is not None else None
+                    own = derived_own(rows.step)  # None where the kernel cannot run
                     return self._open_rows_graph(found.cross, found.step, rows, threads, own)
                 return open_hoisted(
                     found.cross, found.step, threads=threads, broadcast=found.broadcast

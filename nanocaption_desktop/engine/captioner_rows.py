@@ -67,7 +67,7 @@ class RowsCaptioning:
                 found = derived_rows(Path(dec.path))
             if found is not None:
                 # the own graph where the own kernel runs (kernels/, derive/own.py)
-                own = derived_own(found.step) if kernels.library() is not None else None
+                own = derived_own(found.step)  # None where the kernel cannot run
                 with self.pages.creating():
                     session = make_session(
                         own or found.step,

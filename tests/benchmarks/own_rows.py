@@ -14,7 +14,6 @@ each, alternating in one process, one thread, both sessions' memory on 2 MB page
 
 from __future__ import annotations
 
-import ctypes
 import statistics
 import sys
 import tempfile
@@ -31,14 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from own_products import KERNELS, build, probe_args  # noqa: E402
 
-from nanocaption_desktop.engine import hugepages  # noqa: E402
+from nanocaption_desktop.engine import hugepages, kernels  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT  # noqa: E402
 
 DOMAIN = "ai.nanocaption"
 PAST = 8  # tokens already decoded by every row
 
 
-def own_copy(so: ctypes.CDLL, rows: Path, dest: Path) -> int:
+def own_copy(rows: Path, dest: Path) -> int:
     """`rows` with every weight product as OwnMatMulInteger, saved at `dest`; how many."""
     m = onnx.load(str(rows))
     inits = {i.name: i for i in m.graph.initializer}
@@ -52,12 +51,7 @@ def own_copy(so: ctypes.CDLL, rows: Path, dest: Path) -> int:
             assert not numpy_helper.to_array(inits[n.input[3]]).any(), "a weight zero point"
         w = numpy_helper.to_array(inits[n.input[1]])
         k, n_out = w.shape
-        n_pad = -(-n_out // 32) * 32
-        padded = np.zeros((k, n_pad), dtype=np.int8)
-        padded[:, :n_out] = w
-        out = np.empty(k * n_pad, dtype=np.int8)
-        so.pack_b(padded.ctypes.data, k, n_pad, out.ctypes.data)
-        packed.append(numpy_helper.from_array(out, n.input[1] + "/packed"))
+        packed.append(numpy_helper.from_array(kernels.pack(w), n.input[1] + "/packed"))
         nodes.append(
             helper.make_node(
                 "OwnMatMulInteger",
@@ -123,9 +117,9 @@ def main() -> None:
             f"{rows_graph}: missing; run a folder batch with this bundle first (it derives it)"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        so = build(Path(tmp), [KERNELS])
+        build(Path(tmp), [KERNELS])  # own_products.so: the library the sessions register
         dest = Path(tmp) / "rows_own.onnx"
-        replaced = own_copy(so, rows_graph, dest)
+        replaced = own_copy(rows_graph, dest)
         before = hugepages.resident()
         stock, own = session(rows_graph), session(dest, Path(tmp) / "own_products.so")
         cross = session(folder / "cross.onnx")

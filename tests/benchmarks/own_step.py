@@ -20,7 +20,6 @@ this machine, docs/performance.md). It needs a C compiler, Linux and a CPU with 
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import statistics
 import sys
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from own_products import HERE, KERNELS, build, onnxruntime_products, probe_args, step_weights  # noqa: E402
 
-from nanocaption_desktop.engine import Captioner, hugepages  # noqa: E402
+from nanocaption_desktop.engine import Captioner, hugepages, kernels  # noqa: E402
 from nanocaption_desktop.engine.decoder import EXACT, HoistedDecoder, open_hoisted  # noqa: E402
 from nanocaption_desktop.engine.derive.external import save_graph  # noqa: E402
 from nanocaption_desktop.engine.derive.graph import consumers, splice  # noqa: E402
@@ -47,17 +46,7 @@ DOMAIN = "ai.nanocaption"
 IMAGES = HERE.parents[1] / "tests" / "fixtures" / "images"
 
 
-def pack(so: ctypes.CDLL, w: np.ndarray) -> np.ndarray:
-    """`w` [k, n] padded to whole panels of 32 columns and packed (own_products.c's pack_b)."""
-    k, n = w.shape
-    padded = np.zeros((k, -(-n // 32) * 32), dtype=np.int8)
-    padded[:, :n] = w
-    out = np.empty(padded.size, dtype=np.int8)
-    so.pack_b(padded.ctypes.data, k, padded.shape[1], out.ctypes.data)
-    return out
-
-
-def own_copy(so: ctypes.CDLL, step: Path, dest: Path) -> int:
+def own_copy(step: Path, dest: Path) -> int:
     """`step` with every weight product and its Cast, Mul (and Add of a bias) as one
     OwnMatMulIntegerToFloat, saved at `dest`; how many."""
     m = onnx.load(str(step))
@@ -86,7 +75,7 @@ def own_copy(so: ctypes.CDLL, step: Path, dest: Path) -> int:
         bias = add is not None and add.op_type == "Add" and other in inits
         w = numpy_helper.to_array(w_init)
         name = n.input[1]
-        added[name + "/own"] = numpy_helper.from_array(pack(so, w), name + "/own")
+        added[name + "/own"] = numpy_helper.from_array(kernels.pack(w), name + "/own")
         colsum = w.astype(np.int32).sum(axis=0, dtype=np.int32)
         added[name + "/colsum"] = numpy_helper.from_array(colsum, name + "/colsum")
         scale = mul.input[1] if mul.input[0] == cast.output[0] else mul.input[0]
@@ -151,11 +140,11 @@ def check_same(plain: HoistedDecoder, own: HoistedDecoder, threads: int) -> None
                     sys.exit(f"{rows} rows, {threads} threads, step {s}: the copy differs")
 
 
-def own_products(weights: list[np.ndarray], so: ctypes.CDLL, library: Path, threads: int):
+def own_products(weights: list[np.ndarray], library: Path, threads: int):
     """The own kernel over every weight, one row (OwnMatMulInteger: no zero point)."""
     nodes, inits = [], []
     for i, w in enumerate(weights):
-        inits.append(numpy_helper.from_array(pack(so, w), f"w{i}"))
+        inits.append(numpy_helper.from_array(kernels.pack(w), f"w{i}"))
         x = f"a{w.shape[0]}"
         nodes.append(
             helper.make_node(
@@ -191,12 +180,10 @@ def main() -> None:
     if not step.is_file():
         sys.exit(f"{step}: missing; caption one image with this bundle first (it derives it)")
     with tempfile.TemporaryDirectory() as tmp:
-        so = build(Path(tmp), [KERNELS])
+        build(Path(tmp), [KERNELS])  # own_products.so: the library the sessions register
         library = Path(tmp) / "own_products.so"
         dest = Path(tmp) / "step_own.onnx"
-        print(
-            f"{own_copy(so, step, dest)} weight products (with their float steps) on the own kernel"
-        )
+        print(f"{own_copy(step, dest)} weight products (with their float steps) on the own kernel")
         for threads in (1, 2):
             plain = open_hoisted(pair / "cross.onnx", step, threads=threads)
             own = own_session(dest, library, threads)
@@ -213,7 +200,7 @@ def main() -> None:
         )
         for label, make in (
             ("onnxruntime (DynamicQuantizeMatMul)", lambda t: onnxruntime_products(weights, 1, t)),
-            ("own kernel", lambda t: own_products(weights, so, library, t)),
+            ("own kernel", lambda t: own_products(weights, library, t)),
         ):
             cells = []
             for threads in (1, 2):

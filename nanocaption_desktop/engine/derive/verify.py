@@ -21,16 +21,17 @@ def _copies(root: Path) -> list[Path]:
         found.append(manifest.parent)
     graphs = sorted({*root.glob("*.onnx"), *root.glob("onnx/*.onnx")})
     found += _cached(graphs)
-    steps = [folder / STEP for folder in found if (folder / STEP).is_file()]
-    for step in steps:  # the rows copy of a derived step graph: beside it, or in the cache
-        beside = step.parent / FOLDER / step.stem
-        found += [beside] if (beside / MANIFEST).is_file() else []
-    found += _cached(steps)
-    rows = [folder / ROWS for folder in found if (folder / ROWS).is_file()]
-    for graph in rows:  # the own copy of a rows graph (derive/own.py), the same way
-        beside = graph.parent / FOLDER / graph.stem
-        found += [beside] if (beside / MANIFEST).is_file() else []
-    return found + _cached(rows)
+    found += _made_from(found, STEP)  # the rows copy of each derived step graph
+    found += _made_from(found, ROWS)  # the own copy of each rows graph (derive/own.py)
+    return found
+
+
+def _made_from(copies: list[Path], graph: str) -> list[Path]:
+    """The copies derived from the graph file `graph` of each of `copies`: beside it
+    (`<copy>/optimized/<stem>/`) or in the user cache."""
+    sources = [folder / graph for folder in copies if (folder / graph).is_file()]
+    beside = [s.parent / FOLDER / s.stem for s in sources]
+    return [b for b in beside if (b / MANIFEST).is_file()] + _cached(sources)
 
 
 def _cached(graphs: list[Path]) -> list[Path]:
