@@ -267,8 +267,15 @@ def folder(
         out[name] = {
             "images_per_s": count / float(np.median(ts)),
             "same_as_alone": got[name] == alone,
+            "seconds": [float(t) for t in ts],  # round by round (`paired`)
         }
     return out
+
+
+def paired(slow: list[float], fast: list[float]) -> list[float]:
+    """Round by round, how many times faster `fast` ran than `slow` (both from one `alternate`:
+    each round runs every contender once, so a round's two times saw the same machine)."""
+    return [s / f for s, f in zip(slow, fast, strict=True)]
 
 
 def folder_rss(bundle: Path, count: int, n: int, rows: list[int]) -> dict[int, Any]:
@@ -358,6 +365,14 @@ def report(res: dict[str, Any]) -> None:
                 f"  {name:32s} {r['images_per_s']:7.2f} {r['images_per_s'] / base:9.2f}x"
                 f" {r['images_per_s'] / lanes:8.2f}x  {r['same_as_alone']!s:5s} {vs_filed}"
             )
+        if filed:
+            for name in [k for k in f if k.startswith("rows_graph_rows")]:
+                ratios = paired(f["stream_lanes_as_filed"]["seconds"], f[name]["seconds"])
+                print(
+                    f"  {name} vs lanes as filed, round by round: "
+                    + ", ".join(f"{x:.2f}x" for x in ratios)
+                    + f" (median {float(np.median(ratios)):.2f}x)"
+                )
     for r, m in (res.get("folder_rss") or {}).items():
         print(
             f"folder batch, fresh process, rows {r}: peak RSS {m['peak_rss_mb']:.0f} MB, "
