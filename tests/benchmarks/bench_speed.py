@@ -14,7 +14,9 @@ Folder throughput over `--folder-images` images: our engine's caption_stream (tw
 single-thread sessions, one image each: "today's lanes"; and, on the rows graph, groups of each
 of `--rows` images decoded together while the other worker encodes, engine/groups.py) and a
 plain loop of our engine vs a plain loop of the stock path, each caption checked against the one
-the image gets alone. Cold start to the first caption and peak
+the image gets alone; each group size is also printed against the lanes as issue 18 found them
+round by round (a round runs every contender once), so one run shows its own spread. Cold start
+to the first caption and peak
 RSS in a fresh process (speed_child.py); the window-visible time of the GUI (n/a if it cannot
 start).
 Ratios are against (b), (c), (d) and the lower bound from FLOPs and weight bytes
