@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,10 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bound_probes import best_of, model_bytes  # noqa: E402
+
 POSITIONS, HEADS, DEPTH = 197, 12, 64
 #: the exported encoder's scale on the queries and on the keys: 1 / sqrt(sqrt(64)) as float32
 SCALE = np.frombuffer(bytes.fromhex("f304b53e"), dtype=np.float32)[0]
@@ -58,29 +61,21 @@ def block() -> bytes:
     def value(name: str, dims: list[int] | None) -> object:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
-    graph = helper.make_graph(
+    return model_bytes(
         nodes,
-        "attention",
         [value(n, [1, POSITIONS, width]) for n in ("q", "k", "v")],
         [value("s", None), value("p", None), value("context", None)],
         [shape, scale],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 def softmax_only() -> bytes:
     shape = [1, HEADS, POSITIONS, POSITIONS]
-    graph = helper.make_graph(
+    return model_bytes(
         [helper.make_node("Softmax", ["s"], ["p"], axis=-1)],
-        "softmax",
         [helper.make_tensor_value_info("s", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("p", TensorProto.FLOAT, shape)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 def build(tmp: Path) -> ctypes.CDLL:
@@ -98,12 +93,7 @@ def build(tmp: Path) -> ctypes.CDLL:
 
 
 def best_ms(fn: object, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
+    return best_of(fn, repeats) * 1e3  # type: ignore[arg-type]
 
 
 def main() -> None:
