@@ -16,7 +16,12 @@ setup(
     ext_modules=[
         Extension(
             "nanocaption_desktop.engine.kernels._products",
-            sources=["nanocaption_desktop/engine/kernels/products.c"],
+            sources=[
+                "nanocaption_desktop/engine/kernels/products.c",
+                "nanocaption_desktop/engine/kernels/exact.c",
+                "nanocaption_desktop/engine/kernels/step.c",
+            ],
+            depends=["nanocaption_desktop/engine/kernels/kernels.h"],
             extra_compile_args=FLAGS,
             optional=True,
         )

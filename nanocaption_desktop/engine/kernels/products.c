@@ -30,18 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_WIN32)
-#define EXPORT __declspec(dllexport)
-#else
-#define EXPORT __attribute__((visibility("default")))
-#endif
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define HAVE_KERNEL 1
-#include <immintrin.h>
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
-#else
-#define HAVE_KERNEL 0
+#include "kernels.h"
+#define EXPORT NC_EXPORT
+#define HAVE_KERNEL NC_HAVE_KERNEL
+#if HAVE_KERNEL
+#define VNNI NC_VNNI
 #endif
 
 typedef void OrtStatus;
@@ -252,6 +245,17 @@ VNNI static float quantize_row(const float *x, int64_t k, uint8_t *q, uint8_t *z
         q[i] = (uint8_t)(_mm_cvtss_si32(_mm_set_ss(f)) + zp);
     }
     return scale;
+}
+
+/* for step.c (kernels.h) */
+VNNI void nc_panel1(const uint8_t *a, int64_t k, const int8_t *b, int32_t *c, int64_t n, int cols) {
+    panel1(a, k, b, c, n, cols);
+}
+VNNI void nc_correct(int32_t *acc, int32_t z, const int32_t *colsum, int cols) {
+    correct(acc, z, colsum, cols);
+}
+VNNI float nc_quantize_row(const float *x, int64_t k, uint8_t *q, uint8_t *zero) {
+    return quantize_row(x, k, q, zero);
 }
 #endif
 
