@@ -91,6 +91,8 @@ def test_rows_2_steps_two_images_together_and_writes_the_rows_1_csv(
 def test_beams_keep_the_one_image_path(
     tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the derived copies first (the step engine's derive check steps one row)
+    captioner_module.Captioner.load(tiny)
     spy = Spy(monkeypatch)
     out = tmp_path / "beams.csv"
     code = cli_batch.main(

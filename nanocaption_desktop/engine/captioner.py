@@ -16,7 +16,7 @@ from . import hugepages, kernels
 from .bundle import Bundle
 from .caption import Caption
 from .captioner_rows import RowsCaptioning
-from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder, open_hoisted
+from .decoder import EXACT, STEP_SPINNING, HoistedDecoder, StockDecoder
 from .decoding import CancelFlag, generate
 from .derive import (
     DerivedRows,
@@ -31,11 +31,13 @@ from .errors import Cancelled, ModelError, NanoCaptionError
 from .images import ImageSource, checked_megapixels, load_image, source_name
 from .limits import DEFAULT_MAX_MEGAPIXELS
 from .loadcheck import read_values
+from .own_step import EngineDecoder
 from .pipeline import caption_stream
 from .preprocess import check_pixel_values, preprocess
 from .probe import check_before_load
 from .rows import RowsDecoder
 from .sessions import make_session, physical_cores, run
+from .step_choice import open_decoder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,9 +128,7 @@ class Captioner(RowsCaptioning):
                     # 9.91 -> 10.59 images/s (full INT8 model, 2 cores, six fresh pairs)
                     own = derived_own(rows.step)  # None where the kernel cannot run
                     return self._open_rows_graph(found.cross, found.step, rows, threads, own)
-                return open_hoisted(
-                    found.cross, found.step, threads=threads, broadcast=found.broadcast
-                )
+                return open_decoder(found, threads)  # the step engine where it runs (own_step)
             except ModelError as e:
                 if not stock:
                     raise
@@ -236,13 +236,14 @@ class Captioner(RowsCaptioning):
 
     @property
     def decoder_graphs(self) -> str:
-        """ "hoisted pair" (the optimized cross/step graphs), "hoisted pair, rows graph" (the
-        rows graph in the step graph's place), "hoisted pair, rows graph, own kernel" (the own
-        graph there: the rows graph's products on the own kernel) or "stock graph"."""
+        """ "hoisted pair" (the cross/step graphs; ", step engine": one caption on own_step's
+        engine), "hoisted pair, rows graph" (the rows graph in the step graph's place), "hoisted
+        pair, rows graph, own kernel" (its products on the own kernel) or "stock graph"."""
         if not isinstance(self.decoder, HoistedDecoder):
             return "stock graph"
+        engine = isinstance(self.decoder, EngineDecoder)
         if self._beam_step is None:
-            return "hoisted pair"
+            return "hoisted pair, step engine" if engine else "hoisted pair"
         return "hoisted pair, rows graph" + (", own kernel" if self._own else "")
 
     @property

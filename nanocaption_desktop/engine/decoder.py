@@ -14,6 +14,7 @@ never as numpy.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,31 +127,66 @@ def open_hoisted(
 
 class HoistedDecoder:
     """The cross graph, run once per image for its keys/values, and the step graph, run per
-    token (a derived copy, engine/derive/cross_graph.py)."""
+    token (a derived copy, engine/derive/cross_graph.py). `step` may be None: then the step
+    graph's session is opened (`_open_step`) when first needed (own_step.EngineDecoder, whose
+    single rows take the step engine)."""
 
     def __init__(
         self,
         cross: ort.InferenceSession,
-        step: ort.InferenceSession,
+        step: ort.InferenceSession | None,
         path: str,
         *,
         broadcast: bool = True,
     ) -> None:
         self.cross = cross
-        self.step = step
         self.path = path
         self.broadcast = broadcast
         self.cross_outputs = [o.name for o in cross.get_outputs()]
-        self.layout = DecoderLayout.of(step, path, frozenset({"input_ids"}))
+        self.cross_input = cross.get_inputs()[0].name
+        self._step: ort.InferenceSession | None = None
+        self._layout: DecoderLayout | None = None
+        self._outputs: list[str] = []
+        self._step_lock = threading.Lock()
+        if step is not None:
+            self._adopt(step)
+
+    def _adopt(self, step: ort.InferenceSession) -> None:
+        layout = DecoderLayout.of(step, self.path, frozenset({"input_ids"}))
         extra = (
             {i.name for i in step.get_inputs()}
-            - {"input_ids", *self.layout.past_names}
+            - {"input_ids", *layout.past_names}
             - set(self.cross_outputs)
         )
-        if extra or self.layout.merged:
-            raise ModelError(path, f"step graph inputs not served: {sorted(extra)}")
-        self.cross_input = cross.get_inputs()[0].name
-        self.outputs = ["logits", *self.layout.present_names]
+        if extra or layout.merged:
+            raise ModelError(self.path, f"step graph inputs not served: {sorted(extra)}")
+        self._layout = layout
+        self._outputs = ["logits", *layout.present_names]
+        self._step = step
+
+    def _open_step(self) -> ort.InferenceSession:
+        raise ModelError(self.path, "no step graph session")
+
+    @property
+    def step(self) -> ort.InferenceSession:
+        """The step graph's session (opened now if it was left for later)."""
+        if self._step is None:
+            with self._step_lock:
+                if self._step is None:
+                    self._adopt(self._open_step())
+        assert self._step is not None
+        return self._step
+
+    @property
+    def layout(self) -> DecoderLayout:
+        self.step  # noqa: B018 - opened if need be
+        assert self._layout is not None
+        return self._layout
+
+    @property
+    def outputs(self) -> list[str]:
+        self.step  # noqa: B018 - opened if need be
+        return self._outputs
 
     def image_values(self, encoder_hidden_states: np.ndarray) -> list[ort.OrtValue]:
         """The cross graph's outputs for one image, as onnxruntime values (no numpy copy)."""

@@ -269,7 +269,7 @@ def test_the_windows_batch_decodes_on_the_own_graph_too(bundle: Path) -> None:
     """A captioner loaded for single captions (the window's) opens the rows graph for a batch
     on first use (captioner_rows.rows_decoder): the own graph there too, the same captions."""
     c = Captioner.load(bundle, threads=2)
-    assert c.decoder_graphs == "hoisted pair"  # single captions: the step graph
+    assert c.decoder_graphs == "hoisted pair, step engine"  # single captions: the engine
     found = c.rows_decoder()
     assert found is not None
     assert Path(found.rows.step._model_path).name == OWN

@@ -42,6 +42,7 @@ from .recipes import (
     DECODER_RECIPE,
     ENCODER,
     ENCODER_RECIPE,
+    ENGINE_RECIPE,
     OWN,
     OWN_RECIPE,
     ROWS,
@@ -76,15 +77,17 @@ def cache_root() -> Path:
     return user_cache_dir()
 
 
-def bundle_folder(source: Path) -> Path:
-    """Where the bundle keeps the derived copy of its graph `source`."""
+def bundle_folder(source: Path, recipe: Recipe | None = None) -> Path:
+    """Where the bundle keeps the derived copy of its graph `source` (the one `recipe` makes,
+    when a source has two)."""
     root = source.parent.parent if source.parent.name == "onnx" else source.parent
-    return root / FOLDER / source.stem
+    return root / FOLDER / ((recipe.folder if recipe else None) or source.stem)
 
 
-def cache_folder(source: Path, facts: dict[str, Any]) -> Path:
+def cache_folder(source: Path, facts: dict[str, Any], recipe: Recipe | None = None) -> Path:
     """Where the user cache keeps the derived copy of `source` (a read-only bundle's)."""
-    return cache_root() / FOLDER / f"{source.stem}-{digest(source, facts)[:24]}"
+    stem = (recipe.folder if recipe else None) or source.stem
+    return cache_root() / FOLDER / f"{stem}-{digest(source, facts)[:24]}"
 
 
 def _read(
@@ -133,11 +136,11 @@ def _cached(
 ) -> tuple[Path, dict[str, Any] | str | None]:
     """Where the copy of `source` is (beside the bundle, else in the user cache under the
     source's SHA-256) and what `_read` found there; the user-cache folder when none is found."""
-    here = bundle_folder(source)
+    here = bundle_folder(source, recipe)
     found = _read(here, source, facts, recipe)
     if found is not None:
         return here, found
-    elsewhere = cache_folder(source, facts)
+    elsewhere = cache_folder(source, facts, recipe)
     return elsewhere, _read(elsewhere, source, facts, recipe)
 
 
@@ -149,7 +152,7 @@ def _derived(source: Path, recipe: Recipe, derive: bool) -> tuple[Path, dict[str
         facts = source_facts(source)
         folder, found = _cached(source, facts, recipe)
         if found is None and derive:
-            here = bundle_folder(source)
+            here = bundle_folder(source, recipe)
             folder = here if _writable(here) else folder
             facts |= {"sha256": digest(source, facts)}
             found = _derive(source, folder, facts, recipe)
@@ -205,6 +208,19 @@ def derived_own(rows: Path, *, derive: bool = True) -> Path | None:
     return None if found is None else found[0] / OWN
 
 
+def derived_engine(step: Path, *, derive: bool = True) -> Path | None:
+    """The folder of the checked step engine copy of a derived step graph `step` (its weights
+    for the own library's engine, own_step.py, derive/engine.py), derived the first time; None
+    when the engine cannot run here (then nothing is derived or remembered) or no such copy can
+    be made."""
+    from .. import own_step
+
+    if own_step.library() is None:
+        return None
+    found = _derived(step, ENGINE_RECIPE, derive)
+    return None if found is None else found[0]
+
+
 def derived_copy(source: Path) -> Path | None:
     """The folder of the checked derived copy of the encoder or decoder `source` (derived if
     need be), or None."""
@@ -226,7 +242,7 @@ def _shipped(source: Path, recipe: Recipe) -> tuple[Path, dict[str, Any]] | None
     hashes is refused: there is no stock graph to derive it again from."""
     from ...paths import shipped_inside
 
-    folder = bundle_folder(source)
+    folder = bundle_folder(source, recipe)
     try:
         doc = read_manifest(folder)
         if (

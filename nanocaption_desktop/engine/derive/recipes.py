@@ -34,6 +34,7 @@ ENCODER_FORMAT = 2  # 2: weights in an external data file (save_graph)
 ROWS, ROWS_FORMAT = "rows.onnx", 4  # 3: blocked QuantizeLinear (11 nodes, not 13); 1..8 rows;
 # 4: weights in an external data file (save_graph)
 OWN, OWN_FORMAT = "own.onnx", 1
+ENGINE_FORMAT = 1  # the step engine's files (own_step.py), derived from a step graph
 
 
 class FoldError(Exception):
@@ -53,6 +54,9 @@ class Recipe:
     #: what else a copy depends on, recorded in its manifest; a copy stamped otherwise is
     #: derived again (the own graph: the kernel library it was checked with)
     stamp: Callable[[], dict[str, Any]] | None = None
+    #: the copy's folder name under the source's `optimized/` (default: the source's stem);
+    #: two recipes of one source need two folders
+    folder: str | None = None
 
     @property
     def graphs(self) -> tuple[str, ...]:
@@ -150,6 +154,12 @@ def make_own_copy(source: Path, tmp: Path) -> dict[str, Any]:
     return make(source, tmp)
 
 
+def make_engine_copy(source: Path, tmp: Path) -> dict[str, Any]:
+    from .engine import make_engine_copy as make
+
+    return make(source, tmp)
+
+
 def own_stamp() -> dict[str, Any]:
     """The own graph's stamp: the SHA-256 of the kernel library it is checked with (None when
     none can run here)."""
@@ -168,6 +178,16 @@ ROWS_RECIPE = Recipe("rows decoder", with_data(ROWS), ROWS_FORMAT, make_rows_cop
 #: the own graph, derived from a rows graph (own.py): its weight products on the own kernel
 #: (engine/kernels/), made only where the kernel can run, stamped with the library's SHA-256
 OWN_RECIPE = Recipe("own-kernel rows decoder", with_data(OWN), OWN_FORMAT, make_own_copy, own_stamp)
+#: the step engine's weights, derived from a decoder's derived step graph (engine.py): one
+#: caption's tokens in the own library, made only where it can run, stamped like the own graph
+ENGINE_RECIPE = Recipe(
+    "step engine",
+    ("engine.bin", "engine.json"),
+    ENGINE_FORMAT,
+    make_engine_copy,
+    own_stamp,
+    folder="step-engine",
+)
 
 
 def recipe_for(source: Path) -> Recipe:
