@@ -247,10 +247,11 @@ def folder(
 
         return run
 
-    # today's lanes as issue 18 found them: the encoder then kept no prepacked weights, and every
-    # page was 4 KB (its sessions and the arenas of a first caption excluded from huge pages)
+    # today's lanes as issue 18 found them: the encoder then kept no prepacked weights, every
+    # page was 4 KB (its sessions and the arenas of a first caption excluded from huge pages),
+    # and the step graph decoded (no step engine)
     with hugepages.excluded():
-        eng1_filed = sc.engine(bundle, 1)
+        eng1_filed = sc.engine(bundle, 1, step_engine=False)
         eng1_filed.encoder = make_session(eng1_filed.encoder_file, threads=1, prepack=False)
         list(caption_stream(eng1_filed, [(0, p, "") for p in images[:8]], max_new_tokens=n))
     contenders = {

@@ -6,6 +6,7 @@ encoder included, so the numbers compare the model part only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from bound_probes import bandwidth_probes, best_of, model_bytes
 
+from nanocaption_desktop.engine import own_step
 from nanocaption_desktop.engine.bundle import Bundle
 from nanocaption_desktop.engine.captioner import Captioner
 from nanocaption_desktop.engine.decoder import STEP_SPINNING, StockDecoder
@@ -72,8 +74,20 @@ class OnnxContender:
         return generate(self.begin(hidden, s.num_beams), s).token_ids
 
 
-def engine(bundle_dir: Path, threads: int) -> Captioner:
-    return Captioner.load(bundle_dir, threads=threads)
+def engine(bundle_dir: Path, threads: int, step_engine: bool = True) -> Captioner:
+    """Our captioner; `step_engine` False: one caption's tokens on the step graph, as before
+    the step engine (own_step.py), even where its copy is derived."""
+    if step_engine:
+        return Captioner.load(bundle_dir, threads=threads)
+    old = os.environ.get(own_step.SWITCH)
+    os.environ[own_step.SWITCH] = "0"
+    try:
+        return Captioner.load(bundle_dir, threads=threads)
+    finally:
+        if old is None:
+            del os.environ[own_step.SWITCH]
+        else:
+            os.environ[own_step.SWITCH] = old
 
 
 def stock_captioner(bundle_dir: Path, threads: int) -> Captioner:
