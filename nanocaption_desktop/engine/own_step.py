@@ -119,11 +119,12 @@ class EngineState:
             raise MemoryError("no memory for the step engine")
         self.handle: int = handle
         self._closer = weakref.finalize(self, lib.nc_engine_close, handle)
-        self._image: list[np.ndarray] = []
+        self._image: list[object] = []
 
-    def image(self, keys: list[np.ndarray], values: list[np.ndarray]) -> None:
+    def image(self, keys: list[np.ndarray], values: list[np.ndarray], owner: object = None) -> None:
         """The image the next steps attend to: per layer, the cross graph's keys [1, H, hd, S]
-        and values [1, H, S, hd] (kept alive here until the next image)."""
+        and values [1, H, S, hd], kept alive here until the next image with `owner` (what
+        holds their memory: a numpy view of an onnxruntime value does not keep it alive)."""
         keys = [np.ascontiguousarray(k, dtype=np.float32) for k in keys]
         values = [np.ascontiguousarray(v, dtype=np.float32) for v in values]
         count = len(keys)
@@ -131,7 +132,7 @@ class EngineState:
         v_ptrs = (ctypes.c_void_p * count)(*(v.ctypes.data for v in values))
         if self.lib.nc_engine_image(self.handle, k_ptrs, v_ptrs, keys[0].shape[-1]) != 0:
             raise MemoryError("no memory for the step engine's attention")
-        self._image = keys + values
+        self._image = [keys, values, owner]
 
     def step(self, token: int, position: int, logits: np.ndarray) -> None:
         code = self.lib.nc_engine_step(self.handle, token, position, logits.ctypes.data)
@@ -199,7 +200,7 @@ class EngineDecoder(HoistedDecoder):
         vals = [values[self._positions[v]] for _, v in self.weights.cross]
         state = self._take(keys[0].shape[-1])
         try:
-            state.image(keys, vals)
+            state.image(keys, vals, owner=image)
         except BaseException:
             self._give(state)
             raise
