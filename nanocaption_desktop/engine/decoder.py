@@ -118,11 +118,18 @@ def open_hoisted(
 ) -> HoistedDecoder:
     """Sessions for a cross/step pair (spinning: see STEP_SPINNING)."""
     return HoistedDecoder(
-        make_session(cross, threads=threads, spinning=False, disabled_optimizers=EXACT),
-        make_session(step, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT),
-        str(step),
-        broadcast=broadcast,
+        cross_session(cross, threads), step_session(step, threads), str(step), broadcast=broadcast
     )
+
+
+def cross_session(path: str | Path, threads: int | None) -> ort.InferenceSession:
+    """A cross graph's session: run once per image, so its threads do not spin."""
+    return make_session(path, threads=threads, spinning=False, disabled_optimizers=EXACT)
+
+
+def step_session(path: str | Path, threads: int | None) -> ort.InferenceSession:
+    """A step graph's session: run per token, its threads spinning (STEP_SPINNING)."""
+    return make_session(path, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT)
 
 
 class HoistedDecoder:

@@ -30,9 +30,10 @@ import numpy as np
 import onnxruntime as ort
 
 from . import kernels
-from .decoder import HoistedDecoder
+from .decoder import HoistedDecoder, cross_session, step_session
 from .errors import ModelError
 from .own_weights import EngineWeights
+from .sessions import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +82,11 @@ def open_engine(
 ) -> EngineDecoder:
     """The cross graph's session and the engine copy in `folder` (derived from `step`); the
     step graph's session is opened when a beam search first needs it."""
-    from .decoder import EXACT, STEP_SPINNING
-    from .sessions import make_session, physical_cores
-
-    weights = EngineWeights(folder)
-    cross_session = make_session(cross, threads=threads, spinning=False, disabled_optimizers=EXACT)
-
-    def open_step() -> ort.InferenceSession:
-        return make_session(
-            step, threads=threads, spinning=STEP_SPINNING, disabled_optimizers=EXACT
-        )
-
     return EngineDecoder(
-        cross_session,
+        cross_session(cross, threads),
         step,
-        weights,
-        open_step,
+        EngineWeights(folder),
+        lambda: step_session(step, threads),
         threads=threads or physical_cores(),
         broadcast=broadcast,
     )

@@ -74,6 +74,7 @@ typedef struct {
 typedef struct Engine {
     const Model *m;
     int nthreads;
+    int started; /* worker threads running (1 .. started-1) */
     int64_t cap, enc_len;     /* positions the caches hold; the image's tokens */
     float *ck, *cv, *cks;     /* [layers][H][cap][hd] x2, the keys times s transposed [..][hd][cap] */
     const float **xk, **xv;   /* per layer: [H][hd][S] (times s), [H][S][hd] */
@@ -295,17 +296,19 @@ static int make_caches(Engine *e, int64_t cap, int64_t keep) {
     return 0;
 }
 
-static void stop_workers(Engine *e, int started) {
+static void stop_workers(Engine *e) {
     pthread_mutex_lock(&e->mu);
     atomic_store(&e->quit, 1);
     pthread_cond_broadcast(&e->cv_wake);
     pthread_mutex_unlock(&e->mu);
-    for (int t = 1; t < started; t++) pthread_join(e->workers[t], NULL);
+    for (int t = 1; t < e->started; t++) pthread_join(e->workers[t], NULL);
+    e->started = 1;
+    atomic_store(&e->quit, 0);
 }
 
 NC_EXPORT void nc_engine_close(Engine *e) {
     if (!e) return;
-    stop_workers(e, e->nthreads);
+    stop_workers(e);
     free_caches(e);
     free(e->xk);
     free(e->xv);
@@ -342,28 +345,17 @@ NC_EXPORT Engine *nc_engine_open(const Model *m, int threads, int64_t enc_len, i
         s->qs = aligned((size_t)m->hd * 4), s->q = aligned((size_t)big);
         ok = s->x && s->h && s->qs && s->q;
     }
-    int want = e->nthreads;
-    e->nthreads = 1; /* until the workers run */
-    if (!ok || make_caches(e, cap < 1 ? 1 : cap, 0) != 0) {
+    e->started = 1;
+    if (!ok || make_caches(e, cap < 1 ? 1 : cap, 0) != 0) { /* (probs for every thread too) */
         nc_engine_close(e);
         return NULL;
     }
-    e->nthreads = want;
-    for (int t = 1; t < e->nthreads; t++) { /* (probs for every thread) */
-        e->s[t].probs = aligned((size_t)(e->cap > enc_len ? e->cap : enc_len) * 4);
-        if (!e->s[t].probs) {
-            e->nthreads = 1;
-            nc_engine_close(e);
-            return NULL;
-        }
-    }
-    for (int t = 1; t < want; t++) {
+    for (int t = 1; t < e->nthreads; t++, e->started = t) {
         WorkerArg *arg = malloc(sizeof(WorkerArg));
         if (arg) arg->e = e, arg->tid = t;
         if (!arg || pthread_create(&e->workers[t], NULL, worker_main, arg) != 0) {
             free(arg); /* one thread then (still exact: a thread's share is whole panels) */
-            stop_workers(e, t);
-            atomic_store(&e->quit, 0);
+            stop_workers(e);
             e->nthreads = 1;
             break;
         }
